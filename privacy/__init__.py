@@ -1,0 +1,1 @@
+"""privacy: a probinf application (see README)."""

@@ -1,0 +1,51 @@
+"""probinf: composable, validated SMC/MCMC building blocks on JAX + NumPyro.
+
+Blocks: log-space weights (:func:`normalize`, :func:`ess`, :func:`log_mean_exp`),
+resampling (:func:`resample`), weighted populations (:class:`Population`,
+:func:`reweight`, :func:`resample_population`, :func:`maybe_resample`,
+:func:`move`).  Algorithms are compositions of these blocks.
+"""
+
+from probinf.exceptions import (
+    DegenerateWeightsError,
+    InvalidWeightsError,
+    ModelSpecificationError,
+    ProbinfWarning,
+)
+from probinf.population import (
+    Population,
+    ResampleInfo,
+    init_population,
+    maybe_resample,
+    move,
+    resample_population,
+    reweight,
+    take_particles,
+)
+from probinf.resampling import RESAMPLING_METHODS, resample, resample_with_flag
+from probinf.weights import check_log_weights, ess, log_mean_exp, normalize, weights_valid
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DegenerateWeightsError",
+    "InvalidWeightsError",
+    "ModelSpecificationError",
+    "ProbinfWarning",
+    "Population",
+    "ResampleInfo",
+    "init_population",
+    "maybe_resample",
+    "move",
+    "resample_population",
+    "reweight",
+    "take_particles",
+    "RESAMPLING_METHODS",
+    "resample",
+    "resample_with_flag",
+    "check_log_weights",
+    "ess",
+    "log_mean_exp",
+    "normalize",
+    "weights_valid",
+]

@@ -1,0 +1,24 @@
+"""Exceptions and warnings of the probinf core (one place, subclassing builtins)."""
+
+__all__ = [
+    "DegenerateWeightsError",
+    "InvalidWeightsError",
+    "ProbinfWarning",
+    "ModelSpecificationError",
+]
+
+
+class InvalidWeightsError(ValueError):
+    """Log-weights contain NaN or +inf, or have the wrong shape or dtype."""
+
+
+class DegenerateWeightsError(ValueError):
+    """Every log-weight is -inf: no particle carries any mass (total degeneracy)."""
+
+
+class ModelSpecificationError(ValueError):
+    """A model or state-space description cannot be used as given."""
+
+
+class ProbinfWarning(UserWarning):
+    """Numerical or statistical caveat that does not invalidate a result."""

@@ -1,0 +1,127 @@
+r"""A weighted particle population and the blocks algorithms are composed from.
+
+``Population(particles, log_weights, log_evidence)`` holds a pytree of particles
+with leading axis N, *normalized* log-weights and the running log-evidence
+estimate :math:`\log \hat Z`.  Keeping the weights normalized makes the evidence
+bookkeeping local and correct whether or not a step resampled:
+
+- :func:`reweight` multiplies by incremental weights ``G_i`` and adds
+  :math:`\log \sum_i W_i G_i` to the log-evidence (then renormalizes);
+- :func:`resample_population` replaces the population by equally weighted
+  offspring and leaves the evidence unchanged (resampling is unbiased);
+- :func:`maybe_resample` resamples only when ``ESS < threshold * N``;
+- :func:`move` applies a Markov kernel ``kernel(key, x) -> (x', info)`` to every
+  particle (vmapped), leaving weights and evidence unchanged.
+
+With ESS-triggered resampling the estimate :math:`\hat Z = \prod_t \sum_i W_{t-1}^i G_t^i`
+stays unbiased because ``W`` carries the un-resampled weights forward.
+
+All blocks are pure ``(key, state, ...) -> (state, info)`` functions.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import logsumexp
+
+from probinf.resampling import RESAMPLING_METHODS
+from probinf.weights import ess as _ess
+from probinf.weights import weights_valid
+
+__all__ = [
+    "Population",
+    "ResampleInfo",
+    "init_population",
+    "reweight",
+    "resample_population",
+    "maybe_resample",
+    "move",
+    "take_particles",
+]
+
+
+class Population(NamedTuple):
+    """Weighted particles: ``particles`` (pytree, leading axis N), normalized ``log_weights`` (N,), ``log_evidence`` ()."""
+
+    particles: Any
+    log_weights: jax.Array
+    log_evidence: jax.Array
+
+    @property
+    def num_particles(self) -> int:
+        return self.log_weights.shape[0]
+
+    @property
+    def ess(self):
+        return _ess(self.log_weights)
+
+
+class ResampleInfo(NamedTuple):
+    ancestors: jax.Array  # (N,) int32; identity when no resampling happened
+    resampled: jax.Array  # () bool
+    ess: jax.Array  # () ESS before the decision
+    valid: jax.Array  # () bool: weights were usable
+
+
+def init_population(particles, log_weights=None):
+    """Population from particles (uniform weights unless ``log_weights`` given); log-evidence 0 or ``log mean w``."""
+    n = jax.tree_util.tree_leaves(particles)[0].shape[0]
+    if log_weights is None:
+        dtype = jnp.result_type(float)
+        lw = jnp.full((n,), -jnp.log(n), dtype=dtype)
+        return Population(particles, lw, jnp.zeros((), dtype))
+    lw = jnp.asarray(log_weights)
+    lz = logsumexp(lw) - jnp.log(n)
+    return Population(particles, lw - logsumexp(lw), lz)
+
+
+def take_particles(particles, indices):
+    """Gather a pytree of particles along its leading axis."""
+    return jax.tree_util.tree_map(lambda x: jnp.take(x, indices, axis=0), particles)
+
+
+def reweight(population: Population, log_increment) -> Population:
+    r"""Multiply by incremental weights ``exp(log_increment)``; evidence gains :math:`\log\sum_i W_i G_i`."""
+    lw = population.log_weights + log_increment
+    lse = logsumexp(lw)
+    return Population(population.particles, lw - lse, population.log_evidence + lse)
+
+
+def resample_population(key, population: Population, method: str = "systematic"):
+    """Resample to equal weights (evidence unchanged).  Returns ``(Population, ResampleInfo)``."""
+    n = population.num_particles
+    anc = RESAMPLING_METHODS[method](key, population.log_weights, n)
+    uniform = jnp.full_like(population.log_weights, -jnp.log(n))
+    info = ResampleInfo(anc, jnp.array(True), population.ess, weights_valid(population.log_weights))
+    return Population(take_particles(population.particles, anc), uniform, population.log_evidence), info
+
+
+def maybe_resample(key, population: Population, threshold: float = 0.5, method: str = "systematic"):
+    """Resample only when ``ESS < threshold * N`` (``threshold=1`` always, ``0`` never), via ``lax.cond``."""
+    n = population.num_particles
+    ess = population.ess
+    do = ess < threshold * n
+    if threshold >= 1.0:
+        do = jnp.array(True)
+    identity = jnp.arange(n, dtype=jnp.int32)
+
+    def yes(pop):
+        anc = RESAMPLING_METHODS[method](key, pop.log_weights, n)
+        uniform = jnp.full_like(pop.log_weights, -jnp.log(n))
+        return Population(take_particles(pop.particles, anc), uniform, pop.log_evidence), anc
+
+    def no(pop):
+        return pop, identity
+
+    new, anc = jax.lax.cond(do, yes, no, population)
+    return new, ResampleInfo(anc, do, ess, weights_valid(population.log_weights))
+
+
+def move(key, population: Population, kernel: Callable):
+    """Apply ``kernel(key, particle) -> (particle, info)`` to every particle (vmapped)."""
+    keys = jax.random.split(key, population.num_particles)
+    particles, info = jax.vmap(kernel)(keys, population.particles)
+    return population._replace(particles=particles), info

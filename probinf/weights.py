@@ -1,0 +1,89 @@
+r"""Log-space weight arithmetic: normalization, effective sample size, log-mean-exp.
+
+All functions are pure JAX, jit- and vmap-able, and reduce over the last axis
+(the particle axis) so that a batch of populations can be handled at once.
+Weights never leave log space: a sum of weights is a ``logsumexp``.
+
+Calling convention: ``f(log_weights) -> Array``.  Validation (NaN, +inf, total
+degeneracy) is done by :func:`check_log_weights`, which the public samplers call
+outside ``jit``; inside ``jit`` the samplers carry :func:`weights_valid` as a flag.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import logsumexp
+
+from probinf.exceptions import DegenerateWeightsError, InvalidWeightsError
+
+__all__ = ["normalize", "ess", "log_mean_exp", "weights_valid", "check_log_weights"]
+
+
+def normalize(log_weights, axis: int = -1):
+    r"""Normalized log-weights :math:`\log w_i - \log \sum_j w_j`.
+
+    Invariant under adding a constant to every log-weight.  ``-inf`` entries stay
+    ``-inf``; if every entry is ``-inf`` the result is NaN (use
+    :func:`check_log_weights` to turn that into an error).
+    """
+    log_weights = jnp.asarray(log_weights)
+    return log_weights - logsumexp(log_weights, axis=axis, keepdims=True)
+
+
+def ess(log_weights, axis: int = -1):
+    r"""Effective sample size :math:`(\sum_i w_i)^2 / \sum_i w_i^2`, in ``[1, N]``.
+
+    Computed as ``exp(2 * logsumexp(lw) - logsumexp(2 * lw))`` so it never
+    overflows, whatever the scale of the log-weights.
+    """
+    log_weights = jnp.asarray(log_weights)
+    return jnp.exp(
+        2.0 * logsumexp(log_weights, axis=axis) - logsumexp(2.0 * log_weights, axis=axis)
+    )
+
+
+def log_mean_exp(x, axis=None):
+    r""":math:`\log \frac{1}{n} \sum_i e^{x_i}` computed stably (e.g. a log-evidence increment)."""
+    x = jnp.asarray(x)
+    n = x.size if axis is None else x.shape[axis]
+    return logsumexp(x, axis=axis) - jnp.log(jnp.asarray(n, dtype=jnp.result_type(x, 1.0)))
+
+
+def weights_valid(log_weights):
+    """Traceable validity flag: no NaN, no +inf, and at least one finite entry."""
+    lw = jnp.asarray(log_weights)
+    return jnp.all(~jnp.isnan(lw)) & jnp.all(lw < jnp.inf) & jnp.any(lw > -jnp.inf)
+
+
+def check_log_weights(log_weights, name: str = "log_weights"):
+    """Raise a clear error for unusable log-weights; return them as an array.
+
+    Skipped (returns the input unchanged) when called on a tracer: under ``jit``
+    the caller carries :func:`weights_valid` and raises in its public wrapper.
+    """
+    if isinstance(log_weights, jax.core.Tracer):
+        return log_weights
+    lw = np.asarray(log_weights)
+    if lw.ndim < 1:
+        raise InvalidWeightsError(f"{name} must have at least one axis (particles), got a scalar")
+    if lw.shape[-1] < 1:
+        raise InvalidWeightsError(f"{name} must contain at least one particle, got shape {lw.shape}")
+    if not np.issubdtype(lw.dtype, np.floating):
+        raise InvalidWeightsError(f"{name} must be a floating-point array, got dtype {lw.dtype}")
+    if np.isnan(lw).any():
+        raise InvalidWeightsError(
+            f"{name} contains NaN at positions {np.argwhere(np.isnan(lw))[:5].tolist()}; "
+            "a log-weight must be a number or -inf"
+        )
+    if np.isposinf(lw).any():
+        raise InvalidWeightsError(
+            f"{name} contains +inf (an infinite weight); check the log-density that produced it"
+        )
+    if not np.isfinite(lw).any(axis=-1).all():
+        raise DegenerateWeightsError(
+            f"every entry of {name} is -inf: no particle has positive weight (total degeneracy); "
+            "increase the number of particles or use a better proposal"
+        )
+    return log_weights
