@@ -1,0 +1,11 @@
+"""Validation harness for SMC/MCMC building blocks, usable on users' own blocks.
+
+- :mod:`probinf.validate.enumeration`: exact enumeration of every proposal and
+  resampling outcome of tiny discrete models (N <= 3 particles), the way
+  monad-bayes validates composed inference.
+- :mod:`probinf.validate.statistical`: fixed-seed statistical checks whose
+  tolerances come from the estimator's own standard error (evidence
+  unbiasedness, filtering means against the Kalman filter).
+"""
+
+__all__: list[str] = []
