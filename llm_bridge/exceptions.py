@@ -1,0 +1,50 @@
+"""Exceptions and warnings of :mod:`llm_bridge` (all subclass builtins).
+
+Shared by backends, reward models and the algorithms: catch the builtin base
+(``ValueError``, ``RuntimeError``, ``ImportError``) or the specific class.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "LLMBridgeWarning",
+    "BackendError",
+    "BackendUnavailableError",
+    "MalformedOutputError",
+    "BackendRequestError",
+    "RewardModelError",
+    "InvalidRewardError",
+]
+
+
+class LLMBridgeWarning(UserWarning):
+    """A recoverable problem (e.g. a server ignored ``n`` and the backend fanned out)."""
+
+
+class BackendError(RuntimeError):
+    """A generation/scoring backend failed (base class of the backend errors)."""
+
+
+class BackendUnavailableError(ImportError):
+    """An optional backend library is missing (e.g. ``vllm``, ``transformers``); the message says what to install."""
+
+
+class MalformedOutputError(BackendError, ValueError):
+    """A backend returned output that does not follow its API (missing fields, wrong counts, non-numeric logprobs)."""
+
+
+class BackendRequestError(BackendError):
+    """A request to a server failed after all retries (timeouts, connection errors, 5xx) or was rejected (4xx)."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, attempts: int = 1):
+        super().__init__(message)
+        self.status_code = status_code
+        self.attempts = attempts
+
+
+class RewardModelError(RuntimeError):
+    """A reward model failed to produce scores (base class of the reward-model errors)."""
+
+
+class InvalidRewardError(RewardModelError, ValueError):
+    """A reward model returned NaN, a value outside ``[0, 1]`` or the wrong number of step scores."""
