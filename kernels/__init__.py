@@ -9,10 +9,13 @@ This package sits at the bottom of the layering: it imports nothing from
 """
 
 from kernels.exceptions import BackendUnavailableError
+from kernels.mixture import MIXTURE_BACKENDS, mixture_loglik
 from kernels.resampling import compensated_cumsum, offspring_counts, search_sorted_split
 
 __all__ = [
     "BackendUnavailableError",
+    "MIXTURE_BACKENDS",
+    "mixture_loglik",
     "compensated_cumsum",
     "offspring_counts",
     "search_sorted_split",
