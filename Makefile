@@ -32,6 +32,7 @@ reproduce: install
 	$(BIN)/probinf reproduce --quick --out $(REPORT_DIR)
 
 bench: install
+	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python -m benchmarks.run_all
 
 clean:

@@ -1,0 +1,1 @@
+"""Benchmarks against peer libraries (not tests). Run all with `make bench`."""
