@@ -5,6 +5,7 @@ __all__ = [
     "InvalidWeightsError",
     "ProbinfWarning",
     "ModelSpecificationError",
+    "SMCFailedError",
 ]
 
 
@@ -18,6 +19,10 @@ class DegenerateWeightsError(ValueError):
 
 class ModelSpecificationError(ValueError):
     """A model or state-space description cannot be used as given."""
+
+
+class SMCFailedError(RuntimeError):
+    """An SMC run degenerated (all weights zero, NaN evidence) or did not reach its target."""
 
 
 class ProbinfWarning(UserWarning):
