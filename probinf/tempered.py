@@ -1,0 +1,497 @@
+r"""Tempered SMC samplers: adaptive or fixed tempering, resample-move, waste-free.
+
+Targets the path :math:`\pi_\lambda(x) \propto p(x) L(x)^\lambda`,
+:math:`0 = \lambda_0 < \lambda_1 < \dots < \lambda_T = 1`, from prior draws to the
+posterior, and estimates the evidence :math:`Z = \int p(x) L(x)\,dx` by
+
+.. math:: \hat Z = \prod_{t=1}^T \sum_i W_{t-1}^i L(x_{t-1}^i)^{\lambda_t - \lambda_{t-1}},
+
+which is unbiased (Del Moral, Doucet & Jasra 2006).  Each step is a composition
+of the :mod:`probinf.population` blocks: :func:`~probinf.reweight` by the
+incremental weight (evidence bookkeeping happens there and only there),
+:func:`~probinf.maybe_resample` (or waste-free resampling of ``M = N / P``
+particles), and :func:`~probinf.move` by ``num_mcmc_steps`` transitions of an
+:class:`~probinf.mcmc.SMCKernel` calibrated on the weighted population.
+
+Adaptive tempering picks :math:`\lambda_{t}` so that the ESS of the reweighted
+population equals ``target_ess * N``; :func:`solve_next_exponent` bisects on
+:math:`\log\delta` (tempering increments span many orders of magnitude) for the
+root of :math:`\log \mathrm{ESS}(\delta) - \log(\text{target} \cdot N)` where the
+incremental log-weight is :math:`+\delta\,\log L(x)`.  (Blackjax issue #914: a
+sign error in this solver went unnoticed because tests used symmetric
+likelihoods; ours are tested on skewed ones.)
+
+Waste-free SMC (Dau & Chopin 2022, doi:10.1111/rssb.12475): resample only
+``M = N / P`` particles and keep *every* state of the ``M`` MCMC chains of length
+``P = num_mcmc_steps + 1``, which gives ``N`` particles for ``N - M`` kernel calls.
+
+Calling convention: :func:`init` and :func:`step` are pure ``(key, state, ...) ->
+(state, info)`` blocks; :func:`build_sampler` returns a pure ``run(key, positions)``
+(jit/vmap-able, a ``lax.while_loop``) that carries a validity flag;
+:func:`tempered_smc` is the public wrapper that validates input, jits, raises
+clear errors and packages an :class:`~probinf.results.SMCResult`.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+from jax.scipy.special import logsumexp
+
+from probinf.exceptions import DegenerateWeightsError, ModelSpecificationError, SMCFailedError
+from probinf.mcmc import MCMCState, RandomWalk, init_state
+from probinf.population import Population, init_population, maybe_resample, move, reweight, take_particles
+from probinf.resampling import RESAMPLING_METHODS
+from probinf.results import SMCResult
+from probinf.weights import weights_valid
+
+__all__ = [
+    "TemperedParticles",
+    "TemperedState",
+    "TemperedInfo",
+    "solve_next_exponent",
+    "tempered_logdensity",
+    "init",
+    "step",
+    "build_sampler",
+    "tempered_smc",
+]
+
+
+class TemperedParticles(NamedTuple):
+    """Per-particle cache (leading axis N): ``position`` (N, d), ``log_prior`` (N,), ``log_likelihood`` (N,)."""
+
+    position: jax.Array
+    log_prior: jax.Array
+    log_likelihood: jax.Array
+
+
+class TemperedState(NamedTuple):
+    """``population`` (particles are :class:`TemperedParticles`), current ``exponent``, kernel ``params``, last ``acceptance_rate``."""
+
+    population: Population
+    exponent: jax.Array
+    params: Any
+    acceptance_rate: jax.Array
+
+
+class TemperedInfo(NamedTuple):
+    """Diagnostics of one step."""
+
+    ess: jax.Array  # ESS after reweighting (before resampling)
+    log_evidence_increment: jax.Array
+    acceptance_rate: jax.Array  # mean over particles and MCMC steps
+    resampled: jax.Array
+    ancestors: jax.Array
+    valid: jax.Array  # weights usable after reweighting
+    mcmc_info: Any  # per-particle kernel infos, stacked (N, num_mcmc_steps, ...)
+
+
+def _tempered_increment(log_likelihood, delta):
+    # delta * (-inf) must stay -inf and 0 * (-inf) must be 0 (not NaN).
+    return jnp.where(delta > 0, delta * log_likelihood, 0.0)
+
+
+def tempered_logdensity(log_prior, log_likelihood, exponent):
+    r"""``x -> (log p(x) + exponent * log L(x), (log p(x), log L(x)))``, the target of the moves."""
+
+    def f(x):
+        lp = log_prior(x)
+        ll = log_likelihood(x)
+        return lp + _tempered_increment(ll, exponent), (lp, ll)
+
+    return f
+
+
+def solve_next_exponent(log_weights, log_likelihood, exponent, target_ess, *, num_iter: int = 60):
+    r"""Next exponent :math:`\lambda' \in (\lambda, 1]` with :math:`\mathrm{ESS} \ge` ``target_ess * N``.
+
+    Solves :math:`\log\mathrm{ESS}(W \cdot L^{\delta}) = \log(\text{target}\cdot N)`
+    by bisection on :math:`\log \delta` over
+    :math:`[\log \delta_{\min}, \log(1-\lambda)]`; returns 1 when the whole
+    remaining increment keeps the ESS above target, and :math:`\lambda + \delta_{\min}`
+    (the smallest increment that moves :math:`\lambda` in floating point) when even
+    that drops below it.  The bracket end with ESS >= target is returned.
+
+    Parameters
+    ----------
+    log_weights : array (N,)
+        Current normalized log-weights.
+    log_likelihood : array (N,)
+        :math:`\log L(x_i)` (``-inf`` allowed).
+    exponent : float
+        Current :math:`\lambda`.
+    target_ess : float
+        Fraction of N in (0, 1).
+    """
+    n = log_weights.shape[0]
+    dtype = log_weights.dtype
+    log_target = jnp.log(jnp.asarray(target_ess * n, dtype))
+
+    def log_ess(delta):
+        lw = log_weights + _tempered_increment(log_likelihood, delta)
+        val = 2.0 * logsumexp(lw) - logsumexp(2.0 * lw)
+        return jnp.where(jnp.isnan(val), -jnp.inf, val)
+
+    remaining = jnp.asarray(1.0, dtype) - exponent
+    eps = jnp.finfo(dtype).eps
+    d_min = jnp.minimum(jnp.maximum(8.0 * eps * jnp.maximum(exponent, 1.0), jnp.asarray(1e-30, dtype)), remaining)
+
+    def body(_, bracket):
+        lo, hi = bracket  # log-deltas: ESS(lo) >= target > ESS(hi)
+        mid = 0.5 * (lo + hi)
+        ok = log_ess(jnp.exp(mid)) >= log_target
+        return jnp.where(ok, mid, lo), jnp.where(ok, hi, mid)
+
+    lo, _ = jax.lax.fori_loop(0, num_iter, body, (jnp.log(d_min), jnp.log(remaining)))
+    full = log_ess(remaining) >= log_target
+    return jnp.where(full, jnp.asarray(1.0, dtype), jnp.minimum(exponent + jnp.exp(lo), 1.0))
+
+
+def init(positions, log_prior, log_likelihood, kernel) -> TemperedState:
+    """Initial state from prior draws ``positions`` (N, d): uniform weights, exponent 0, log Z = 0."""
+    lp = jax.vmap(log_prior)(positions)
+    ll = jax.vmap(log_likelihood)(positions)
+    pop = init_population(TemperedParticles(positions, lp, ll))
+    params = kernel.init_params(positions.shape[1], positions.dtype)
+    acc0 = jnp.asarray(getattr(kernel, "target_accept", 0.5), positions.dtype)
+    return TemperedState(pop, jnp.zeros((), positions.dtype), params, acc0)
+
+
+def _mcmc_chain(key, particle, log_prior, log_likelihood, kernel, params, exponent, num_steps, keep_all):
+    """Run ``num_steps`` transitions from one particle; return last (or all P = num_steps + 1) states."""
+    target = tempered_logdensity(log_prior, log_likelihood, exponent)
+    if kernel.needs_grad:
+        state = init_state(particle.position, target, needs_grad=True, has_aux=True)
+    else:  # cached densities: no re-evaluation when the exponent changes
+        state = MCMCState(particle.position, particle.log_prior + _tempered_increment(particle.log_likelihood, exponent),
+                          None, (particle.log_prior, particle.log_likelihood))
+
+    def one(s, k):
+        s, info = kernel.step(k, s, target, params, has_aux=True)
+        return s, (TemperedParticles(s.position, *s.aux), info)
+
+    last, (traj, infos) = jax.lax.scan(one, state, jax.random.split(key, num_steps))
+    if keep_all:
+        first = jax.tree_util.tree_map(lambda x: x[None], particle)
+        traj = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), first, traj)
+        return traj, infos
+    return TemperedParticles(last.position, *last.aux), infos
+
+
+def step(key, state: TemperedState, next_exponent, *, log_prior, log_likelihood, kernel, num_mcmc_steps: int = 10,
+         resampling: str = "systematic", resample_threshold: float = 1.0, waste_free: bool = False):
+    """One reweight -> resample -> move step to ``next_exponent``.  Returns ``(TemperedState, TemperedInfo)``."""
+    k_res, k_move = jax.random.split(key)
+    pop = state.population
+    n = pop.num_particles
+    delta = next_exponent - state.exponent
+    old_lz = pop.log_evidence
+    pop = reweight(pop, _tempered_increment(pop.particles.log_likelihood, delta))
+    valid = weights_valid(pop.log_weights)
+    ess = pop.ess
+    params = kernel.tune(state.params, pop.particles.position, pop.log_weights, state.acceptance_rate)
+
+    if waste_free:
+        p = num_mcmc_steps + 1
+        m = n // p
+        anc = RESAMPLING_METHODS[resampling](k_res, pop.log_weights, m)
+        starts = take_particles(pop.particles, anc)
+        chain = partial(_mcmc_chain, log_prior=log_prior, log_likelihood=log_likelihood, kernel=kernel,
+                        params=params, exponent=next_exponent, num_steps=num_mcmc_steps, keep_all=True)
+        traj, minfo = jax.vmap(chain)(jax.random.split(k_move, m), starts)
+        particles = jax.tree_util.tree_map(lambda x: x.reshape((n,) + x.shape[2:]), traj)
+        uniform = jnp.full((n,), -jnp.log(n), pop.log_weights.dtype)
+        pop = Population(particles, uniform, pop.log_evidence)
+        resampled = jnp.array(True)
+        ancestors = anc
+    else:
+        pop, rinfo = maybe_resample(k_res, pop, resample_threshold, resampling)
+        chain = partial(_mcmc_chain, log_prior=log_prior, log_likelihood=log_likelihood, kernel=kernel,
+                        params=params, exponent=next_exponent, num_steps=num_mcmc_steps, keep_all=False)
+        pop, minfo = move(k_move, pop, chain)
+        resampled, ancestors = rinfo.resampled, rinfo.ancestors
+    acc = jnp.mean(minfo.acceptance_rate)
+    new = TemperedState(pop, jnp.asarray(next_exponent, state.exponent.dtype), params, acc)
+    return new, TemperedInfo(ess, pop.log_evidence - old_lz, acc, resampled, ancestors, valid, minfo)
+
+
+class _Trace(NamedTuple):
+    exponents: jax.Array
+    acceptance: jax.Array
+    ess: jax.Array
+    increments: jax.Array
+
+
+def build_sampler(log_prior, log_likelihood, *, kernel, target_ess=0.5, schedule=None, waste_free=False,
+                  num_mcmc_steps=10, resampling="systematic", resample_threshold=None, max_steps=500):
+    """Pure ``run(key, positions) -> (TemperedState, trace, num_steps, valid)`` (jit/vmap-able).
+
+    ``positions`` are flat prior draws (N, d).  The loop is a ``lax.while_loop``
+    that stops at exponent 1, after ``max_steps`` steps, or when the weights
+    become unusable (``valid`` False; the public wrapper raises).
+    """
+    adaptive = schedule is None
+    if resample_threshold is None:
+        resample_threshold = 1.0 if adaptive else 0.5
+    sched = None if adaptive else jnp.asarray(schedule)
+    n_steps_max = max_steps if adaptive else int(sched.shape[0])
+    do_step = partial(step, log_prior=log_prior, log_likelihood=log_likelihood, kernel=kernel,
+                      num_mcmc_steps=num_mcmc_steps, resampling=resampling,
+                      resample_threshold=resample_threshold, waste_free=waste_free)
+
+    def run(key, positions):
+        state = init(positions, log_prior, log_likelihood, kernel)
+        dtype = positions.dtype
+        nan = jnp.full((n_steps_max,), jnp.nan, dtype)
+        trace = _Trace(jnp.full((n_steps_max + 1,), jnp.nan, dtype).at[0].set(0.0), nan, nan, nan)
+        valid0 = weights_valid(_tempered_increment(state.population.particles.log_likelihood, 1.0))
+
+        def cond(c):
+            s, _, i, valid, _ = c
+            return (s.exponent < 1.0) & (i < n_steps_max) & valid
+
+        def body(c):
+            s, tr, i, valid, k = c
+            k, k_step = jax.random.split(k)
+            if adaptive:
+                nxt = solve_next_exponent(s.population.log_weights, s.population.particles.log_likelihood,
+                                          s.exponent, target_ess)
+            else:
+                nxt = sched[i].astype(dtype)
+            s, info = do_step(k_step, s, nxt)
+            tr = _Trace(tr.exponents.at[i + 1].set(s.exponent), tr.acceptance.at[i].set(info.acceptance_rate),
+                        tr.ess.at[i].set(info.ess), tr.increments.at[i].set(info.log_evidence_increment))
+            ok = info.valid & jnp.isfinite(s.population.log_evidence)
+            return s, tr, i + 1, valid & ok, k
+
+        state, trace, i, valid, _ = jax.lax.while_loop(cond, body, (state, trace, 0, valid0, key))
+        return state, trace, i, valid
+
+    return run
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive int, got {type(value).__name__} ({value!r})")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value}")
+    return int(value)
+
+
+def _check_schedule(schedule):
+    s = np.asarray(schedule, dtype=float)
+    if s.ndim != 1 or s.size < 1:
+        raise ValueError(f"schedule must be a 1-d sequence of exponents ending at 1, got shape {s.shape}")
+    if not np.all(np.isfinite(s)) or s[0] <= 0 or np.any(np.diff(s) <= 0) or s[-1] != 1.0:
+        raise ValueError(
+            "schedule must be strictly increasing exponents in (0, 1] ending exactly at 1.0 "
+            f"(lambda_0 = 0 is implicit), got {s.tolist()[:8]}{'...' if s.size > 8 else ''}"
+        )
+    return s
+
+
+def _flatten_particles(particles):
+    leaves = jax.tree_util.tree_leaves(particles)
+    if not leaves:
+        raise ValueError("init_particles is an empty pytree")
+    n = np.shape(leaves[0])[0] if np.ndim(leaves[0]) else None
+    if n is None or any(np.ndim(x) == 0 or np.shape(x)[0] != n for x in leaves):
+        raise ValueError(
+            "init_particles must be a pytree whose leaves share a leading particle axis N; got shapes "
+            f"{[np.shape(x) for x in leaves]}"
+        )
+    _, unravel = ravel_pytree(jax.tree_util.tree_map(lambda x: x[0], particles))
+    flat = jax.vmap(lambda p: ravel_pytree(p)[0])(particles)
+    if not jnp.issubdtype(flat.dtype, jnp.floating):
+        raise TypeError(f"particles must be floating point (continuous), got dtype {flat.dtype}")
+    return flat, unravel, n
+
+
+def _check_initial_densities(flat, log_prior, log_likelihood, describe=None):
+    """Concrete check of the prior draws: finite prior density, no NaN/+inf likelihood, some mass."""
+    lp = np.asarray(jax.vmap(log_prior)(flat))
+    ll = np.asarray(jax.vmap(log_likelihood)(flat))
+    bad_lp = np.flatnonzero(~np.isfinite(lp))
+    bad_ll = np.flatnonzero(np.isnan(ll) | np.isposinf(ll))
+    detail = (lambda i: describe(flat[i])) if describe is not None else (lambda i: "")
+    if bad_lp.size:
+        i = int(bad_lp[0])
+        raise ModelSpecificationError(
+            f"log_prior is not finite ({lp[i]}) at {bad_lp.size} of {lp.size} initial particles "
+            f"(first: particle {i}){detail(i)}; initial particles must be draws from the prior's support"
+        )
+    if bad_ll.size:
+        i = int(bad_ll[0])
+        raise ModelSpecificationError(
+            f"log_likelihood is NaN or +inf ({ll[i]}) at {bad_ll.size} of {ll.size} initial particles "
+            f"(first: particle {i}){detail(i)}"
+        )
+    if not np.isfinite(ll).any():
+        raise DegenerateWeightsError(
+            f"log_likelihood is -inf at all {ll.size} initial particles{detail(0)}: the prior puts no "
+            "particle where the data are possible; use more particles or a broader prior"
+        )
+
+
+def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_particles=None, num_particles=None, *,
+                 kernel=None, target_ess: float = 0.5, schedule=None, waste_free: bool = False,
+                 num_mcmc_steps: int = 10, resampling: str = "systematic", resample_threshold=None,
+                 max_steps: int = 500, _describe=None) -> SMCResult:
+    r"""Tempered SMC sampler from the prior to the posterior, with its log-evidence.
+
+    Parameters
+    ----------
+    key : jax PRNG key, or a batch of keys of shape (C,)
+        With C keys, C independent runs are vectorized (``vmap``) and every array
+        of the result gains a leading chain axis (R-hat in ``.to_arviz()``).
+    log_prior, log_likelihood : callable
+        ``particle -> scalar`` for ONE particle (a pytree like one slice of
+        ``init_particles``); :math:`\log p(x)` and :math:`\log L(x)`.
+    init_particles : pytree with leading axis N, or callable ``(key, N) -> pytree``
+        Prior draws, or a prior sampler (then ``num_particles`` is required).
+    num_particles : int, optional
+        N; inferred from ``init_particles`` when those are given.
+    kernel : SMCKernel
+        :class:`~probinf.mcmc.RandomWalk` (default), :class:`~probinf.mcmc.MALA`,
+        :class:`~probinf.mcmc.HMC`, or any object following the protocol.
+    target_ess : float in (0, 1)
+        Adaptive tempering keeps the ESS after reweighting at ``target_ess * N``.
+    schedule : sequence of float, optional
+        Fixed exponents :math:`\lambda_1 < \dots < \lambda_T = 1` instead of adaptive tempering.
+    waste_free : bool
+        Waste-free SMC with chains of length ``P = num_mcmc_steps + 1`` started
+        from ``M = N / P`` resampled particles (N must be a multiple of P).
+    num_mcmc_steps : int
+        MCMC moves per tempering step (``P - 1`` in waste-free mode).
+    resampling : str
+        One of :data:`probinf.RESAMPLING_METHODS`.
+    resample_threshold : float, optional
+        Resample when ESS < threshold * N; default 1 (always) for adaptive and 0.5 for fixed schedules.
+    max_steps : int
+        Maximum number of tempering steps; exceeding it raises :class:`~probinf.SMCFailedError`.
+
+    Returns
+    -------
+    SMCResult
+        Particles (in the structure of ``init_particles``), log-weights,
+        log-evidence, exponents, acceptance rates, ESS trace.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad arguments; :class:`~probinf.ModelSpecificationError` for non-finite
+        initial densities; :class:`~probinf.SMCFailedError` if the run degenerates.
+
+    References
+    ----------
+    Del Moral, Doucet & Jasra (2006), doi:10.1111/j.1467-9868.2006.00553.x;
+    Dau & Chopin (2022), doi:10.1111/rssb.12475.
+
+    Example
+    -------
+    >>> import jax, jax.numpy as jnp
+    >>> import probinf
+    >>> lp = lambda x: -0.5 * jnp.sum(x**2)                 # N(0, I) prior (up to a constant)
+    >>> ll = lambda x: -0.5 * jnp.sum((x - 1.0) ** 2)       # one N(x, I) observation at 1
+    >>> sampler = lambda k, n: jax.random.normal(k, (n, 2))
+    >>> lp_norm = lambda x: lp(x) - jnp.log(2 * jnp.pi)     # normalized prior
+    >>> res = probinf.tempered_smc(jax.random.key(0), lp_norm, ll, sampler, 500, num_mcmc_steps=5)
+    >>> bool(abs(res.particles.mean() - 0.5) < 0.15)
+    True
+    """
+    from probinf.mcmc import SMCKernel  # noqa: F401  (documentation of the protocol)
+
+    kernel = RandomWalk() if kernel is None else kernel
+    for attr in ("init_params", "tune", "step", "needs_grad"):
+        if not hasattr(kernel, attr):
+            raise TypeError(f"kernel must follow probinf.mcmc.SMCKernel (missing {attr!r}); got {kernel!r}")
+    if not callable(log_prior) or not callable(log_likelihood):
+        raise TypeError("log_prior and log_likelihood must be callables particle -> scalar")
+    if not (0.0 < float(target_ess) < 1.0):
+        raise ValueError(f"target_ess must be in (0, 1), got {target_ess}")
+    num_mcmc_steps = _check_positive_int(num_mcmc_steps, "num_mcmc_steps")
+    max_steps = _check_positive_int(max_steps, "max_steps")
+    if resampling not in RESAMPLING_METHODS:
+        raise ValueError(f"resampling must be one of {sorted(RESAMPLING_METHODS)}, got {resampling!r}")
+    if schedule is not None:
+        schedule = _check_schedule(schedule)
+
+    keys = jnp.asarray(key)
+    batched = jnp.issubdtype(keys.dtype, jax.dtypes.prng_key) and keys.ndim == 1
+    first_key = keys[0] if batched else keys
+    if callable(init_particles):
+        if num_particles is None:
+            raise ValueError("num_particles is required when init_particles is a prior sampler")
+        num_particles = _check_positive_int(num_particles, "num_particles")
+        if batched:
+            particles = jax.vmap(lambda k: init_particles(jax.random.fold_in(k, 1), num_particles))(keys)
+        else:
+            particles = init_particles(jax.random.fold_in(first_key, 1), num_particles)
+    elif init_particles is None:
+        raise ValueError("pass init_particles (prior draws, leading axis N) or a prior sampler (key, N) -> draws")
+    else:
+        particles = init_particles
+        if batched:  # the same initial draws for every run would make them dependent
+            raise ValueError("a batch of keys needs a prior sampler, not fixed init_particles")
+    one = jax.tree_util.tree_map(lambda x: x[0], particles) if batched else particles
+    flat0, unravel, n = _flatten_particles(one)
+    if num_particles is not None and _check_positive_int(num_particles, "num_particles") != n:
+        raise ValueError(f"num_particles={num_particles} but init_particles have {n} particles")
+    if waste_free and n % (num_mcmc_steps + 1):
+        raise ValueError(
+            f"waste_free needs num_particles divisible by the chain length P = num_mcmc_steps + 1 = "
+            f"{num_mcmc_steps + 1}; got N = {n}"
+        )
+    flat = jax.vmap(jax.vmap(lambda p: ravel_pytree(p)[0]))(particles) if batched else flat0
+
+    lp = lambda z: log_prior(unravel(z))
+    ll = lambda z: log_likelihood(unravel(z))
+    _check_initial_densities(flat0, lp, ll, _describe)
+    run = build_sampler(lp, ll, kernel=kernel, target_ess=target_ess, schedule=schedule, waste_free=waste_free,
+                        num_mcmc_steps=num_mcmc_steps, resampling=resampling,
+                        resample_threshold=resample_threshold, max_steps=max_steps)
+    run_keys = jax.vmap(lambda k: jax.random.fold_in(k, 2))(keys) if batched else jax.random.fold_in(keys, 2)
+    fn = jax.jit(jax.vmap(run) if batched else run)
+    state, trace, num_steps, valid = fn(run_keys, flat)
+    return _package(state, trace, num_steps, valid, unravel, batched, max_steps if schedule is None else None)
+
+
+def _package(state, trace, num_steps, valid, unravel, batched, max_steps):
+    valid = np.asarray(valid)
+    expo = np.asarray(state.exponent)
+    if not valid.all():
+        bad = np.flatnonzero(~np.atleast_1d(valid))
+        raise SMCFailedError(
+            f"tempered SMC degenerated (all weights zero, NaN or infinite log-evidence) in run(s) {bad.tolist()} "
+            f"at exponent(s) {np.atleast_1d(expo)[bad].tolist()}; check the log-likelihood for NaN/+inf, "
+            "use more particles or a higher target_ess"
+        )
+    if np.any(expo < 1.0):
+        raise SMCFailedError(
+            f"tempered SMC did not reach exponent 1 within max_steps={max_steps} (stopped at "
+            f"{np.atleast_1d(expo).min():.3g}); raise max_steps or target_ess"
+        )
+    pos = state.population.particles.position
+    unr = jax.vmap(jax.vmap(unravel)) if batched else jax.vmap(unravel)
+    ns = np.asarray(num_steps)
+    tr = jax.tree_util.tree_map(np.asarray, trace)
+    if not batched:
+        k = int(ns)
+        tr = _Trace(tr.exponents[: k + 1], tr.acceptance[:k], tr.ess[:k], tr.increments[:k])
+    return SMCResult(
+        particles=unr(pos),
+        log_weights=np.asarray(state.population.log_weights),
+        log_evidence=np.asarray(state.population.log_evidence),
+        exponents=tr.exponents,
+        acceptance_rates=tr.acceptance,
+        ess=tr.ess,
+        log_evidence_increments=tr.increments,
+        num_steps=ns,
+    )
