@@ -11,6 +11,7 @@ __all__ = [
     "AuditViolationError",
     "PrivacyWarning",
     "NoPrivacyGuaranteeWarning",
+    "BudgetExhaustedError",
 ]
 
 
@@ -36,3 +37,7 @@ class PrivacyWarning(UserWarning):
 
 class NoPrivacyGuaranteeWarning(PrivacyWarning):
     """The requested computation is a heuristic that carries no formal differential-privacy guarantee."""
+
+
+class BudgetExhaustedError(RuntimeError):
+    """A budgeted mechanism (Thresholdout's holdout) was queried after its budget was spent."""
