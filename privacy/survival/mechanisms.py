@@ -13,9 +13,10 @@ release, so by post-processing the whole fitted object is :math:`\varepsilon`-DP
     The binary (hierarchical) mechanism: noisy counts of every dyadic block of cells
     (a complete binary tree over the cells padded to a power of two, Dwork et al. 2010;
     Chan, Shi & Song 2011). A record touches one node per level, so the L1 sensitivity
-    is :math:`\Delta h` with :math:`h` the number of levels, and each node gets Laplace
-    noise of scale :math:`\Delta h/\varepsilon` (equivalently :math:`\varepsilon/h` per
-    level, sequential composition over levels). The leaves are then estimated by
+    is :math:`h` (the number of levels) under add-remove, and each node gets Laplace
+    noise of scale :math:`h/\varepsilon` (equivalently :math:`\varepsilon/h` per
+    level, sequential composition over levels); under replace-one the root's change cancels
+    and :math:`\Delta = 2(h - 1)`. The leaves are then estimated by
     ordinary least squares, which is the consistent, minimum-variance estimate of Hay
     et al. (2010): any prefix or suffix sum uses :math:`O(\log L)` nodes.
 
@@ -103,8 +104,16 @@ def _tree_pinv(n_cells: int) -> np.ndarray:
 
 
 def tree_sensitivity(n_cells: int, adjacency: str) -> float:
-    """L1 sensitivity of the tree's node vector: levels x cell sensitivity."""
-    return tree_levels(n_cells) * cell_sensitivity(adjacency)
+    """L1 sensitivity of the tree's node vector.
+
+    Add-remove: one leaf changes by 1, so one node per level: ``h``. Replace-one: one leaf
+    loses 1 and another gains 1; the two paths share at least the root, where the changes
+    cancel, so at most ``2 (h - 1)`` (attained by leaves in different halves).
+    """
+    h = tree_levels(n_cells)
+    if cell_sensitivity(adjacency) == 1.0:
+        return float(h)
+    return float(2 * max(h - 1, 1))
 
 
 def _check_epsilon(epsilon) -> float:
