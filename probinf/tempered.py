@@ -335,8 +335,8 @@ def _check_initial_densities(flat, log_prior, log_likelihood, describe=None):
         )
     if not np.isfinite(ll).any():
         raise DegenerateWeightsError(
-            f"log_likelihood is -inf at all {ll.size} initial particles{detail(0)}: the prior puts no "
-            "particle where the data are possible; use more particles or a broader prior"
+            f"log_likelihood is -inf at all {ll.size} initial particles{detail(0)}: data outside the likelihood's support, NaN data, or a "
+            "prior that puts no particle where the data are possible (use more particles or a broader prior)"
         )
 
 
@@ -453,7 +453,7 @@ def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_partic
 
     lp = lambda z: log_prior(unravel(z))
     ll = lambda z: log_likelihood(unravel(z))
-    _check_initial_densities(flat0, lp, ll, _describe)
+    _check_initial_densities(flat0, lp, ll, None if _describe is None else (lambda z: _describe(unravel(z))))
     run = build_sampler(lp, ll, kernel=kernel, target_ess=target_ess, schedule=schedule, waste_free=waste_free,
                         num_mcmc_steps=num_mcmc_steps, resampling=resampling,
                         resample_threshold=resample_threshold, max_steps=max_steps)
