@@ -3,7 +3,8 @@
 Blocks: log-space weights (:func:`normalize`, :func:`ess`, :func:`log_mean_exp`),
 resampling (:func:`resample`), weighted populations (:class:`Population`,
 :func:`reweight`, :func:`resample_population`, :func:`maybe_resample`,
-:func:`move`).  Algorithms are compositions of these blocks.
+:func:`move`); state-space models (:class:`StateSpaceModel`,
+:func:`particle_filter`, :func:`kalman_filter`, :func:`kalman_smoother`).  Algorithms are compositions of these blocks.
 """
 
 from probinf.exceptions import (
@@ -23,6 +24,9 @@ from probinf.population import (
     take_particles,
 )
 from probinf.resampling import RESAMPLING_METHODS, resample, resample_with_flag
+from probinf.ssm import Proposal, StateSpaceModel
+from probinf.filtering import ParticleFilterResult, particle_filter, particle_filter_core
+from probinf.kalman import LinearGaussian, kalman_filter, kalman_smoother
 from probinf.weights import check_log_weights, ess, log_mean_exp, normalize, weights_valid
 
 __version__ = "0.1.0"
@@ -41,6 +45,14 @@ __all__ = [
     "reweight",
     "take_particles",
     "RESAMPLING_METHODS",
+    "Proposal",
+    "StateSpaceModel",
+    "ParticleFilterResult",
+    "particle_filter",
+    "particle_filter_core",
+    "LinearGaussian",
+    "kalman_filter",
+    "kalman_smoother",
     "resample",
     "resample_with_flag",
     "check_log_weights",

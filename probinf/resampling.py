@@ -7,8 +7,8 @@ r"""Resampling schemes returning ancestor indices, exact in float32 for N up to 
 
 Numerics: weights stay in log space until one ``exp(lw - max)``; the running sums
 of ``M w_i`` are kept split into an exact integer part and a fractional part
-(:func:`kernels.resampling.compensated_cumsum`), and the total is renormalized
-once so that the offspring counts sum to ``M`` even when the float sum of the
+(:func:`kernels.resampling.compensated_cumsum`, a blocked two-level scan that
+is also fast on CPU), and the total is renormalized once so that the offspring counts sum to ``M`` even when the float sum of the
 weights is off by many ulps.  This removes the float32 bias that Murray, Lee &
 Jacob (2016, doi:10.1080/10618600.2015.1062015) measured beyond ~1e5 particles.
 
@@ -26,11 +26,23 @@ from typing import Protocol
 import jax
 import jax.numpy as jnp
 
-from kernels.resampling import compensated_cumsum, search_sorted_split
+from kernels.resampling import (
+    compensated_cumsum,
+    compensated_sum,
+    exact_int_cumsum,
+    search_sorted_split,
+)
 from probinf.exceptions import DegenerateWeightsError
 from probinf.weights import check_log_weights, weights_valid
 
-__all__ = ["resample", "resample_with_flag", "Resampler", "RESAMPLING_METHODS", "scaled_weights"]
+__all__ = [
+    "resample",
+    "resample_with_flag",
+    "Resampler",
+    "RESAMPLING_METHODS",
+    "RESAMPLING_FROM_UNIFORMS",
+    "scaled_weights",
+]
 
 
 class Resampler(Protocol):
@@ -52,12 +64,12 @@ def scaled_weights(log_weights, num_samples: int):
     lw = jnp.asarray(log_weights)
     n = lw.shape[0]
     e = jnp.exp(lw - jnp.max(lw))  # max entry -> 1; -inf -> exactly 0
-    # Blocked sum: a two-level reduction keeps the float32 error at ~sqrt(N/B) ulps.
-    total = jnp.sum(e)
-    v = e * (num_samples / total)
-    whole, frac = compensated_cumsum(v)
-    # Exact excess of the running total over num_samples, a small number.
-    excess = (whole[-1] - num_samples).astype(v.dtype) + frac[-1]
+    # A float32 sum is off by ~1e-6 relative, i.e. whole offspring at N = 1e7:
+    # scale with it once, then renormalize with the split (integer + fraction)
+    # total, which is exact to ~1e-4 absolute, so the counts sum to M.
+    v = e * (num_samples / jnp.sum(e))
+    tw, tf = compensated_sum(v)
+    excess = (tw - num_samples).astype(v.dtype) + tf
     v = v / (1.0 + excess / num_samples)
     idx = jnp.arange(n)
     last_valid = jnp.max(jnp.where(e > 0, idx, 0)).astype(jnp.int32)
@@ -68,57 +80,116 @@ def _ancestors_from_cumcounts(cumcounts, num_samples: int, last_valid):
     """Slot k gets the first particle whose cumulative count exceeds k (exact integers)."""
     marks = jnp.zeros((num_samples,), _int_dtype())
     marks = marks.at[cumcounts].add(1, mode="drop")  # entries == num_samples are dropped
-    return jnp.minimum(jnp.cumsum(marks), last_valid).astype(jnp.int32)
+    anc = exact_int_cumsum(marks, total_bound=cumcounts.shape[0])
+    return jnp.minimum(anc, last_valid).astype(jnp.int32)
 
 
-def _systematic(key, log_weights, num_samples):
+def _systematic_u(log_weights, num_samples, u):
+    """Systematic resampling with the single uniform ``u`` in [0, 1) given."""
     v, last_valid = scaled_weights(log_weights, num_samples)
-    u = jax.random.uniform(key, (), dtype=v.dtype)
-    whole, frac = compensated_cumsum(v)
+    whole, frac = compensated_cumsum(v, total_bound=num_samples + 1)
     # #{k >= 0 : u + k < C_i} = I_i + [F_i > u]: exact integer cumulative counts.
     cum = whole + (frac > u).astype(whole.dtype)
     return _ancestors_from_cumcounts(jnp.minimum(cum, num_samples), num_samples, last_valid)
 
 
+def _systematic(key, log_weights, num_samples):
+    u = jax.random.uniform(key, (), dtype=jnp.result_type(log_weights, jnp.float32))
+    return _systematic_u(log_weights, num_samples, u)
+
+
 def _search(v, last_valid, target_whole, target_frac):
-    whole, frac = compensated_cumsum(v)
+    whole, frac = compensated_cumsum(v, total_bound=target_whole.shape[0] + 1)
     return search_sorted_split(whole, frac, target_whole, target_frac, last_valid=last_valid)
 
 
-def _stratified(key, log_weights, num_samples):
+def _stratified_u(log_weights, num_samples, u):
+    """Stratified resampling with the uniforms ``u`` (shape (M,), in [0, 1)) given."""
     v, last_valid = scaled_weights(log_weights, num_samples)
-    u = jax.random.uniform(key, (num_samples,), dtype=v.dtype)
-    return _search(v, last_valid, jnp.arange(num_samples, dtype=_int_dtype()), u)
+    whole, frac = compensated_cumsum(v, total_bound=num_samples + 1)
+    # Targets k + u_k are sorted, and k + u_k < I_i + F_i  <=>  k < I_i or
+    # (k == I_i and u_k < F_i): #{k : k + u_k < C_i} = I_i + [u_{I_i} < F_i],
+    # exact integers, no binary search.
+    w = jnp.minimum(whole, num_samples)
+    u_at = jnp.take(u, jnp.minimum(w, num_samples - 1))
+    cum = w + ((w < num_samples) & (u_at < frac)).astype(w.dtype)
+    return _ancestors_from_cumcounts(cum, num_samples, last_valid)
+
+
+def _stratified(key, log_weights, num_samples):
+    u = jax.random.uniform(key, (num_samples,), dtype=jnp.result_type(log_weights, jnp.float32))
+    return _stratified_u(log_weights, num_samples, u)
+
+
+def _split_targets(u, scale):
+    t = u * scale
+    tw = jnp.floor(t)
+    return tw.astype(_int_dtype()), t - tw
+
+
+def _multinomial_targets(log_weights, num_samples, tw, tf):
+    v, last_valid = scaled_weights(log_weights, num_samples)
+    return _search(v, last_valid, tw, tf)
+
+
+def _multinomial_u(log_weights, num_samples, u):
+    """Multinomial resampling with targets ``u * M`` (``u`` of shape (M,) in [0, 1)) given."""
+    tw, tf = _split_targets(u, num_samples)
+    return _multinomial_targets(log_weights, num_samples, tw, tf)
 
 
 def _multinomial(key, log_weights, num_samples):
-    v, last_valid = scaled_weights(log_weights, num_samples)
     k1, k2 = jax.random.split(key)
     # A uniform point on [0, M) as (integer, fraction): float32 uniforms alone have
     # only 2**24 levels and could not reach every particle when M > 1.6e7.
     tw = jax.random.randint(k1, (num_samples,), 0, num_samples, dtype=_int_dtype())
-    tf = jax.random.uniform(k2, (num_samples,), dtype=v.dtype)
-    return _search(v, last_valid, tw, tf)
+    tf = jax.random.uniform(k2, (num_samples,), dtype=jnp.result_type(log_weights, jnp.float32))
+    return _multinomial_targets(log_weights, num_samples, tw, tf)
 
 
-def _residual(key, log_weights, num_samples):
+def _residual_targets(log_weights, num_samples, targets):
     v, last_valid = scaled_weights(log_weights, num_samples)
     floors = jnp.floor(v)
     resid = v - floors  # exact in floating point
-    det = jnp.cumsum(floors.astype(_int_dtype()))  # exact integer running counts
+    det = exact_int_cumsum(floors.astype(_int_dtype()), total_bound=num_samples)
     n_det = det[-1]
     det_anc = _ancestors_from_cumcounts(jnp.minimum(det, num_samples), num_samples, last_valid)
     # Multinomial draws for the remaining M - sum(floor(M w)) slots, from the residuals.
-    k1, k2 = jax.random.split(key)
     n_res = jnp.maximum(num_samples - n_det, 1)
-    tw = jax.random.randint(k1, (num_samples,), 0, n_res, dtype=_int_dtype())
-    tf = jax.random.uniform(k2, (num_samples,), dtype=v.dtype)
-    rwhole, rfrac = compensated_cumsum(resid)
+    tw, tf = targets(n_res, v.dtype)
+    rwhole, rfrac = compensated_cumsum(resid, total_bound=v.shape[0])
     res_last = jnp.max(jnp.where(resid > 0, jnp.arange(v.shape[0]), 0)).astype(jnp.int32)
     res_anc = search_sorted_split(rwhole, rfrac, tw, tf, last_valid=res_last)
     slot = jnp.arange(num_samples)
     shifted = jnp.take(res_anc, jnp.clip(slot - n_det, 0, num_samples - 1))
     return jnp.where(slot < n_det, det_anc, shifted).astype(jnp.int32)
+
+
+def _residual_u(log_weights, num_samples, u):
+    """Residual resampling; residual slot ``k`` uses the target ``u_k * (M - sum floor(M w))``."""
+    return _residual_targets(log_weights, num_samples, lambda n_res, dt: _split_targets(u.astype(dt), n_res.astype(dt)))
+
+
+def _residual(key, log_weights, num_samples):
+    k1, k2 = jax.random.split(key)
+
+    def targets(n_res, dtype):
+        tw = jax.random.randint(k1, (num_samples,), 0, n_res, dtype=_int_dtype())
+        return tw, jax.random.uniform(k2, (num_samples,), dtype=dtype)
+
+    return _residual_targets(log_weights, num_samples, targets)
+
+
+#: The same schemes driven by explicit uniforms instead of a key:
+#: ``f(log_weights, num_samples, u) -> ancestors`` with ``u`` a scalar for
+#: systematic and an ``(M,)`` vector otherwise.  Used by the exact-enumeration
+#: harness (:mod:`probinf.validate.enumeration`), which partitions the uniforms.
+RESAMPLING_FROM_UNIFORMS = {
+    "multinomial": _multinomial_u,
+    "stratified": _stratified_u,
+    "systematic": _systematic_u,
+    "residual": _residual_u,
+}
 
 
 RESAMPLING_METHODS: dict[str, Resampler] = {

@@ -8,4 +8,20 @@
   unbiasedness, filtering means against the Kalman filter).
 """
 
-__all__: list[str] = []
+from probinf.validate.enumeration import (
+    EnumerationResult,
+    enumerate_particle_filter,
+    enumerate_resampling,
+    exact_hmm_posterior,
+    offspring_distribution,
+    resampling_breakpoints,
+)
+
+__all__ = [
+    "EnumerationResult",
+    "enumerate_particle_filter",
+    "enumerate_resampling",
+    "exact_hmm_posterior",
+    "offspring_distribution",
+    "resampling_breakpoints",
+]

@@ -1,0 +1,325 @@
+r"""Particle filters for state-space models: bootstrap and guided, via ``lax.scan``.
+
+The filter is composed from the :mod:`probinf.population` blocks: at each step
+``maybe_resample`` (ESS-triggered, any scheme of :data:`probinf.RESAMPLING_METHODS`),
+propagate (model transition or a guided proposal), ``reweight`` by the
+incremental weight
+
+.. math::
+
+    G_t(x_{t-1}, x_t) = \frac{g_t(y_t \mid x_t)\, f_t(x_t \mid x_{t-1})}{q_t(x_t \mid x_{t-1}, y_t)}
+
+(:math:`G_t = g_t` for the bootstrap filter, :math:`q_t = f_t`).  Because the
+population keeps normalized weights and ``reweight`` adds
+:math:`\log \sum_i W^i_{t-1} G^i_t`, the evidence estimate
+:math:`\hat Z_T = \prod_t \sum_i W_{t-1}^i G_t^i` is unbiased whether or not the
+step resampled (Chopin & Papaspiliopoulos 2020, Prop. 16.3,
+doi:10.1007/978-3-030-47845-2).
+
+Two entry points: :func:`particle_filter` (public, validates inputs, raises on
+degenerate weights) and :func:`particle_filter_core` (pure, jit/vmap-able over
+keys and ``theta``, returns a validity flag instead of raising; particle MCMC
+uses it).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import logsumexp
+
+from probinf.exceptions import DegenerateWeightsError
+from probinf.population import Population, maybe_resample
+from probinf.resampling import RESAMPLING_METHODS
+from probinf.ssm import Proposal, StateSpaceModel, check_model, check_observations
+
+__all__ = ["ParticleFilterResult", "particle_filter", "particle_filter_core", "weighted_mean"]
+
+
+class ParticleFilterResult(NamedTuple):
+    """What a particle filter returns (a pytree).
+
+    Attributes
+    ----------
+    log_evidence : () array
+        :math:`\\log \\hat Z_T`; :math:`\\hat Z_T` is unbiased for :math:`p(y_{0:T-1})`.
+    log_evidence_increments : (T,) array
+        :math:`\\log \\sum_i W^i_{t-1} G^i_t`.
+    filtering_means : pytree of (T, ...) arrays
+        :math:`\\sum_i W^i_t x^i_t`, estimates of :math:`E[X_t \\mid y_{0:t}]`.
+    ess : (T,) array
+        ESS of the weights after reweighting at every step.
+    resampled : (T,) bool array
+        Whether step ``t`` resampled before propagating (``resampled[0]`` is False).
+    final : Population
+        Particles, normalized log-weights and log-evidence at ``T - 1``.
+    ancestors : (T, N) int32 array or None
+        ``ancestors[t, i]`` is the index at ``t - 1`` of particle ``i``'s parent
+        (``ancestors[0]`` is the identity).  Only with ``return_history=True``.
+    history : pytree of (T, N, ...) arrays or None
+        Particles at every step (``return_history=True``).
+    log_weights_history : (T, N) array or None
+        Normalized log-weights at every step (``return_history=True``).
+    valid : () bool array
+        False when some step produced NaN / +inf weights or lost every particle.
+    first_invalid_step : () int32 array
+        The first such step (``T`` when ``valid``).
+    """
+
+    log_evidence: jax.Array
+    log_evidence_increments: jax.Array
+    filtering_means: Any
+    ess: jax.Array
+    resampled: jax.Array
+    final: Population
+    ancestors: Optional[jax.Array]
+    history: Any
+    log_weights_history: Optional[jax.Array]
+    valid: jax.Array
+    first_invalid_step: jax.Array
+
+
+def weighted_mean(particles, log_weights):
+    """:math:`\\sum_i W_i x_i` for every leaf of a particle pytree (normalized ``log_weights``)."""
+    w = jnp.exp(log_weights)
+    return jax.tree_util.tree_map(lambda x: jnp.tensordot(w, x, axes=(0, 0)), particles)
+
+
+def _step_valid(lw_unnorm, lse):
+    return jnp.isfinite(lse) & ~jnp.any(jnp.isnan(lw_unnorm)) & ~jnp.any(lw_unnorm == jnp.inf)
+
+
+def _reweight(pop: Population, log_increment):
+    # Same as probinf.reweight, but also returns the step's validity and increment.
+    lw = pop.log_weights + log_increment
+    lse = logsumexp(lw)
+    ok = _step_valid(lw, lse)
+    return Population(pop.particles, lw - lse, pop.log_evidence + lse), lse, ok
+
+
+def particle_filter_core(
+    key,
+    model: StateSpaceModel,
+    observations,
+    num_particles: int,
+    theta=None,
+    *,
+    resampling: str = "systematic",
+    ess_threshold: float = 0.5,
+    proposal: Optional[Proposal] = None,
+    return_history: bool = False,
+) -> ParticleFilterResult:
+    """Pure particle filter (no input checks, no raising): jit/vmap over ``key`` and ``theta``.
+
+    Same arguments and result as :func:`particle_filter`; degenerate runs are
+    reported through ``result.valid`` instead of an exception.
+    """
+    resample_fn = RESAMPLING_METHODS[resampling]
+    n = num_particles
+    t_len = jax.tree_util.tree_leaves(observations)[0].shape[0]
+    obs_at = lambda t: jax.tree_util.tree_map(lambda y: y[t], observations)  # noqa: E731
+    k0, kscan = jax.random.split(key)
+
+    y0 = obs_at(0)
+    if proposal is None:
+        x0 = model.initial_sampler(k0, n, theta)
+        log_g0 = model.observation_log_density(y0, x0, 0, theta)
+    else:
+        x0 = proposal.initial_sampler(k0, n, y0, theta)
+        log_g0 = (
+            model.observation_log_density(y0, x0, 0, theta)
+            + model.initial_log_density(x0, theta)
+            - proposal.initial_log_density(x0, y0, theta)
+        )
+    dtype = jnp.result_type(log_g0.dtype, jnp.float32)
+    uniform = jnp.full((n,), -jnp.log(jnp.asarray(n, dtype)), dtype)
+    pop0, lse0, ok0 = _reweight(Population(x0, uniform, jnp.zeros((), dtype)), log_g0.astype(dtype))
+    identity = jnp.arange(n, dtype=jnp.int32)
+
+    def step(carry, inp):
+        pop, first_bad = carry
+        t, k = inp
+        k_res, k_move = jax.random.split(k)
+        pop, rinfo = maybe_resample(k_res, pop, ess_threshold, resampling)
+        x_prev = pop.particles
+        y = obs_at(t)
+        if proposal is None:
+            x = model.transition_sampler(k_move, x_prev, t, theta)
+            log_g = model.observation_log_density(y, x, t, theta)
+        else:
+            x = proposal.sampler(k_move, x_prev, y, t, theta)
+            log_g = (
+                model.observation_log_density(y, x, t, theta)
+                + model.transition_log_density(x, x_prev, t, theta)
+                - proposal.log_density(x, x_prev, y, t, theta)
+            )
+        pop, lse, ok = _reweight(pop._replace(particles=x), log_g.astype(dtype))
+        first_bad = jnp.where(ok | (first_bad < t_len), first_bad, t)
+        out = dict(
+            inc=lse,
+            mean=weighted_mean(pop.particles, pop.log_weights),
+            ess=jnp.exp(-logsumexp(2.0 * pop.log_weights)),
+            resampled=rinfo.resampled,
+        )
+        if return_history:
+            out.update(anc=rinfo.ancestors, x=x, lw=pop.log_weights)
+        return (pop, first_bad), out
+
+    first_bad0 = jnp.where(ok0, jnp.int32(t_len), jnp.int32(0))
+    keys = jax.random.split(kscan, max(t_len - 1, 1))[: t_len - 1]
+    ts = jnp.arange(1, t_len, dtype=jnp.int32)
+    (pop, first_bad), outs = jax.lax.scan(step, (pop0, first_bad0), (ts, keys))
+
+    def stack(first, rest):
+        return jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b], axis=0), first, rest)
+
+    means = stack(weighted_mean(pop0.particles, pop0.log_weights), outs["mean"])
+    incs = jnp.concatenate([lse0[None], outs["inc"]])
+    ess = jnp.concatenate([jnp.exp(-logsumexp(2.0 * pop0.log_weights))[None], outs["ess"]])
+    resampled = jnp.concatenate([jnp.zeros((1,), bool), outs["resampled"]])
+    anc = hist = lwh = None
+    if return_history:
+        anc = jnp.concatenate([identity[None], outs["anc"]])
+        hist = stack(pop0.particles, outs["x"])
+        lwh = jnp.concatenate([pop0.log_weights[None], outs["lw"]])
+    valid = first_bad >= t_len
+    return ParticleFilterResult(
+        log_evidence=pop.log_evidence,
+        log_evidence_increments=incs,
+        filtering_means=means,
+        ess=ess,
+        resampled=resampled,
+        final=pop,
+        ancestors=anc,
+        history=hist,
+        log_weights_history=lwh,
+        valid=valid,
+        first_invalid_step=first_bad,
+    )
+
+
+_pf_jit = jax.jit(
+    particle_filter_core,
+    static_argnames=("model", "num_particles", "resampling", "ess_threshold", "proposal", "return_history"),
+)
+
+
+def _check_num_particles(num_particles):
+    if isinstance(num_particles, bool) or not isinstance(num_particles, (int,)) and not hasattr(num_particles, "__index__"):
+        raise TypeError(f"num_particles must be a positive int, got {type(num_particles).__name__}")
+    num_particles = int(num_particles)
+    if num_particles < 1:
+        raise ValueError(f"num_particles must be >= 1, got {num_particles}")
+    return num_particles
+
+
+def check_filter_args(model, observations, num_particles, resampling, ess_threshold, proposal):
+    """Validate the arguments shared by the filters and particle MCMC; return ``(proposal, N, T)``."""
+    check_model(model)
+    n = _check_num_particles(num_particles)
+    t_len = check_observations(observations)
+    if resampling not in RESAMPLING_METHODS:
+        raise ValueError(f"resampling must be one of {sorted(RESAMPLING_METHODS)}, got {resampling!r}")
+    try:
+        thr = float(ess_threshold)
+    except (TypeError, ValueError):
+        raise TypeError(f"ess_threshold must be a number in [0, 1], got {ess_threshold!r}") from None
+    if not 0.0 <= thr <= 1.0:
+        raise ValueError(f"ess_threshold must be in [0, 1] (fraction of N), got {ess_threshold}")
+    if isinstance(proposal, str):
+        if proposal != "model":
+            raise ValueError(f"proposal must be None, 'model' or a probinf.Proposal, got {proposal!r}")
+        if model.proposal is None:
+            raise ValueError("proposal='model' but the StateSpaceModel has no proposal")
+        proposal = model.proposal
+    if proposal is not None:
+        if not isinstance(proposal, Proposal):
+            raise TypeError(f"proposal must be a probinf.Proposal, got {type(proposal).__name__}")
+        check_model(model, need_densities=True, what="a guided proposal")
+    return proposal, n, t_len, thr
+
+
+def particle_filter(
+    key,
+    model: StateSpaceModel,
+    observations,
+    num_particles: int,
+    *,
+    theta=None,
+    resampling: str = "systematic",
+    ess_threshold: float = 0.5,
+    proposal=None,
+    return_history: bool = False,
+) -> ParticleFilterResult:
+    r"""Run a bootstrap or guided particle filter (jit-compiled ``lax.scan``).
+
+    Parameters
+    ----------
+    key : jax.random.PRNGKey
+        Explicit PRNG key; same key, same result.
+    model : StateSpaceModel
+        The model; its functions act on batches of ``N`` particles.
+    observations : array or pytree with leading axis T
+        ``y_0, ..., y_{T-1}``.
+    num_particles : int
+        Number of particles ``N >= 1``.
+    theta : pytree, optional
+        Model parameters passed to every model function.
+    resampling : {"systematic", "stratified", "multinomial", "residual"}
+        Resampling scheme (float32-exact; see :func:`probinf.resample`).
+    ess_threshold : float in [0, 1]
+        Resample when ``ESS < ess_threshold * N`` (1: every step, 0: never).
+    proposal : None, "model" or Proposal
+        ``None``: bootstrap filter.  A :class:`probinf.Proposal` (or ``"model"``
+        for ``model.proposal``): guided filter; needs the model's
+        ``initial_log_density`` and ``transition_log_density``.
+    return_history : bool
+        Also return ancestors, particles and log-weights at every step (memory
+        ``T * N``).
+
+    Returns
+    -------
+    ParticleFilterResult
+        ``log_evidence``, ``filtering_means``, ``ess``, ``resampled``, ``final``
+        population, optional history.
+
+    Raises
+    ------
+    DegenerateWeightsError
+        Every particle got zero weight (or NaN / +inf weights) at some step;
+        the message names the step.
+    ValueError, TypeError
+        Bad arguments (``N < 1``, empty or NaN observations, unknown scheme, ...).
+
+    References
+    ----------
+    Gordon, Salmond & Smith (1993), doi:10.1049/ip-f-2.1993.0015;
+    Chopin & Papaspiliopoulos (2020), *An Introduction to Sequential Monte Carlo*, ch. 10.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from probinf.kalman import LinearGaussian
+    >>> lg = LinearGaussian.ar1(rho=0.9, sigma_x=1.0, sigma_y=0.2)
+    >>> _, y = lg.simulate(jax.random.PRNGKey(0), 50)
+    >>> res = particle_filter(jax.random.PRNGKey(1), lg.to_ssm(), y, 1000)
+    >>> bool(abs(res.log_evidence - lg.kalman_filter(y).log_likelihood) < 2.0)
+    True
+    """
+    proposal, n, _, thr = check_filter_args(model, observations, num_particles, resampling, ess_threshold, proposal)
+    observations = jax.tree_util.tree_map(jnp.asarray, observations)
+    res = _pf_jit(
+        key, model, observations, n, theta,
+        resampling=resampling, ess_threshold=thr, proposal=proposal, return_history=bool(return_history),
+    )
+    if not bool(res.valid):
+        step = int(res.first_invalid_step)
+        raise DegenerateWeightsError(
+            f"particle filter degenerated at time step {step}: every particle got zero weight "
+            "(or a log-density returned NaN / +inf). Check observation_log_density at that step, "
+            "increase num_particles or use a guided proposal."
+        )
+    return res
