@@ -8,12 +8,15 @@ This package sits at the bottom of the layering: it imports nothing from
 ``probinf`` or the applications.
 """
 
+from kernels.conformal_bayes import ConformalBayesScores, conformal_bayes_scores
 from kernels.exceptions import BackendUnavailableError
 from kernels.mixture import MIXTURE_BACKENDS, mixture_loglik
 from kernels.resampling import compensated_cumsum, offspring_counts, search_sorted_split
 
 __all__ = [
     "BackendUnavailableError",
+    "ConformalBayesScores",
+    "conformal_bayes_scores",
     "MIXTURE_BACKENDS",
     "mixture_loglik",
     "compensated_cumsum",

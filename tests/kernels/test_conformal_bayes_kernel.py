@@ -1,0 +1,147 @@
+"""kernels.conformal_bayes_scores: fused JAX path against the NumPy float64 oracle.
+
+Tolerance (documented in the kernel): the fast path runs in float32; each log-score is a
+difference of two log-sum-exps of magnitude up to ``S = max|input|`` (a sum of two inputs),
+so its absolute error is bounded by about ``1e-4 + 4 * eps32 * 2S``.  P-values are counts of
+comparisons; they must agree exactly except for training points whose score lies within that
+tolerance of the test score (a numerical tie), so the fast count is checked to lie in the
+band [#(clearly below), #(below or tied)].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from kernels import conformal_bayes_scores
+
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+def _tol(*arrays):
+    scale = max([float(np.max(np.abs(a[np.isfinite(a)]), initial=0.0)) for a in arrays])
+    return 1e-4 + 8 * EPS32 * scale
+
+
+def _check_close(ref, fast, lt, lg, lw=None):
+    tol = _tol(lt, lg, *( [] if lw is None else [lw]))
+    np.testing.assert_allclose(fast.log_score_test, ref.log_score_test, atol=tol, rtol=0)
+    np.testing.assert_allclose(fast.ess, ref.ess, rtol=1e-3)
+    a, b = ref.log_scores_train, fast.log_scores_train
+    assert a.shape == b.shape
+    fin = np.isfinite(a)
+    assert np.array_equal(fin, np.isfinite(b)), "the fast path lost or invented -inf scores"
+    np.testing.assert_allclose(b[fin], a[fin], atol=tol, rtol=0)
+    n = lt.shape[1]
+    test = ref.log_score_test[:, None]
+    lo = 1 + np.sum(a < test - 2 * tol, axis=1)
+    hi = 1 + np.sum(a <= test + 2 * tol, axis=1)
+    counts = np.rint(fast.pvalues * (n + 1))
+    assert np.all((counts >= lo) & (counts <= hi))
+
+
+# Extreme values the issue asks for: -1e30, +-700, plus ordinary ones and -inf (zero density).
+_values = st.one_of(
+    st.floats(-50, 50, allow_nan=False, width=32),
+    st.sampled_from([-1e30, -700.0, 700.0, -np.inf, 0.0]),
+)
+
+
+@st.composite
+def _problem(draw):
+    # A few fixed shapes (incl. T = 1, n = 0, G = 1) so that jit compiles a handful of times.
+    T, n, G = draw(st.sampled_from([(1, 1, 1), (1, 0, 3), (12, 9, 8), (5, 1, 4), (12, 3, 1)]))
+    lt = draw(hnp.arrays(np.float64, (T, n), elements=_values))
+    lg = draw(hnp.arrays(np.float64, (T, G), elements=_values))
+    # A grid column with zero likelihood under every draw is an error (tested separately).
+    lg[0, np.all(np.isneginf(lg), axis=0)] = -3.0
+    chunk = draw(st.sampled_from([1, G]))
+    weighted = draw(st.booleans())
+    lw = draw(hnp.arrays(np.float64, (T,), elements=st.floats(-30, 30, width=32))) if weighted else None
+    return lt, lg, lw, chunk
+
+
+@settings(max_examples=60)
+@given(_problem())
+def test_fast_matches_reference(problem):
+    lt, lg, lw, chunk = problem
+    ref = conformal_bayes_scores(lt, lg, lw, backend="reference")
+    fast = conformal_bayes_scores(lt, lg, lw, backend="cpu", chunk_size=chunk)
+    _check_close(ref, fast, lt, lg, lw)
+    assert np.all((ref.pvalues >= 1 / (lt.shape[1] + 1) - 1e-12) & (ref.pvalues <= 1 + 1e-12))
+    assert np.all((fast.ess >= 1 - 1e-3) & (fast.ess <= lt.shape[0] * (1 + 1e-3)))
+
+
+@settings(max_examples=15)
+@given(_problem(), st.floats(-1e4, 1e4))
+def test_shift_invariance_of_draw_weights(problem, c):
+    """Adding a constant to every posterior log-weight changes nothing."""
+    lt, lg, lw, chunk = problem
+    lw = np.zeros(lt.shape[0]) if lw is None else lw
+    a = conformal_bayes_scores(lt, lg, lw, backend="reference")
+    b = conformal_bayes_scores(lt, lg, lw + c, backend="reference")
+    np.testing.assert_allclose(a.ess, b.ess, rtol=1e-9)
+    np.testing.assert_array_equal(a.pvalues, b.pvalues)
+
+
+def test_larger_random_problem_and_without_train_scores():
+    rng = np.random.default_rng(1)
+    T, n, G = 200, 300, 40
+    lt = rng.normal(-2, 3, size=(T, n))
+    lg = rng.normal(-2, 3, size=(T, G))
+    ref = conformal_bayes_scores(lt, lg, backend="reference")
+    fast = conformal_bayes_scores(lt, lg, chunk_size=16)
+    _check_close(ref, fast, lt, lg)
+    lean = conformal_bayes_scores(lt, lg, return_train_scores=False, chunk_size=9)
+    assert lean.log_scores_train is None
+    np.testing.assert_array_equal(lean.pvalues, fast.pvalues)
+
+
+def test_underflow_fallback_is_exact():
+    """Draws whose likelihoods live on disjoint scales: the BLAS product underflows in float32."""
+    T, n = 4, 3
+    lt = np.full((T, n), -200.0)
+    lt[0] = 0.0  # train points only likely under draw 0
+    lg = np.full((T, 2), -200.0)
+    lg[1] = 0.0  # the candidate only likely under draw 1
+    ref = conformal_bayes_scores(lt, lg, backend="reference")
+    fast = conformal_bayes_scores(lt, lg)
+    assert np.all(np.isfinite(fast.log_scores_train))
+    np.testing.assert_allclose(fast.log_scores_train, ref.log_scores_train, atol=1e-3)
+
+
+def test_uniform_weights_equal_one_draw_repeated():
+    """T identical draws behave as one draw, and the ESS equals T."""
+    rng = np.random.default_rng(2)
+    lt1, lg1 = rng.normal(size=(1, 5)), rng.normal(size=(1, 3))
+    one = conformal_bayes_scores(lt1, lg1, backend="reference")
+    many = conformal_bayes_scores(np.repeat(lt1, 7, 0), np.repeat(lg1, 7, 0))
+    np.testing.assert_allclose(many.ess, 7, rtol=1e-5)
+    np.testing.assert_allclose(many.log_scores_train, one.log_scores_train, atol=1e-5)
+    np.testing.assert_allclose(one.log_scores_train, np.broadcast_to(lt1, (3, 5)), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(loglik_train=np.zeros((3, 2)), loglik_grid=np.zeros((4, 2))), "draws"),
+        (dict(loglik_train=np.zeros(3), loglik_grid=np.zeros((3, 2))), "2-D"),
+        (dict(loglik_train=np.zeros((0, 2)), loglik_grid=np.zeros((0, 2))), "at least one"),
+        (dict(loglik_train=np.array([[np.nan]]), loglik_grid=np.zeros((1, 2))), "NaN"),
+        (dict(loglik_train=np.zeros((1, 1)), loglik_grid=np.array([[np.inf]])), r"\+inf"),
+        (dict(loglik_train=np.zeros((1, 1)), loglik_grid=np.array([[-np.inf, 0.0]])), "zero"),
+        (dict(loglik_train=np.zeros((2, 1)), loglik_grid=np.zeros((2, 1)), log_weights=np.zeros(3)), "log_weights"),
+        (dict(loglik_train=np.zeros((1, 1)), loglik_grid=np.zeros((1, 1)), backend="gpu"), "backend"),
+    ],
+)
+def test_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        conformal_bayes_scores(**kwargs)
+
+
+def test_empty_training_set_gives_pvalue_one():
+    out = conformal_bayes_scores(np.zeros((3, 0)), np.zeros((3, 4)))
+    np.testing.assert_array_equal(out.pvalues, 1.0)
