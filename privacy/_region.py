@@ -90,7 +90,7 @@ class BetaDist:
         with np.errstate(divide="ignore"):
             slo = np.log(lo) - np.log1p(-lo)
             shi = np.log(hi) - np.log1p(-hi)
-        slo = np.nan_to_num(slo, nan=np.inf, neginf=-np.inf)  # lo >= 1: empty
+        slo = np.where(np.isnan(slo), np.inf, slo)  # lo >= 1: empty
         b = np.clip(self.breaks[None, :], slo[:, None], shi[:, None])
         b = np.where(slo[:, None] > shi[:, None], shi[:, None], b)
         mid = 0.5 * (b[:, 1:] + b[:, :-1])

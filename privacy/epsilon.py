@@ -239,7 +239,9 @@ class EpsilonPosterior:
             sq = 1.0 - qs
             lo = np.zeros_like(qs)
             hi = np.full_like(qs, MAX_EPSILON)
-            sf_hi = self.sf(MAX_EPSILON)
+            sf_hi = self._sf_bound(MAX_EPSILON)
+            if np.any(sf_hi > sq):  # the cheap bound is inconclusive: evaluate exactly
+                sf_hi = self.sf(MAX_EPSILON)
             res = np.full_like(qs, np.inf)
             reach = sf_hi <= sq  # otherwise the quantile is beyond MAX_EPSILON
             x = self._guess(qs)
@@ -258,18 +260,29 @@ class EpsilonPosterior:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     lf = np.log(np.maximum(F, 1e-300)) - np.log(np.maximum(sf, 1e-300))
                     slope = dens / np.maximum(F * sf, 1e-300)
-                    xn = x[idx] - (lf - target[idx]) / slope
-                bad = ~np.isfinite(xn) | (xn <= lo[idx]) | (xn >= hi[idx])
+                    step = (lf - target[idx]) / slope
+                xn = x[idx] - step
+                # converged: a Newton step below xtol, a collapsed bracket, or F within 1e-11 of q
+                # (1e-11 is far below the quadrature error, so the remaining step is applied unchecked)
+                # (a small step alone is not enough: far in a tail the logit slope is clamped)
+                err = np.abs(sf - sq[idx])
+                conv = (((np.abs(step) <= xtol * (1.0 + x[idx])) & (err <= 1e-7))
+                        | (hi[idx] - lo[idx] <= xtol * (1.0 + lo[idx])) | (err <= 1e-11))
+                bad = ~conv & (~np.isfinite(xn) | (xn <= lo[idx]) | (xn >= hi[idx]))
                 # bisection in log(1 + e): copes with the wide initial bracket [0, MAX_EPSILON]
                 xb = np.expm1(0.5 * (np.log1p(lo[idx]) + np.log1p(hi[idx])))
-                xn = np.where(bad, xb, xn)
-                conv = (np.abs(xn - x[idx]) <= xtol * (1.0 + x[idx])) | (hi[idx] - lo[idx] <= xtol * (1.0 + lo[idx]))
-                x[idx] = xn
+                x[idx] = np.where(bad, xb, np.where(np.isfinite(xn), xn, x[idx]))
                 done[idx] = conv
             res[reach] = x[reach]
             out[active] = res
         out = out.reshape(qa.shape)
         return float(out) if out.ndim == 0 else out
+
+    def _sf_bound(self, e: float) -> float:
+        # P(eps > e) <= F_a(t) + F_b(t) + F_{1-a}(t) + F_{1-b}(t): the region's complement lies
+        # within distance t = c / (1 + e^e) of the square's edges (see privacy._region)
+        t = (1.0 - self.delta) * special.expit(-e)
+        return float(sum(d.cdf(t) for d in (self._A, self._B, self._Ar, self._Br)))
 
     def interval(self, level: float = 0.95):
         """Equal-tailed credible interval ``(F^{-1}((1-level)/2), F^{-1}((1+level)/2))``."""
