@@ -1,0 +1,3 @@
+"""placeholder"""
+class BayesianTopTwo:  # replaced below
+    pass

@@ -1,0 +1,36 @@
+"""Exceptions and warnings of the :mod:`crowd` package (all subclass builtins)."""
+
+from __future__ import annotations
+
+__all__ = [
+    "AnswersFormatError",
+    "DegenerateModelError",
+    "DuplicateAnswersError",
+    "NotFittedError",
+    "DatasetNotFoundError",
+    "CrowdWarning",
+]
+
+
+class AnswersFormatError(ValueError):
+    """The answers DataFrame is malformed (missing columns, empty, unknown labels, NaN ids)."""
+
+
+class DuplicateAnswersError(AnswersFormatError):
+    """A (task, worker) pair occurs more than once and the duplicate policy is ``"error"``."""
+
+
+class DegenerateModelError(ValueError):
+    """The top-two model is not identifiable for these inputs (for example ``K = 2`` labels)."""
+
+
+class NotFittedError(AttributeError, ValueError):
+    """An estimator was used before ``fit``."""
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A crowdsourcing dataset is not in the data directory (nothing is ever downloaded)."""
+
+
+class CrowdWarning(UserWarning):
+    """Non-fatal problems: an estimator clipped a parameter, EM hit ``n_iter``, etc."""
