@@ -36,6 +36,7 @@ Example
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import zlib
@@ -174,6 +175,11 @@ class FakeBackend:
         self.malformed_calls = set(malformed_calls)
         self.calls: list[dict] = []
         self.score_calls = 0
+        self.tokens_out = 0
+        self._cum: dict = {}
+        # prompts continuing a text that had certainly ended (a symbol with p_end = 1, or max_len):
+        # a frozen-particle violation that text alone can detect
+        self.extended_finished = 0
 
     # -- parsing -------------------------------------------------------------------
     def _state(self, prompt: str) -> tuple[list[str], bool]:
@@ -183,18 +189,25 @@ class FakeBackend:
         after_symbol = bool(m) and m[-1].end() == len(prompt)
         return hist, not after_symbol
 
-    def _sample(self, rng, prompt, max_tokens, temperature, top_p, stop) -> Generation:
+    def _sample(self, rng, state, max_tokens, temperature, top_p, stop) -> Generation:
         proc = self.process
-        hist, need_symbol = self._state(prompt)
+        hist, need_symbol = state
         if hist and not need_symbol and len(hist) > proc.max_len:
             raise ValueError(f"prompt already holds {len(hist)} > max_len symbols")
         text, ids, lp, ntok = "", [], 0.0, 0
         finish = "length"
         while ntok < max_tokens:
             if need_symbol:
-                q = _tempered(proc.next_probs(hist), temperature, top_p)
-                i = int(rng.choice(len(q), p=q))
-                lp += math.log(proc.next_probs(hist)[i])
+                key = (hist[-1] if hist else None, temperature, top_p)
+                if key not in self._cum:
+                    p0 = proc.next_probs(hist)
+                    q = _tempered(p0, temperature, top_p)
+                    self._cum[key] = (list(np.cumsum(q)), [float(x) for x in q], [float(x) for x in p0])
+                cum, q, p0 = self._cum[key]
+                i = min(bisect.bisect_right(cum, rng.random()), len(q) - 1)
+                while q[i] == 0:  # guard against float round-off landing on a zero-probability symbol
+                    i -= 1
+                lp += math.log(p0[i])
                 hist = hist + [proc.symbols[i]]
                 tok, tid = f"<{proc.symbols[i]}>", i
                 need_symbol = False
@@ -239,7 +252,17 @@ class FakeBackend:
         if not prompts or any(not isinstance(p, str) or p == "" for p in prompts):
             raise ValueError("prompts must be non-empty strings")
         rng = self._rng if seed is None else np.random.default_rng(seed)
-        out = [[self._sample(rng, p, max_tokens, temperature, top_p, list(stop)) for _ in range(n)] for p in prompts]
+        for p in prompts:
+            hist = symbols_of(p)
+            if any(self.process.end_prob(hist[: t + 1]) == 1.0 for t in range(len(hist))):
+                self.extended_finished += 1  # continues a prefix that ends with certainty
+        out = []
+        for p in prompts:
+            state = self._state(p)
+            out.append([self._sample(rng, state, max_tokens, temperature, top_p, list(stop)) for _ in range(n)])
+        for p, row in zip(prompts, out):
+            for g in row:
+                self.tokens_out += g.num_tokens
         if idx in self.malformed_calls:
             out = out[:-1]
         return out

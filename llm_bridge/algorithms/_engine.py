@@ -32,7 +32,7 @@ import math
 import re
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable, Hashable, Sequence
 
 import numpy as np
@@ -359,7 +359,8 @@ class Session:
             self.usage.add_reward(len(todo), sum(len(x) for x in prepared))
             for s, sc in zip(todo, out):
                 self._cache[s] = self.aggregation.reduce([float(v) for v in sc])
-        return [replace(p, rewards=p.rewards + (self._cache[p.steps],)) for p in particles]
+        return [Particle(p.steps, p.done, p.finish_reason, p.num_tokens, p.logprob, p.rewards + (self._cache[p.steps],))
+                for p in particles]
 
     def reward_of(self, steps: tuple[str, ...]) -> float:
         return self._cache[steps]

@@ -53,7 +53,7 @@ import probinf
 from llm_bridge.algorithms._engine import Particle, Session, StepConfig, TTSResult, log_potential, select
 from llm_bridge.budget import Usage, check_budget
 
-__all__ = ["ParticleFiltering", "SMCOptions", "run_smc"]
+__all__ = ["ParticleFiltering", "SMCOptions", "run_smc", "resample_indices"]
 
 _RESAMPLE = ("every", "ess", "never")
 _FINAL = ("argmax", "sample", "majority", "weighted")
@@ -84,16 +84,37 @@ class SMCOptions:
         return self
 
 
-def _increment(p: Particle, opts: SMCOptions) -> float:
-    g = log_potential(p.rewards[-1], opts.tau)
+def _increments(particles, opts: SMCOptions) -> np.ndarray:
+    """Log-weight increments: ``log G_t`` ("step") or ``log G_t - log G_{t-1}`` ("twisted")."""
+    g = log_potential(np.array([p.rewards[-1] for p in particles], float), opts.tau)
     if opts.potential == "step":
-        return g
-    prev = log_potential(p.rewards[-2], opts.tau) if len(p.rewards) >= 2 else 0.0
-    return g - prev
+        return np.atleast_1d(g)
+    prev = np.array([p.rewards[-2] if len(p.rewards) >= 2 else 0.5 for p in particles], float)
+    return np.atleast_1d(g - log_potential(prev, opts.tau))  # logit(0.5) = 0: no previous potential
 
 
 def _key(rng: np.random.Generator):
     return jax.random.PRNGKey(int(rng.integers(0, 2**31 - 1)))
+
+
+def resample_indices(rng: np.random.Generator, log_weights, num: int, method: str) -> np.ndarray:
+    """``num`` ancestor indices from ``log_weights`` with ``probinf.resample``, compiled once per power of two.
+
+    ``probinf.resample`` is jitted with static sizes; to avoid one compilation per
+    particle count (the active count changes every step), the weights are padded with
+    ``-inf`` (never drawn) to the next power of two ``m >= max(N, num)``, ``m`` indices
+    are drawn, and a uniformly random subset of ``num`` of them is kept.  Every kept
+    index has the resampling marginal, so offspring counts stay unbiased
+    (``E[count_i] = num * w_i``); when ``num == m`` the scheme is used as is.
+    """
+    lw = np.asarray(log_weights, float)
+    m = 1 << int(max(len(lw), num) - 1).bit_length()
+    padded = np.full(m, -np.inf)
+    padded[: len(lw)] = lw - lw.max()
+    anc = np.asarray(probinf.resample(_key(rng), padded, m, method=method))
+    if num < m:
+        anc = anc[rng.permutation(m)[:num]]
+    return anc
 
 
 def run_smc(session: Session, n: int, opts: SMCOptions, *, reference: Particle | None = None,
@@ -120,7 +141,7 @@ def run_smc(session: Session, n: int, opts: SMCOptions, *, reference: Particle |
             particles = [reference_at(reference, t)] + others
         else:
             particles = session.score(particles)
-        lw = lw + np.array([_increment(p, opts) for p in particles])
+        lw = lw + _increments(particles, opts)
         ess = float(probinf.ess(lw))
         active = [not p.done for p in particles]
         rec = {"step": t, "ess": ess, "active": int(sum(active)), "resampled": False}
@@ -128,16 +149,16 @@ def run_smc(session: Session, n: int, opts: SMCOptions, *, reference: Particle |
             rec["resampled"] = True
             if reference is not None:
                 if n > 1:
-                    anc = np.asarray(probinf.resample(_key(session.rng), lw, n - 1, method="multinomial"))
+                    anc = resample_indices(session.rng, lw, n - 1, "multinomial")
                     particles = [particles[0]] + [particles[a] for a in anc]
                 lw = np.zeros(n)
             elif opts.resample_finished:
-                anc = np.asarray(probinf.resample(_key(session.rng), lw, n, method=opts.method))
+                anc = resample_indices(session.rng, lw, n, opts.method)
                 particles = [particles[a] for a in anc]
                 lw = np.zeros(n)
             else:
                 idx = [i for i, a in enumerate(active) if a]
-                anc = np.asarray(probinf.resample(_key(session.rng), lw[idx], len(idx), method=opts.method))
+                anc = resample_indices(session.rng, lw[idx], len(idx), opts.method)
                 new = [particles[idx[a]] for a in anc]
                 for slot, p in zip(idx, new):
                     particles[slot] = p
