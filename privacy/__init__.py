@@ -12,6 +12,7 @@ Curated public API
 - :func:`clopper_pearson_interval`, :func:`jeffreys_interval` -- frequentist/rectangle baselines.
 """
 
+from privacy.baselines import EpsilonInterval, clopper_pearson_interval, jeffreys_interval
 from privacy.counts import AttackCounts, empirical_epsilon
 from privacy.epsilon import EpsilonPosterior, epsilon_posterior
 from privacy.holdout import ReusableHoldout
@@ -30,6 +31,9 @@ __all__ = [
     "empirical_epsilon",
     "EpsilonPosterior",
     "epsilon_posterior",
+    "EpsilonInterval",
+    "clopper_pearson_interval",
+    "jeffreys_interval",
     "AuditViolationError",
     "InvalidCountsError",
     "NoPrivacyGuaranteeWarning",
