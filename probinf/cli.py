@@ -17,7 +17,9 @@ app = typer.Typer(help="probinf: validated SMC/MCMC and its applications.", no_a
 
 # Application sub-commands: (module, attribute) of a typer app or command, registered lazily.
 _SUBAPPS: dict[str, tuple[str, str]] = {}
-_COMMANDS: dict[str, tuple[str, str]] = {}
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "dp-epsilon": ("privacy.cli", "dp_epsilon"),
+}
 
 
 @app.command()
