@@ -25,7 +25,7 @@ from .survival.data import cell_counts
 from .survival.mechanisms import product_limit, release_histogram, release_tree
 from .survival.paper import release_paper
 
-__all__ = ["run", "lung_data", "rmse_table", "EPSILONS", "COARSE_GRID", "FINE_GRID"]
+__all__ = ["run", "lung_data", "rmse_table", "tree_vs_histogram", "EPSILONS", "COARSE_GRID", "FINE_GRID"]
 
 EPSILONS = (0.5, 1.0, 2.0, 5.0, 10.0)
 COARSE_GRID = np.arange(30.0, 1051.0, 30.0)  # 35 public 30-day bins (a public 1050-day horizon)
@@ -81,6 +81,33 @@ def rmse_table(t, e, *, n_rep=200, epsilons=EPSILONS, seed=0):
                 on_events = np.sqrt(np.mean((_step(grid, curves, ev) - ref_ev) ** 2))
             rows.append({"mechanism": mech, "grid": gname, "adjacency": adj, "epsilon": eps,
                          "rmse_at_release_points": at_release, "rmse_on_event_times": on_events, "reps": n_rep})
+    return pd.DataFrame(rows)
+
+
+def tree_vs_histogram(t, e, *, n_rep=300, seed=0, grids=(35, 105, 525)):
+    """Where the tree helps: RMSE of the at-risk counts (early / tail, t >= 600 days) and of the curve's tail."""
+    from lifelines import KaplanMeierFitter
+
+    kmf = KaplanMeierFitter().fit(t, e)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in grids:
+        grid = np.linspace(1050.0 / k, 1050.0, k)
+        cells = cell_counts(t, e, grid)
+        _, n_exact, _ = product_limit(cells.astype(float))
+        ref = kmf.predict(grid).to_numpy()
+        tail = grid >= 600
+        for eps in (1.0, 10.0):
+            for mech in ("histogram", "tree"):
+                if mech == "histogram":
+                    noisy = release_histogram(cells, eps, "add-remove", rng, size=n_rep)
+                else:
+                    noisy = release_tree(cells, eps, "add-remove", rng, size=n_rep)[0]
+                s, n_risk, _ = product_limit(noisy)
+                rows.append({"bins": k, "epsilon": eps, "mechanism": mech,
+                             "at_risk_rmse_early": float(np.sqrt(np.mean((n_risk - n_exact)[:, ~tail] ** 2))),
+                             "at_risk_rmse_tail": float(np.sqrt(np.mean((n_risk - n_exact)[:, tail] ** 2))),
+                             "curve_rmse_tail": float(np.sqrt(np.mean((s - ref)[:, tail] ** 2)))})
     return pd.DataFrame(rows)
 
 
@@ -185,6 +212,7 @@ def run(out_dir: Path, *, quick: bool = True, seed: int = 0) -> ReproResult:
     t, e = lung_data()
     n_rep = 300 if quick else 2000
     rmse = rmse_table(t, e, n_rep=n_rep, seed=seed)
+    tree = tree_vs_histogram(t, e, n_rep=n_rep, seed=seed)
     audit = _audit_table(t, e, n_trials=8000 if quick else 40000, seed=seed)
     infl = _influence_table(t, e, n_rep=2 if quick else 10, seed=seed)
     holdout = pd.concat([adaptive_overfitting_demo(n=1000, random_state=seed + s) for s in range(5 if quick else 20)])
@@ -210,6 +238,11 @@ def run(out_dir: Path, *, quick: bool = True, seed: int = 0) -> ReproResult:
             f"eps={x:g}: {v:.4f}" for x, v in zip(EPSILONS, pap)),
         f"  (the paper reports about 0.04 at eps=10; the reconstruction gives {pap[-1]:.3f}).",
         "",
+        "Tree vs histogram (table tree_vs_histogram): on long grids the tree estimates the at-risk counts "
+        "better (they are long prefix/suffix sums), but each bin's death count carries the tree's larger "
+        "per-node noise, so the curve itself is less accurate than the histogram's on every grid measured; "
+        "the histogram's at-risk counts are suffix sums, already short in the tail.",
+        "",
         "Empirical audit (membership game, target searched on pilot trials, Bayesian posterior, delta=0): "
         f"{len(viol)} of {len(audit)} rows exceed their claimed epsilon at the 95% level: "
         + ("; ".join(f"{a.mechanism}/{a.attack} at eps={a.claimed_epsilon:g}: lower bound {a['lower_bound_0.95']:.2f}"
@@ -230,5 +263,5 @@ def run(out_dir: Path, *, quick: bool = True, seed: int = 0) -> ReproResult:
         title="DP Kaplan-Meier: provable mechanisms vs Veeraragavan et al. 2024",
         summary=summary,
         figures=figures,
-        tables={"rmse": rmse, "audit": audit, "influential_points": infl, "thresholdout": holdout_mean},
+        tables={"rmse": rmse, "tree_vs_histogram": tree, "audit": audit, "influential_points": infl, "thresholdout": holdout_mean},
     )
