@@ -1,0 +1,146 @@
+"""Shared helpers: level and array validation, conformal (weighted) quantiles, prefit handling.
+
+The conformal quantile of n scores at level ``1 - alpha`` is the k-th smallest with
+``k = ceil((n + 1)(1 - alpha))`` (Vovk et al. 2005; Lei et al. 2018); ``k > n`` means
+the quantile is ``+inf``.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from conformal.exceptions import InsufficientCalibrationError
+
+__all__ = [
+    "check_levels", "check_X_y", "check_1d", "conformal_rank", "conformal_quantile",
+    "weighted_conformal_quantile", "fit_or_check", "check_on_insufficient",
+]
+
+
+def check_levels(confidence_level, name: str = "confidence_level") -> np.ndarray:
+    """Levels as a 1-D float array in (0, 1); a clear error otherwise."""
+    if isinstance(confidence_level, (str, bytes)):
+        raise TypeError(f"{name} must be a float or a list of floats in (0, 1), got {confidence_level!r}")
+    lv = np.atleast_1d(np.asarray(confidence_level, dtype=float))
+    if lv.ndim != 1 or lv.size == 0:
+        raise ValueError(f"{name} must be a float or a non-empty list of floats, got {confidence_level!r}")
+    bad = ~((lv > 0) & (lv < 1))
+    if bad.any():
+        raise ValueError(f"{name} values must lie strictly between 0 and 1, got {lv[bad].tolist()}")
+    return lv
+
+
+def check_on_insufficient(value):
+    if value not in ("raise", "inf"):
+        raise ValueError(f"on_insufficient must be 'raise' or 'inf', got {value!r}")
+    return value
+
+
+def check_1d(y, name: str, n: int | None = None, *, numeric: bool = True) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one value per sample), got shape {y.shape}")
+    if n is not None and y.shape[0] != n:
+        raise ValueError(f"{name} has {y.shape[0]} entries but X has {n} rows; they must match")
+    if numeric:
+        if not np.issubdtype(y.dtype, np.number) and y.dtype != bool:
+            raise TypeError(f"{name} must be numeric, got dtype {y.dtype}")
+        y = y.astype(float)
+        if not np.all(np.isfinite(y)):
+            raise ValueError(f"{name} contains NaN or inf at rows {np.flatnonzero(~np.isfinite(y))[:5].tolist()}")
+    return y
+
+
+def check_X_y(X, y=None, *, name_X: str = "X", name_y: str = "y", numeric_y: bool = True):
+    """Arrays with matching lengths; NaN/inf in numeric X is an error (the model would silently emit NaN)."""
+    if X is None:
+        raise ValueError(f"{name_X} is required, got None")
+    Xa = X if hasattr(X, "iloc") else np.asarray(X)
+    if getattr(Xa, "ndim", 2) == 1:
+        raise ValueError(f"{name_X} must be 2-D (samples, features), got a 1-D array; use X.reshape(-1, 1)")
+    n = Xa.shape[0]
+    if n == 0:
+        raise ValueError(f"{name_X} has no rows")
+    vals = np.asarray(Xa)
+    if np.issubdtype(vals.dtype, np.number) and not np.all(np.isfinite(vals)):
+        rows = np.flatnonzero(~np.all(np.isfinite(vals.reshape(n, -1)), axis=1))
+        raise ValueError(f"{name_X} contains NaN or inf at rows {rows[:5].tolist()}")
+    if y is None:
+        return Xa, None
+    return Xa, check_1d(y, name_y, n, numeric=numeric_y)
+
+
+def conformal_rank(n: int, levels: np.ndarray) -> np.ndarray:
+    """k = ceil((n + 1) * level), guarded against float round-up (e.g. 10 * 0.9 = 9.000000000000002)."""
+    x = (n + 1) * np.asarray(levels, dtype=float)
+    return np.ceil(x - 1e-9 * (n + 1)).astype(int)
+
+
+def _insufficient(n, levels, what):
+    need = int(np.ceil(1.0 / (1.0 - float(np.max(levels)))) - 1)
+    raise InsufficientCalibrationError(
+        f"{n} calibration {what} are too few for confidence level {float(np.max(levels))}: at least "
+        f"{need} are needed (ceil((n+1)*level) <= n). Add calibration data, lower the level, or pass "
+        "on_insufficient='inf' to get infinite intervals / full sets"
+    )
+
+
+def conformal_quantile(scores, levels, on_insufficient: str = "raise", what: str = "points") -> np.ndarray:
+    """Conformal quantile(s) of ``scores`` (n,) -> (L,), ``+inf`` where k > n."""
+    s = np.sort(np.asarray(scores, dtype=float))
+    n = s.shape[0]
+    k = conformal_rank(n, levels)
+    if np.any(k > n) and on_insufficient == "raise":
+        _insufficient(n, levels, what)
+    out = np.full(k.shape, np.inf)
+    ok = k <= n
+    out[ok] = s[np.maximum(k[ok], 1) - 1]
+    return out
+
+
+def weighted_conformal_quantile(sorted_scores, cum_weights, w_test, levels) -> np.ndarray:
+    r"""Weighted conformal quantile (Tibshirani et al. 2019), vectorised over test points.
+
+    ``sorted_scores`` (n,) ascending and ``cum_weights`` (n,) the cumulative calibration
+    weights in that order; ``w_test`` (m,) the test weights.  The distribution puts mass
+    :math:`w_i / (W + w)` on score i and :math:`w / (W + w)` on :math:`+\infty`; the quantile
+    is its smallest point with cumulative mass :math:`\ge` level.  Returns (m, L).
+    """
+    W = cum_weights[-1] if cum_weights.size else 0.0
+    target = np.asarray(levels)[None, :] * (W + np.asarray(w_test)[:, None])  # (m, L)
+    # Relative guard against the cumulative sum's rounding (like conformal_rank).
+    k = np.searchsorted(cum_weights, target * (1 - 1e-12), side="left")
+    out = np.full(target.shape, np.inf)
+    ok = k < sorted_scores.shape[0]
+    out[ok] = sorted_scores[k[ok]]
+    return out
+
+
+def fit_or_check(estimator, prefit: bool, default, X=None, y=None, name: str = "estimator", **fit_params):
+    """Clone-and-fit an unfitted estimator (``prefit=False``), or check a fitted one (``prefit=True``)."""
+    est = default() if estimator is None else estimator
+    if prefit:
+        if estimator is None:
+            raise ValueError(f"prefit=True needs a fitted {name}, got None")
+        try:
+            check_is_fitted(est)
+        except NotFittedError as e:
+            raise NotFittedError(
+                f"prefit=True but {name} {type(est).__name__} is not fitted; fit it first or use prefit=False"
+            ) from e
+        return est
+    if X is None:
+        raise ValueError(f"prefit=False: call fit(X, y) to train the {name} before conformalize")
+    est = clone(est)
+    return est.fit(X, y, **fit_params)
+
+
+def is_int(x) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
