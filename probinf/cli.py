@@ -16,7 +16,9 @@ import typer
 app = typer.Typer(help="probinf: validated SMC/MCMC and its applications.", no_args_is_help=True)
 
 # Application sub-commands: (module, attribute) of a typer app or command, registered lazily.
-_SUBAPPS: dict[str, tuple[str, str]] = {}
+_SUBAPPS: dict[str, tuple[str, str]] = {
+    "tts": ("llm_bridge.cli", "app"),
+}
 _COMMANDS: dict[str, tuple[str, str]] = {
     "dp-epsilon": ("privacy.cli", "dp_epsilon"),
 }
