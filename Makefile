@@ -4,7 +4,7 @@ VENV       ?= .venv
 # Override for a GPU box, e.g. `make test TORCH_SPEC='torch==2.14.1'`.
 # An unpinned torch pulls a multi-GB CUDA build; 2.13.0 is the CPU wheel on disk here.
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS     ?= test,llm,privacy,peers
+EXTRAS     ?= test,llm,privacy,peers,server
 PYTEST_ARGS ?=
 REPORT_DIR ?= reports
 
