@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from ..exceptions import NoPrivacyGuaranteeWarning, PrivacyWarning
 from .data import cell_counts, make_grid, validate_survival_data
@@ -18,7 +19,7 @@ __all__ = ["PrivateKaplanMeier", "MECHANISMS"]
 MECHANISMS = ("histogram", "tree", "paper")
 
 
-class PrivateKaplanMeier:
+class PrivateKaplanMeier(BaseEstimator):
     r"""Kaplan-Meier survival curve released under :math:`\varepsilon`-differential privacy.
 
     The records are counted into disjoint cells on a **public** time grid (deaths and
@@ -75,6 +76,8 @@ class PrivateKaplanMeier:
         :math:`\hat S` at time 0 and on the grid (index ``timeline``).
     confidence_interval_ : DataFrame, shape (K+1, 2)
         Pointwise interval covering both sampling and privacy noise (percentile bootstrap).
+    cumulative_density_ : DataFrame, shape (K+1, 1)
+        :math:`1 - \hat S`.
     median_survival_time_ : float
         First grid time with :math:`\hat S \le 0.5` (``inf`` if none).
     median_confidence_interval_ : DataFrame, shape (1, 2)
@@ -218,6 +221,7 @@ class PrivateKaplanMeier:
              f"{self.label}_upper_{level}": np.concatenate([[1.0], hi])},
             index=idx,
         )
+        self.cumulative_density_ = pd.DataFrame({self.label: 1.0 - self.survival_function_[self.label]}, index=idx)
         self.median_survival_time_ = median_from_curve(times, surv)
         self.median_confidence_interval_ = pd.DataFrame(
             {f"{self.label}_lower_{level}": [median_from_curve(times, lo)],
@@ -245,6 +249,20 @@ class PrivateKaplanMeier:
         if arr.ndim == 0:
             return float(out)
         return pd.Series(out, index=arr, name=self.label)
+
+    def survival_function_at_times(self, times):
+        """The released curve at ``times`` as a Series (lifelines' name for :meth:`predict` on arrays)."""
+        out = self.predict(np.atleast_1d(np.asarray(times, dtype=float)))
+        return out
+
+    def percentile(self, p):
+        """First grid time at which the released curve is at or below ``p`` (``inf`` if never), like lifelines."""
+        self._check_fitted()
+        if not (0 <= float(p) <= 1):
+            raise ValueError(f"p must be in [0, 1], got {p!r}")
+        s = self.survival_function_.iloc[:, 0].to_numpy()
+        hit = np.nonzero(s <= float(p))[0]
+        return float(self.survival_function_.index[hit[0]]) if hit.size else float("inf")
 
     def plot_survival_function(self, ax=None, ci_show=True, **kwargs):
         """Step plot of the released curve with its noise-aware band; returns the axes."""

@@ -290,3 +290,21 @@ def test_bad_input_is_a_clear_error(kwargs, durations, events, exc, match):
 def test_unfitted_use_is_an_error():
     with pytest.raises(RuntimeError, match="not fitted"):
         PrivateKaplanMeier(1.0).predict(3.0)
+
+
+def test_sklearn_clone_and_lifelines_helpers(lung):
+    from sklearn.base import clone
+
+    t, e = lung
+    km = PrivateKaplanMeier(2.0, grid=np.arange(30.0, 1051.0, 30.0), n_bootstrap=20, random_state=0)
+    cloned = clone(km).get_params()
+    assert cloned.keys() == km.get_params().keys()
+    np.testing.assert_array_equal(cloned["grid"], km.grid)
+    km.fit(t, e)
+    np.testing.assert_allclose(km.cumulative_density_.iloc[:, 0], 1 - km.survival_function_.iloc[:, 0])
+    assert km.percentile(0.5) == km.median_survival_time_
+    p0 = km.percentile(0.0)
+    assert p0 == np.inf or p0 in set(km.timeline_)
+    assert list(km.survival_function_at_times([100.0, 200.0]).index) == [100.0, 200.0]
+    with pytest.raises(ValueError, match="p must be in"):
+        km.percentile(1.5)

@@ -67,3 +67,16 @@ def test_sampling_only_interval_undercovers_under_strong_noise():
     cov = _coverage(0.1, "histogram", negative_control=True)
     assert cov.mean() < 0.95 - 3 * SE, cov
     assert cov.mean() < 0.7
+
+
+def test_median_interval_covers_the_grid_median():
+    # true median 250 days is a grid point (S(250) = 0.5); band inversion (median of the lower and
+    # upper curves) is discrete, so coverage is conservative; bound 0.95 - 3 SE = 0.904
+    rng = np.random.default_rng(7)
+    hits = []
+    for r in range(R):
+        t, e = _simulate(rng)
+        km = PrivateKaplanMeier(1.0, grid=GRID, convention="product-limit", n_bootstrap=400, random_state=r).fit(t, e)
+        lo, hi = km.median_confidence_interval_.iloc[0]
+        hits.append(lo <= 250.0 <= hi)
+    assert np.mean(hits) >= 0.95 - 3 * SE
