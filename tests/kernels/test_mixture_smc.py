@@ -63,7 +63,7 @@ def test_tempered_smc_with_mixture_kernel_recovers_evidence():
 
 
 def test_grid_reference_distinguishes_models():
-    # Negative control for the reference: a component scale of 1.5 instead of 1 must
+    # Negative control for the reference: a component scale of 0.7 instead of 1 must
     # move the exact evidence by far more than the SMC tolerance above.
     x = _data()
-    assert abs(_grid_log_evidence(x) - _grid_log_evidence(x, sd=1.5)) > 1.0
+    assert abs(_grid_log_evidence(x) - _grid_log_evidence(x, sd=0.7)) > 1.0
