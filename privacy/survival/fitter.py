@@ -86,7 +86,8 @@ class PrivateKaplanMeier(BaseEstimator):
         Noisy life table indexed by the bin end :math:`t_b`: ``at_risk`` entering the bin
         :math:`(t_{b-1}, t_b]`, ``observed`` deaths and ``censored`` censorings in it, ``removed``
         (their sum), ``entrance`` (the noisy total in the first row). Floats, clipped at 0; noisy
-        columns need not add up exactly.
+        columns need not add up exactly. For ``mechanism="paper"`` (which releases no counts)
+        it has no columns: only the index of observed event times the mechanism leaks.
     noisy_cells_ : ndarray, shape (2K+1,)
         The raw release (``histogram``: noisy cells; ``tree``: least-squares cells).
     timeline_ : ndarray, shape (K,)
@@ -205,10 +206,8 @@ class PrivateKaplanMeier(BaseEstimator):
         self.noisy_cells_ = None
         self.timeline_ = u
         self.bootstrap_curves_ = None
-        self.event_table = pd.DataFrame(
-            {"removed": np.nan, "observed": d, "censored": np.nan, "entrance": 0.0, "at_risk": n},
-            index=pd.Index(u, name="event_at"),
-        )
+        # the mechanism releases no counts; only its (leaked) time index is shown
+        self.event_table = pd.DataFrame(index=pd.Index(u, name="event_at"))
         self._set_curves(u, curve, lo, hi)
         return self
 
