@@ -262,8 +262,8 @@ def resample(key, log_weights, num_samples: int | None = None, method: str = "sy
     (True, (3,))
     """
     fn = _check_method(method)
-    traced = isinstance(log_weights, jax.core.Tracer)
-    if not traced:
+    traced = isinstance(log_weights, jax.core.Tracer) or isinstance(key, jax.core.Tracer)
+    if not isinstance(log_weights, jax.core.Tracer):
         check_log_weights(log_weights)
     lw = jnp.asarray(log_weights)
     if lw.ndim != 1:

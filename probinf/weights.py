@@ -35,13 +35,15 @@ def normalize(log_weights, axis: int = -1):
 def ess(log_weights, axis: int = -1):
     r"""Effective sample size :math:`(\sum_i w_i)^2 / \sum_i w_i^2`, in ``[1, N]``.
 
-    Computed as ``exp(2 * logsumexp(lw) - logsumexp(2 * lw))`` so it never
-    overflows, whatever the scale of the log-weights.
+    Computed as ``exp(2 * logsumexp(l) - logsumexp(2 * l))`` with
+    ``l = lw - max(lw)``: shifting first avoids both overflow and the
+    cancellation of two huge numbers (``lw ~ 1e30`` would give ESS 1 otherwise).
     """
     log_weights = jnp.asarray(log_weights)
-    return jnp.exp(
-        2.0 * logsumexp(log_weights, axis=axis) - logsumexp(2.0 * log_weights, axis=axis)
-    )
+    mx = jax.lax.stop_gradient(jnp.max(log_weights, axis=axis, keepdims=True))
+    mx = jnp.where(jnp.isfinite(mx), mx, 0.0)
+    lw = log_weights - mx
+    return jnp.exp(2.0 * logsumexp(lw, axis=axis) - logsumexp(2.0 * lw, axis=axis))
 
 
 def log_mean_exp(x, axis=None):

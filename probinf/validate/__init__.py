@@ -16,6 +16,12 @@ from probinf.validate.enumeration import (
     offspring_distribution,
     resampling_breakpoints,
 )
+from probinf.validate.statistical import (
+    StatCheck,
+    check_evidence_unbiased,
+    check_filtering_means,
+    pf_replicates,
+)
 
 __all__ = [
     "EnumerationResult",
@@ -24,4 +30,8 @@ __all__ = [
     "exact_hmm_posterior",
     "offspring_distribution",
     "resampling_breakpoints",
+    "StatCheck",
+    "check_evidence_unbiased",
+    "check_filtering_means",
+    "pf_replicates",
 ]

@@ -110,7 +110,7 @@ def enumerate_resampling(weights, method="systematic", num_samples: Optional[int
         ``M`` (default ``N``); keep ``M <= 4``, the cells grow as ``(N + 1)^M``.
     resampler, breakpoints : optional
         Your own scheme ``resampler(log_weights, M, u) -> ancestors`` (``u`` is a
-        scalar when ``breakpoints`` has one entry, else an (M,) vector) and its
+        scalar when ``breakpoints`` has one entry, else a vector) and its
         per-coordinate breakpoints (list of sorted arrays in [0, 1] with 0 and 1).
 
     Examples
@@ -133,7 +133,8 @@ def enumerate_resampling(weights, method="systematic", num_samples: Optional[int
     size = 1 << max(int(len(grid_p) - 1).bit_length(), 0)
     grid_u = np.concatenate([grid_u, np.repeat(grid_u[:1], size - len(grid_p), axis=0)])
     with jax.enable_x64(True):
-        u_j = jnp.asarray(grid_u[:, 0] if len(bps) == 1 else grid_u, jnp.float64)
+        scalar_u = method == "systematic" if resampler is None else len(bps) == 1
+        u_j = jnp.asarray(grid_u[:, 0] if scalar_u else grid_u, jnp.float64)
         anc = np.asarray(_batched(fn)(jnp.asarray(lw, jnp.float64), m, u_j))[: len(grid_p)]
     out: dict = {}
     for a, p in zip(map(tuple, anc.tolist()), grid_p):
