@@ -113,7 +113,7 @@ def build_backend(name: str, model: Optional[str], *, base_url: Optional[str] = 
     return backends.VLLMBackend(model)
 
 
-def build_prm(name: str, backend, *, false_positive_rate: float = 0.0, seed: int = 0):
+def build_prm(name: str, backend, *, false_positive_rate: float = 0.0, seed: int = 0, joiner: str = "\n\n"):
     """A reward model by CLI name (``none`` gives ``None``), or ``module:attr`` factory."""
     if name == "none":
         return None
@@ -124,13 +124,13 @@ def build_prm(name: str, backend, *, false_positive_rate: float = 0.0, seed: int
             raise ValueError("--prm fake needs --backend fake")
         return FakePRM(backend.process)
     if name == "toy-checker":
-        from llm_bridge.rewards import ToyStepChecker
+        from llm_bridge.rewards import ToyStepVerifier
 
-        return ToyStepChecker(false_positive_rate=false_positive_rate, seed=seed)
+        return ToyStepVerifier(false_positive_rate=false_positive_rate, seed=seed)
     if name == "self-certainty":
-        from llm_bridge.rewards import SelfCertainty
+        from llm_bridge.rewards import SelfCertaintyPRM
 
-        return SelfCertainty(backend)
+        return SelfCertaintyPRM(backend, joiner=joiner)
     if ":" in name:
         return _import(name)()
     raise ValueError(f"unknown reward model {name!r}; expected one of {PRMS} or 'module:factory'")
@@ -191,7 +191,8 @@ def run(
     max_steps: int = typer.Option(32, help="Maximum steps per answer."),
     max_step_tokens: int = typer.Option(512, help="max_tokens of one step."),
     temperature: float = typer.Option(0.8, help="Policy sampling temperature."),
-    aggregation: str = typer.Option("model", help="PRM aggregation: model, prod, min, last, mean."),
+    aggregation: Optional[str] = typer.Option(
+        None, help="PRM aggregation: model, prod, min, last, mean (default: model; last for toy-checker)."),
     tau: Optional[float] = typer.Option(None, help="PF/PG softmax temperature (default 1)."),
     base_url: Optional[str] = typer.Option(None, help="Server URL for --backend openai."),
     false_positive_rate: float = typer.Option(0.0, help="toy-checker: probability a wrong step is accepted."),
@@ -214,7 +215,8 @@ def run(
         if method not in ("majority", "self-consistency"):
             from llm_bridge.aggregation import get_aggregation
 
-            kwargs["aggregation"] = get_aggregation(aggregation)
+            agg = aggregation or ("last" if prm == "toy-checker" else "model")
+            kwargs["aggregation"] = get_aggregation(agg)
         if tau is not None:
             kwargs["tau"] = tau
         algo = get_method(method, **kwargs)
@@ -230,7 +232,7 @@ def run(
         return
     try:
         be = build_backend(backend, model, base_url=base_url, seed=seed)
-        rm = build_prm(prm, be, false_positive_rate=false_positive_rate, seed=seed)
+        rm = build_prm(prm, be, false_positive_rate=false_positive_rate, seed=seed, joiner=step.joiner)
     except (ValueError, TypeError, ImportError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2)
