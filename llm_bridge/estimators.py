@@ -83,7 +83,7 @@ def pass_at_k(n, c, k):
         else:
             i = np.arange(nn - cc + 1, nn + 1, dtype=float)
             # log-space product: stable for n in the thousands
-            flat_o[j] = -np.expm1(np.sum(np.log1p(-kk / i)))
+            flat_o[j] = 0.0 - np.expm1(np.sum(np.log1p(-kk / i)))  # 0.0 - x: no negative zero
     return out.reshape(n.shape) if out.ndim else out[()]
 
 
