@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from ..exceptions import NoPrivacyGuaranteeWarning, PrivacyWarning
+from ..exceptions import NoPrivacyGuaranteeWarning
 from .data import cell_counts, make_grid, validate_survival_data
 from .intervals import bootstrap_curves, median_from_curve, percentile_band
 from .mechanisms import ADJACENCIES, CONVENTIONS, product_limit, release_histogram, release_tree
