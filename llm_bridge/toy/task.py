@@ -50,6 +50,7 @@ __all__ = [
     "ToyProblem",
     "make_problems",
     "format_prompt",
+    "parse_prompt",
     "canonical_steps",
     "solution_text",
     "parse_steps",
@@ -235,6 +236,24 @@ def format_prompt(problem: ToyProblem) -> str:
     """The prompt: ``"23 +45 -27 *2\\n"`` (start, then each operation, newline-terminated)."""
     p = _check_problem(problem)
     return " ".join([str(p.start)] + [f"{o}{a}" for o, a in p.ops]) + "\n"
+
+
+_PROMPT_RE = re.compile(r"^\s*(\d+)((?:\s+[+\-*]\d+)+)\s*$")
+
+
+def parse_prompt(prompt: str) -> ToyProblem:
+    """Inverse of :func:`format_prompt`: the problem written in a prompt (trailing text after the first line ignored).
+
+    Raises ``ValueError`` when the first line is not a chain like ``"23 +45 -27 *2"``.
+    """
+    if not isinstance(prompt, str):
+        raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
+    first = prompt.split(STEP_DELIMITER, 1)[0]
+    m = _PROMPT_RE.match(first)
+    if not m:
+        raise ValueError(f"not a toy-task prompt (expected e.g. '23 +45 -27 *2'): {first[:60]!r}")
+    ops = tuple((t[0], int(t[1:])) for t in m.group(2).split())
+    return ToyProblem(int(m.group(1)), ops)
 
 
 def canonical_steps(problem: ToyProblem) -> list[str]:

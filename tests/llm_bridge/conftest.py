@@ -74,3 +74,96 @@ def smollm_dir(smollm_gguf, tmp_path_factory):
     d = tmp_path_factory.mktemp("smollm2")
     load_gguf_as_transformers(smollm_gguf, d)
     return d
+
+
+# --------------------------------------------------------------------------- an in-process fake HTTP server
+class FakeHTTPServer:
+    """A scripted JSON server on 127.0.0.1 (stdlib ``http.server``, one thread per request).
+
+    ``routes[path] = handler(payload) -> body`` (a dict, serialised as JSON) or
+    ``(status, body)`` where ``body`` is a dict or a raw string.  ``fail_plan`` is a list
+    consumed one entry per request: ``None`` (serve normally), an int status (answer it
+    with an error), ``"drop"`` (close the connection without answering) or ``("sleep", s)``
+    (answer after ``s`` seconds).  Every request is logged as ``(path, payload)``.
+    """
+
+    def __init__(self):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.routes: dict = {}
+        self.fail_plan: list = []
+        self.log: list = []
+        self.max_in_flight = 0
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"  # one request per connection: no sockets left open at shutdown
+
+            def log_message(self, *args):  # silence stderr
+                pass
+
+            def _answer(self, status, body):
+                raw = body if isinstance(body, str) else json.dumps(body)
+                data = raw.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self, payload):
+                import time
+
+                with server._lock:
+                    server.log.append((self.path, payload))
+                    plan = server.fail_plan.pop(0) if server.fail_plan else None
+                    server._in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server._in_flight)
+                try:
+                    if plan == "drop":
+                        self.close_connection = True
+                        self.connection.shutdown(2)
+                        return
+                    if isinstance(plan, tuple) and plan[0] == "sleep":
+                        time.sleep(plan[1])
+                    elif isinstance(plan, int):
+                        self._answer(plan, {"error": {"message": f"scripted {plan}"}})
+                        return
+                    handler = server.routes.get(self.path)
+                    if handler is None:
+                        self._answer(404, {"error": "no route"})
+                        return
+                    res = handler(payload)
+                    status, body = res if isinstance(res, tuple) else (200, res)
+                    self._answer(status, body)
+                finally:
+                    with server._lock:
+                        server._in_flight -= 1
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", 0))
+                self._handle(json.loads(self.rfile.read(n) or b"{}"))
+
+            def do_GET(self):
+                self._handle(None)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def fake_server():
+    s = FakeHTTPServer()
+    yield s
+    s.close()

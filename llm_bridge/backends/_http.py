@@ -1,0 +1,190 @@
+"""A small JSON-over-HTTP client with retries, backoff and a concurrency limit (internal).
+
+Shared by :class:`~llm_bridge.backends.openai.OpenAICompatibleBackend` and
+:class:`~llm_bridge.rewards.EndpointPRM`.  Retried: connection errors, timeouts, HTTP 5xx
+and 429 (exponential backoff ``backoff * 2**attempt``, capped at ``max_backoff``, with
+seeded jitter).  Not retried: other 4xx (the request itself is wrong; raised at once with
+its status code so callers can fall back, e.g. fan out a batched request).
+
+:meth:`HTTPClient.post_many` sends several requests concurrently (at most
+``max_concurrency`` in flight) and returns the answers in order; each request is retried
+on its own, so one flaky request never re-sends (or loses) the others.  If a request
+still fails after its retries, :class:`~llm_bridge.exceptions.BackendRequestError` is raised
+with the finished answers in ``error.partial`` (``None`` where a request failed).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Sequence
+
+from llm_bridge.exceptions import BackendRequestError, BackendUnavailableError, MalformedOutputError
+
+__all__ = ["HTTPClient"]
+
+_RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+class HTTPClient:
+    """JSON POST/GET against ``base_url`` with retries (see module docstring).
+
+    Parameters
+    ----------
+    base_url : str
+        E.g. ``"http://127.0.0.1:8000"`` (a trailing ``/v1`` is kept as given).
+    api_key : str, optional
+        Sent as ``Authorization: Bearer ...``.
+    timeout : float
+        Seconds per request (connect + read).
+    max_retries : int
+        Retries after the first attempt (so ``max_retries + 1`` attempts at most).
+    backoff, max_backoff : float
+        Exponential backoff base and cap, in seconds.
+    max_concurrency : int
+        Requests in flight at once in :meth:`post_many`.
+    seed : int, optional
+        Seed of the jitter (reproducible retry timing in tests).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 4,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+        max_concurrency: int = 8,
+        seed: int | None = None,
+    ):
+        try:
+            import httpx
+        except ImportError as e:  # pragma: no cover
+            raise BackendUnavailableError("HTTP backends need httpx: pip install 'probinf[llm]'") from e
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+        if not (isinstance(timeout, (int, float)) and timeout > 0):
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
+        if not isinstance(max_concurrency, int) or max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be an int >= 1, got {max_concurrency!r}")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = float(timeout)
+        self.max_retries = max_retries
+        self.backoff = float(backoff)
+        self.max_backoff = float(max_backoff)
+        self.max_concurrency = max_concurrency
+        headers = {"Content-Type": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._httpx = httpx
+        self._client = httpx.Client(
+            headers=headers,
+            timeout=httpx.Timeout(self.timeout),
+            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
+        )
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self.stats = {"requests": 0, "retries": 0, "failures": 0}
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _sleep(self, attempt: int) -> None:
+        with self._lock:
+            jitter = self._rng.uniform(0.5, 1.0)
+        time.sleep(min(self.max_backoff, self.backoff * 2**attempt) * jitter)
+
+    def request(self, method: str, path: str, payload: dict | None = None) -> Any:
+        """One JSON request with retries; returns the decoded JSON body."""
+        url = self.base_url + path
+        last: Exception | None = None
+        status = None
+        for attempt in range(self.max_retries + 1):
+            with self._lock:
+                self.stats["requests"] += 1
+                if attempt:
+                    self.stats["retries"] += 1
+            try:
+                resp = self._client.request(method, url, json=payload)
+            except (self._httpx.TimeoutException, self._httpx.TransportError) as e:
+                last, status = e, None
+                if attempt < self.max_retries:
+                    self._sleep(attempt)
+                continue
+            status = resp.status_code
+            if status in _RETRY_STATUS:
+                last = BackendRequestError(f"HTTP {status} from {url}: {resp.text[:300]}", status_code=status)
+                if attempt < self.max_retries:
+                    self._sleep(attempt)
+                continue
+            if status >= 400:
+                with self._lock:
+                    self.stats["failures"] += 1
+                raise BackendRequestError(
+                    f"HTTP {status} from {url} (not retried: the request was rejected): {resp.text[:300]}",
+                    status_code=status,
+                    attempts=attempt + 1,
+                )
+            try:
+                return resp.json()
+            except (json.JSONDecodeError, ValueError) as e:
+                raise MalformedOutputError(f"{url} answered HTTP {status} with a non-JSON body: {resp.text[:200]!r}") from e
+        with self._lock:
+            self.stats["failures"] += 1
+        kind = f"HTTP {status}" if status is not None else type(last).__name__
+        raise BackendRequestError(
+            f"{method} {url} failed after {self.max_retries + 1} attempts ({kind}): {last}",
+            status_code=status,
+            attempts=self.max_retries + 1,
+        ) from last
+
+    def post(self, path: str, payload: dict) -> Any:
+        """POST ``payload`` as JSON to ``path``."""
+        return self.request("POST", path, payload)
+
+    def get(self, path: str) -> Any:
+        """GET ``path``."""
+        return self.request("GET", path)
+
+    def post_many(self, path: str, payloads: Sequence[dict]) -> list[Any]:
+        """POST every payload (at most ``max_concurrency`` at once); answers in input order."""
+        payloads = list(payloads)
+        if len(payloads) <= 1 or self.max_concurrency == 1:
+            results: list[Any] = []
+            for i, p in enumerate(payloads):
+                try:
+                    results.append(self.post(path, p))
+                except BackendRequestError as e:
+                    e.partial = results + [None] * (len(payloads) - i)
+                    raise
+            return results
+        results = [None] * len(payloads)
+        errors: list[tuple[int, Exception]] = []
+        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(payloads))) as pool:
+            futs = {pool.submit(self.post, path, p): i for i, p in enumerate(payloads)}
+            for fut, i in futs.items():
+                try:
+                    results[i] = fut.result()
+                except Exception as e:  # collected; the other requests keep their answers
+                    errors.append((i, e))
+        if errors:
+            i, e = min(errors, key=lambda t: t[0])
+            if isinstance(e, BackendRequestError):
+                e.partial = results
+                e.failed_indices = [j for j, _ in errors]
+            raise e
+        return results
