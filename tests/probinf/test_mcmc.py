@@ -50,7 +50,7 @@ def make_transition(kernel, lik_power=1.0, steps=3):
 # fixed-seed test at alpha = 0.01 fails with probability <= 1%; the seed is fixed.
 @pytest.mark.parametrize("kernel", [RandomWalk(), MALA(), HMC(num_leapfrog=5)], ids=repr)
 def test_geweke_accepts_correct_kernels(kernel):
-    res = geweke_test(jax.random.key(1), prior, simulate, make_transition(kernel), num_chains=100, num_steps=100)
+    res = geweke_test(jax.random.key(1), prior, simulate, make_transition(kernel), num_chains=100, num_steps=40)
     assert not res.rejected, res.summary()
 
 
@@ -58,7 +58,7 @@ def test_geweke_rejects_wrong_kernel():
     # Negative control: the kernel targets the posterior with the likelihood raised to 0.5
     # (a tempering-exponent bug); the joint distribution is not preserved.
     res = geweke_test(jax.random.key(1), prior, simulate, make_transition(RandomWalk(), lik_power=0.5),
-                      num_chains=100, num_steps=100)
+                      num_chains=100, num_steps=40)
     assert res.rejected, res.summary()
 
 
