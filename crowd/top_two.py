@@ -51,12 +51,14 @@ Q_CLIP = (0.501, 0.999)
 
 
 class SpectralResult(NamedTuple):
-    """Stage-1 estimates (integer label codes): ``first``, ``second`` (m,), ``skills`` (n,), ``confusion`` (m,)."""
+    """Stage-1 estimates (integer label codes): ``first``, ``second`` (m,), ``skills`` (n,), ``confusion`` (m,),
+    and the label scores ``mu`` (m, K) estimating :math:`\|p\|(f_j(l) - 1/K)`."""
 
     first: np.ndarray
     second: np.ndarray
     skills: np.ndarray
     confusion: np.ndarray
+    mu: np.ndarray
 
 
 def check_top_two(enc: Encoded) -> None:
@@ -124,7 +126,7 @@ def spectral_stage(enc: Encoded) -> SpectralResult:
     first, second = order[:, 0], order[:, 1]
     p_hat = skills_from_pairs(enc, first, second)
     q_hat = 1.0 / K + mu[np.arange(m), first] / np.linalg.norm(p_hat)
-    return SpectralResult(first, second, p_hat, np.clip(q_hat, *Q_CLIP))
+    return SpectralResult(first, second, p_hat, np.clip(q_hat, *Q_CLIP), mu)
 
 
 def pair_scores(enc: Encoded, skills, confusion) -> np.ndarray:
