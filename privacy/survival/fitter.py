@@ -11,7 +11,16 @@ from sklearn.base import BaseEstimator
 from ..exceptions import NoPrivacyGuaranteeWarning
 from .data import cell_counts, make_grid, validate_survival_data
 from .intervals import bootstrap_curves, median_from_curve, percentile_band
-from .mechanisms import ADJACENCIES, CONVENTIONS, product_limit, release_histogram, release_tree
+from .mechanisms import (
+    ADJACENCIES,
+    CONVENTIONS,
+    cell_sensitivity,
+    product_limit,
+    release_histogram,
+    release_tree,
+    tree_levels,
+    tree_sensitivity,
+)
 from .paper import PAPER_WARNING, km_event_times, release_paper
 
 __all__ = ["PrivateKaplanMeier", "MECHANISMS"]
@@ -90,6 +99,9 @@ class PrivateKaplanMeier(BaseEstimator):
         it has no columns: only the index of observed event times the mechanism leaks.
     noisy_cells_ : ndarray, shape (2K+1,)
         The raw release (``histogram``: noisy cells; ``tree``: least-squares cells).
+    guarantee_ : dict
+        What was released under which guarantee: mechanism, epsilon, delta (0: pure DP), adjacency,
+        L1 sensitivity, Laplace scale, number of cells, budget split (all None for ``paper``).
     timeline_ : ndarray, shape (K,)
         The grid (or, for ``paper``, the observed event times).
 
@@ -169,6 +181,14 @@ class PrivateKaplanMeier(BaseEstimator):
             return release_tree(c, eps, self.adjacency, rng)[0]
 
         noisy = release(cells)
+        if self.mechanism == "histogram":
+            sens, split = cell_sensitivity(self.adjacency), "none: disjoint cells (parallel composition)"
+        else:
+            sens = tree_sensitivity(cells.size, self.adjacency)
+            split = f"epsilon/{tree_levels(cells.size)} per tree level (sequential composition)"
+        self.guarantee_ = {"mechanism": self.mechanism, "epsilon": eps, "delta": 0.0, "adjacency": self.adjacency,
+                           "l1_sensitivity": sens, "laplace_scale": sens / eps, "n_cells": int(cells.size),
+                           "budget_split": split}
         surv, at_risk, deaths = product_limit(noisy, n_public=self.n_public_, convention=self.convention)
         s_star = bootstrap_curves(noisy, release, rng, n_bootstrap=int(self.n_bootstrap), n_public=self.n_public_,
                                   convention=self.convention)
@@ -203,6 +223,9 @@ class PrivateKaplanMeier(BaseEstimator):
         z = _normal_quantile(1 - float(self.alpha) / 2)
         lo = np.minimum.accumulate(np.clip(curve - z * np.sqrt(var), 0, 1))
         hi = np.minimum.accumulate(np.clip(curve + z * np.sqrt(var), 0, 1))
+        self.guarantee_ = {"mechanism": "paper", "epsilon": None, "delta": None, "adjacency": None,
+                           "l1_sensitivity": None, "laplace_scale": None, "n_cells": None,
+                           "budget_split": f"none: epsilon={eps} at each of {u.size} event times (no DP guarantee)"}
         self.noisy_cells_ = None
         self.timeline_ = u
         self.bootstrap_curves_ = None

@@ -308,3 +308,17 @@ def test_sklearn_clone_and_lifelines_helpers(lung):
     assert list(km.survival_function_at_times([100.0, 200.0]).index) == [100.0, 200.0]
     with pytest.raises(ValueError, match="p must be in"):
         km.percentile(1.5)
+
+
+@pytest.mark.parametrize(
+    "mechanism, adjacency, scale",
+    [("histogram", "add-remove", 1 / 0.5), ("histogram", "replace-one", 2 / 0.5),
+     ("tree", "add-remove", 4 / 0.5), ("tree", "replace-one", 6 / 0.5)],
+)
+def test_guarantee_record(mechanism, adjacency, scale):
+    # grid of 3 points -> 7 cells -> tree over 8 leaves, 4 levels
+    km = PrivateKaplanMeier(0.5, grid=[1.0, 2.0, 3.0], mechanism=mechanism, adjacency=adjacency,
+                            n_bootstrap=5, random_state=0).fit([0.5, 1.5, 2.5], [1, 0, 1])
+    g = km.guarantee_
+    assert g["epsilon"] == 0.5 and g["delta"] == 0.0 and g["n_cells"] == 7
+    assert g["laplace_scale"] == pytest.approx(scale)
