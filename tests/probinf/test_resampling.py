@@ -149,8 +149,10 @@ def test_float32_systematic_exact_at_1e7():
     assert np.all(counts >= np.floor(nw - 1e-3)) and np.all(counts <= np.ceil(nw + 1e-3))
     cum_mass = np.cumsum(nw)
     cum_counts = np.cumsum(counts)
-    # |cumulative count - cumulative mass| <= 1 (+ rounding) at every prefix.
-    assert np.abs(cum_counts - cum_mass).max() < 1.01
+    # |cumulative count - cumulative mass| <= 1 at every prefix, exactly for the
+    # float32 weights the resampler sees; they differ from the float64 reference by
+    # float32 rounding of exp (<= 2**-24 relative each, so <= N 2**-24 = 0.6 in total).
+    assert np.abs(cum_counts - cum_mass).max() < 1 + n * 2.0**-24
     # Negative control: a float32 cumsum + searchsorted drifts by whole offspring.
     c32 = np.cumsum((nw).astype(np.float32), dtype=np.float32)
     naive = np.searchsorted(c32, np.arange(n, dtype=np.float32) + np.float32(0.5), side="right")
@@ -168,8 +170,8 @@ def test_float32_large_n_other_schemes(method):
     cum_mass = np.cumsum(n * w / w.sum())
     assert counts.sum() == n
     # Stratified: |cumulative count - mass| <= 1 (+ rounding) deterministically.
-    if method == "stratified":
-        assert np.abs(np.cumsum(counts) - cum_mass).max() < 1.01
+    if method == "stratified":  # bound as in the systematic test above
+        assert np.abs(np.cumsum(counts) - cum_mass).max() < 1 + n * 2.0**-24
     else:
         assert np.all(counts >= np.floor(n * w / w.sum() - 1e-3))
 
