@@ -42,7 +42,8 @@ class DawidSkene:
         Maximum number of EM iterations.
     tol : float
         Stop when the evidence lower bound per answer improves by less than ``tol``
-        (crowd-kit's rule).
+        (crowd-kit's rule); a :class:`~crowd.CrowdWarning` is issued if ``n_iter`` is reached first
+        (``tol=0`` runs exactly ``n_iter`` iterations, silently).
     init : {"mv", "spectral"}
         ``"mv"``: vote shares (crowd-kit's initialisation). ``"spectral"``: the top-two
         spectral stage of :class:`crowd.TopTwo` (one-hot on its estimated truth; needs ``K >= 3``).
@@ -148,8 +149,9 @@ class DawidSkene:
                 break
             prev = elbo
         else:
-            warnings.warn(f"DawidSkene: EM did not reach tol={self.tol} in n_iter={self.n_iter} iterations",
-                          CrowdWarning, stacklevel=2)
+            if self.tol > 0:  # tol=0 asks for exactly n_iter iterations: nothing to warn about
+                warnings.warn(f"DawidSkene: EM did not reach tol={self.tol} in n_iter={self.n_iter} iterations",
+                              CrowdWarning, stacklevel=2)
         self.n_iter_ = it
         self.loss_history_ = history
         self.probas_ = pd.DataFrame(T, index=enc.tasks, columns=enc.labels)
