@@ -24,10 +24,15 @@ from probinf.population import (
     take_particles,
 )
 from probinf.resampling import RESAMPLING_METHODS, resample, resample_with_flag
-from probinf.ssm import Proposal, StateSpaceModel
+from probinf.ssm import Proposal, StateSpaceModel, stochastic_volatility
 from probinf.filtering import ParticleFilterResult, particle_filter, particle_filter_core
 from probinf.kalman import LinearGaussian, kalman_filter, kalman_smoother
 from probinf.weights import check_log_weights, ess, log_mean_exp, normalize, weights_valid
+from probinf.mcmc import HMC, MALA, RandomWalk  # SMC samplers (engineer B)
+from probinf.results import SMCResult
+from probinf.exceptions import SMCFailedError
+from probinf.tempered import tempered_smc
+from probinf.numpyro_bridge import smc
 
 __version__ = "0.1.0"
 
@@ -47,6 +52,7 @@ __all__ = [
     "RESAMPLING_METHODS",
     "Proposal",
     "StateSpaceModel",
+    "stochastic_volatility",
     "ParticleFilterResult",
     "particle_filter",
     "particle_filter_core",
@@ -60,4 +66,11 @@ __all__ = [
     "log_mean_exp",
     "normalize",
     "weights_valid",
+    "HMC",
+    "MALA",
+    "RandomWalk",
+    "SMCResult",
+    "SMCFailedError",
+    "tempered_smc",
+    "smc",
 ]

@@ -21,6 +21,7 @@ evidence estimated is :math:`p(\text{observed data})`.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import jax
@@ -57,7 +58,7 @@ def _inspect(model, args, kwargs, key):
     except NotImplementedError:  # e.g. ImproperUniform cannot be sampled: trace with stand-in values
         tr = handlers.trace(handlers.substitute(handlers.seed(model, key), substitute_fn=init_to_uniform)).get_trace(
             *args, **kwargs)
-    latent, observed, discrete, improper, subsampled = [], [], [], [], []
+    latent, observed, discrete, improper, subsampled, nonfinite = [], [], [], [], [], []
     for name, site in tr.items():
         if site["type"] == "plate":
             size, sub = site["args"][0], site["args"][1]
@@ -67,6 +68,10 @@ def _inspect(model, args, kwargs, key):
             continue
         if site["is_observed"]:
             observed.append(name)
+            val = site["value"]
+            if not isinstance(val, jax.core.Tracer) and np.issubdtype(np.asarray(val).dtype, np.floating):
+                if not np.all(np.isfinite(np.asarray(val))):
+                    nonfinite.append(f"{name} ({int(np.sum(~np.isfinite(np.asarray(val))))} non-finite values)")
             continue
         latent.append(name)
         if site["fn"].support.is_discrete:
@@ -80,6 +85,11 @@ def _inspect(model, args, kwargs, key):
         )
     if not latent:
         raise ModelSpecificationError("the model has no latent sample site: there is nothing to infer")
+    if nonfinite:
+        raise ModelSpecificationError(
+            f"observed site(s) {nonfinite} contain NaN or inf: the log-density at initialization would not be "
+            "finite; drop or impute missing observations (e.g. with numpyro.handlers.mask)"
+        )
     if discrete:
         raise ModelSpecificationError(
             f"discrete latent site(s) {discrete}: probinf.smc moves particles with continuous MCMC kernels; "
@@ -189,7 +199,9 @@ def smc(model, *args, key, num_particles: int, kernel=None, target_ess: float = 
         return jax.vmap(draw_one)(jax.random.split(k, n))
 
     def describe(z):
-        lps = site_lps(z)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lps = site_lps(z)
         bad = {k: float(np.sum(v)) for k, v in lps.items() if not np.isfinite(np.sum(v))}
         names = {(k[1:-8] + " (log-det-Jacobian)" if k.endswith("_log_det") else k): v for k, v in bad.items()}
         return f"; non-finite log-density at site(s) {names}" if names else ""

@@ -6,6 +6,10 @@
 - :mod:`probinf.validate.statistical`: fixed-seed statistical checks whose
   tolerances come from the estimator's own standard error (evidence
   unbiasedness, filtering means against the Kalman filter).
+- :mod:`probinf.validate.sbc`: simulation-based calibration (rank statistics,
+  chi-square uniformity test; Talts et al. 2018) for any posterior sampler.
+- :mod:`probinf.validate.geweke`: Geweke's joint-distribution test for MCMC
+  kernels, usable on your own ``(key, theta, data) -> theta`` transitions.
 """
 
 from probinf.validate.enumeration import (
@@ -22,6 +26,8 @@ from probinf.validate.statistical import (
     check_filtering_means,
     pf_replicates,
 )
+from probinf.validate.geweke import GewekeResult, geweke_test  # engineer B
+from probinf.validate.sbc import SBCResult, rank_uniformity_test, sbc, sbc_ranks
 
 __all__ = [
     "EnumerationResult",
@@ -34,4 +40,10 @@ __all__ = [
     "check_evidence_unbiased",
     "check_filtering_means",
     "pf_replicates",
+    "GewekeResult",
+    "geweke_test",
+    "SBCResult",
+    "rank_uniformity_test",
+    "sbc",
+    "sbc_ranks",
 ]
