@@ -286,8 +286,12 @@ class PrivateKaplanMeier(BaseEstimator):
         hit = np.nonzero(s <= float(p))[0]
         return float(self.survival_function_.index[hit[0]]) if hit.size else float("inf")
 
-    def plot_survival_function(self, ax=None, ci_show=True, **kwargs):
-        """Step plot of the released curve with its noise-aware band; returns the axes."""
+    def plot_survival_function(self, ax=None, ci_show=True, at_risk_counts=False, **kwargs):
+        """Step plot of the released curve with its noise-aware band; returns the axes.
+
+        ``at_risk_counts=True`` writes the noisy number at risk (rounded) under the x ticks
+        (histogram and tree only: the paper's mechanism releases no counts).
+        """
         import matplotlib.pyplot as plt
 
         self._check_fitted()
@@ -302,7 +306,24 @@ class PrivateKaplanMeier(BaseEstimator):
         ax.set_xlabel("time")
         ax.set_ylabel("survival probability")
         ax.set_ylim(-0.02, 1.02)
+        if at_risk_counts:
+            if self.mechanism == "paper":
+                raise ValueError("at_risk_counts is not available for mechanism='paper' (it releases no counts)")
+            self._add_at_risk(ax)
         return ax
+
+    def _add_at_risk(self, ax):
+        grid = self.timeline_
+        at_risk = self.event_table["at_risk"].to_numpy()
+        ticks = [x for x in ax.get_xticks() if 0 <= x <= grid[-1]]
+        ax.set_xticks(ticks)
+        for x in ticks:
+            i = int(np.searchsorted(grid, x, side="left"))  # at risk entering the bin that contains x
+            val = at_risk[min(i, grid.size - 1)] if x > 0 else at_risk[0]
+            ax.annotate(f"{val:.0f}", xy=(x, 0), xycoords=("data", "axes fraction"), xytext=(0, -32),
+                        textcoords="offset points", ha="center", va="top", fontsize=8)
+        ax.annotate("at risk (noisy)", xy=(0, 0), xycoords="axes fraction", xytext=(-8, -32),
+                    textcoords="offset points", ha="right", va="top", fontsize=8)
 
 
 def _normal_quantile(q):

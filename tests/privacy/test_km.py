@@ -216,7 +216,9 @@ def test_api_predict_median_plot(lung):
     assert lo <= km.median_survival_time_ <= hi
     assert 200 <= km.median_survival_time_ <= 450  # exact 310; eps = 2 noise moves it by a few bins
     fig, ax = plt.subplots()
-    assert km.plot_survival_function(ax=ax) is ax
+    assert km.plot_survival_function(ax=ax, at_risk_counts=True) is ax
+    texts = [t.get_text() for t in ax.texts]
+    assert "at risk (noisy)" in texts and len(texts) >= 3
     plt.close(fig)
 
 
