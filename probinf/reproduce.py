@@ -25,6 +25,7 @@ __all__ = ["ReproResult", "REPRODUCTIONS", "get_reproduction", "run_reproduction
 
 # name -> "module:function"; one line per reproduction, kept sorted.
 REPRODUCTIONS: dict[str, str] = {
+    "crowd": "crowd.repro:run",
     "dp-km": "privacy.repro_km:run",
     "smc-validity": "probinf.repro.smc_validity:run",
     "tts": "llm_bridge.repro:run",
