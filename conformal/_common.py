@@ -84,7 +84,8 @@ def conformal_rank(n: int, levels: np.ndarray) -> np.ndarray:
 
 
 def _insufficient(n, levels, what):
-    need = int(np.ceil(1.0 / (1.0 - float(np.max(levels)))) - 1)
+    lv = float(np.max(levels))
+    need = int(np.ceil(lv / (1.0 - lv) - 1e-9))  # smallest n with ceil((n+1) lv) <= n
     raise InsufficientCalibrationError(
         f"{n} calibration {what} are too few for confidence level {float(np.max(levels))}: at least "
         f"{need} are needed (ceil((n+1)*level) <= n). Add calibration data, lower the level, or pass "

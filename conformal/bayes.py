@@ -46,11 +46,11 @@ class ConformalBayes(BaseEstimator):
     log_likelihood : callable, optional
         ``log_likelihood(samples, X, y) -> (T, len(y))`` pointwise log-densities
         :math:`\log f_{\theta_t}(y_i \mid x_i)`.  ``X`` may be None for models without covariates.
+    confidence_level : float or list of float
     model : NumPyro model, optional
         Alternative to ``log_likelihood``: called as ``model(X, y=y)``; its observed site
         ``obs_site`` gives the log-likelihoods.
     obs_site : str
-    confidence_level : float or list of float
     grid_size : int
         Number of candidate values when no ``y_grid`` is given.
     grid_margin : float
@@ -83,7 +83,7 @@ class ConformalBayes(BaseEstimator):
     True
     """
 
-    def __init__(self, log_likelihood=None, model=None, obs_site="y", confidence_level=0.9, grid_size=200,
+    def __init__(self, log_likelihood=None, confidence_level=0.9, model=None, obs_site="y", grid_size=200,
                  grid_margin=0.5, min_ess_fraction=0.05, backend="auto"):
         self.log_likelihood = log_likelihood
         self.model = model
