@@ -245,6 +245,12 @@ def _adapt_log(value, acceptance_rate, target, rate):
     return value * jnp.exp(rate * (acceptance_rate - target))
 
 
+def _repr(self):
+    # Every hyperparameter appears: tempered_smc keys its compilation cache on type and repr.
+    args = ", ".join(f"{k}={v!r}" for k, v in sorted(vars(self).items()))
+    return f"{type(self).__name__}({args})"
+
+
 class RandomWalk:
     r"""Random-walk Metropolis with covariance calibrated on the particles.
 
@@ -286,8 +292,7 @@ class RandomWalk:
     def step(self, key, state, logdensity_fn, params, *, has_aux: bool = False):
         return rwmh_step(key, state, logdensity_fn, params, has_aux=has_aux)
 
-    def __repr__(self):
-        return f"RandomWalk(scale={self.scale}, diagonal={self.diagonal}, adapt_scale={self.adapt_scale})"
+    __repr__ = _repr
 
 
 class MALA:
@@ -319,8 +324,7 @@ class MALA:
     def step(self, key, state, logdensity_fn, params, *, has_aux: bool = False):
         return mala_step(key, state, logdensity_fn, params, has_aux=has_aux)
 
-    def __repr__(self):
-        return f"MALA(step_size={self.step_size}, target_accept={self.target_accept})"
+    __repr__ = _repr
 
 
 class HMC:
@@ -354,5 +358,4 @@ class HMC:
     def step(self, key, state, logdensity_fn, params, *, has_aux: bool = False):
         return hmc_step(key, state, logdensity_fn, params, num_leapfrog=self.num_leapfrog, has_aux=has_aux)
 
-    def __repr__(self):
-        return f"HMC(step_size={self.step_size}, num_leapfrog={self.num_leapfrog})"
+    __repr__ = _repr

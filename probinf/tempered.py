@@ -340,6 +340,9 @@ def _check_initial_densities(flat, log_prior, log_likelihood, describe=None):
         )
 
 
+_COMPILED_CACHE: dict = {}
+
+
 def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_particles=None, num_particles=None, *,
                  kernel=None, target_ess: float = 0.5, schedule=None, waste_free: bool = False,
                  num_mcmc_steps: int = 10, resampling: str = "systematic", resample_threshold=None,
@@ -454,11 +457,22 @@ def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_partic
     lp = lambda z: log_prior(unravel(z))
     ll = lambda z: log_likelihood(unravel(z))
     _check_initial_densities(flat0, lp, ll, None if _describe is None else (lambda z: _describe(unravel(z))))
-    run = build_sampler(lp, ll, kernel=kernel, target_ess=target_ess, schedule=schedule, waste_free=waste_free,
-                        num_mcmc_steps=num_mcmc_steps, resampling=resampling,
-                        resample_threshold=resample_threshold, max_steps=max_steps)
+    options = dict(target_ess=float(target_ess), schedule=None if schedule is None else tuple(schedule.tolist()),
+                   waste_free=bool(waste_free), num_mcmc_steps=num_mcmc_steps, resampling=resampling,
+                   resample_threshold=resample_threshold, max_steps=max_steps)
+    # Reuse the compiled loop across calls with the same densities, kernel settings and particle
+    # structure (repeated calls with new keys, e.g. several seeds, do not recompile).
+    cache_key = (log_prior, log_likelihood, type(kernel), repr(kernel), tuple(sorted(options.items())),
+                 jax.tree_util.tree_structure(one), tuple(np.shape(x)[1:] for x in jax.tree_util.tree_leaves(one)),
+                 batched)
+    fn = _COMPILED_CACHE.get(cache_key)
+    if fn is None:
+        run = build_sampler(lp, ll, kernel=kernel, **{**options, "schedule": schedule})
+        fn = jax.jit(jax.vmap(run) if batched else run)
+        if len(_COMPILED_CACHE) >= 32:
+            _COMPILED_CACHE.pop(next(iter(_COMPILED_CACHE)))
+        _COMPILED_CACHE[cache_key] = fn
     run_keys = jax.vmap(lambda k: jax.random.fold_in(k, 2))(keys) if batched else jax.random.fold_in(keys, 2)
-    fn = jax.jit(jax.vmap(run) if batched else run)
     state, trace, num_steps, valid = fn(run_keys, flat)
     return _package(state, trace, num_steps, valid, unravel, batched, max_steps if schedule is None else None)
 
