@@ -27,6 +27,7 @@ __all__ = ["ReproResult", "REPRODUCTIONS", "get_reproduction", "run_reproduction
 REPRODUCTIONS: dict[str, str] = {
     "crowd": "crowd.repro:run",
     "dp-km": "privacy.repro_km:run",
+    "smc-samplers": "probinf.repro.smc_samplers:run",
     "smc-validity": "probinf.repro.smc_validity:run",
     "tts": "llm_bridge.repro:run",
 }
