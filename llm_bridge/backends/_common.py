@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Sequence
 
@@ -105,12 +106,13 @@ def check_generations(result, num_prompts: int, n: int, source: str) -> list[lis
     return result
 
 
-def particle_seed(seed: int | None, prompt_index: int, sample_index: int, n: int) -> int | None:
-    """A distinct, reproducible per-request seed for sample ``sample_index`` of prompt ``prompt_index``.
+def particle_seed(seed: int | None, *keys) -> int | None:
+    """A reproducible per-request seed derived from ``seed`` and ``keys`` (e.g. prompt and sample indices).
 
-    ``None`` stays ``None`` (nondeterministic).  Used when a server gets one request per
-    particle (fan-out), so that particles differ yet the whole call is reproducible.
+    ``None`` stays ``None`` (nondeterministic).  Distinct keys give (hash-)distinct seeds in
+    ``[0, 2**31 - 1)``, so fanned-out particles differ yet the whole call is reproducible.
     """
     if seed is None:
         return None
-    return (seed * 1_000_003 + prompt_index * n + sample_index) % (2**31 - 1)
+    h = hashlib.blake2b(repr((int(seed),) + tuple(keys)).encode(), digest_size=8)
+    return int.from_bytes(h.digest(), "big") % (2**31 - 1)

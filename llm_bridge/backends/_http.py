@@ -108,12 +108,13 @@ class HTTPClient:
             jitter = self._rng.uniform(0.5, 1.0)
         time.sleep(min(self.max_backoff, self.backoff * 2**attempt) * jitter)
 
-    def request(self, method: str, path: str, payload: dict | None = None) -> Any:
-        """One JSON request with retries; returns the decoded JSON body."""
+    def request(self, method: str, path: str, payload: dict | None = None, *, retries: int | None = None) -> Any:
+        """One JSON request with retries (``retries`` overrides ``max_retries``); returns the decoded JSON body."""
         url = self.base_url + path
         last: Exception | None = None
         status = None
-        for attempt in range(self.max_retries + 1):
+        max_retries = self.max_retries if retries is None else int(retries)
+        for attempt in range(max_retries + 1):
             with self._lock:
                 self.stats["requests"] += 1
                 if attempt:
@@ -122,13 +123,13 @@ class HTTPClient:
                 resp = self._client.request(method, url, json=payload)
             except (self._httpx.TimeoutException, self._httpx.TransportError) as e:
                 last, status = e, None
-                if attempt < self.max_retries:
+                if attempt < max_retries:
                     self._sleep(attempt)
                 continue
             status = resp.status_code
             if status in _RETRY_STATUS:
                 last = BackendRequestError(f"HTTP {status} from {url}: {resp.text[:300]}", status_code=status)
-                if attempt < self.max_retries:
+                if attempt < max_retries:
                     self._sleep(attempt)
                 continue
             if status >= 400:
@@ -147,14 +148,14 @@ class HTTPClient:
             self.stats["failures"] += 1
         kind = f"HTTP {status}" if status is not None else type(last).__name__
         raise BackendRequestError(
-            f"{method} {url} failed after {self.max_retries + 1} attempts ({kind}): {last}",
+            f"{method} {url} failed after {max_retries + 1} attempts ({kind}): {last}",
             status_code=status,
-            attempts=self.max_retries + 1,
+            attempts=max_retries + 1,
         ) from last
 
-    def post(self, path: str, payload: dict) -> Any:
+    def post(self, path: str, payload: dict, *, retries: int | None = None) -> Any:
         """POST ``payload`` as JSON to ``path``."""
-        return self.request("POST", path, payload)
+        return self.request("POST", path, payload, retries=retries)
 
     def get(self, path: str) -> Any:
         """GET ``path``."""

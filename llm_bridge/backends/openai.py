@@ -1,0 +1,418 @@
+r"""`OpenAICompatibleBackend`: ``/v1/completions`` (or chat) of vLLM serve, SGLang, llama.cpp's server, ...
+
+One :meth:`~OpenAICompatibleBackend.generate` call becomes as few HTTP requests as the
+server allows, sent concurrently (``max_concurrency``), each retried on its own
+(timeouts, connection errors, 5xx, 429; exponential backoff), so a flaky request never
+loses the other particles' answers:
+
+- **Batched prompts** (a list in ``prompt``) when the server accepts them; a server that
+  rejects a list (llama.cpp answers HTTP 500) is detected on the first try and the call
+  fans out one request per prompt from then on.
+- **n > 1** when the server honours it; a server that returns fewer choices than asked
+  (llama.cpp silently ignores ``n``) gets the missing samples as extra requests.
+- **Seeds**: with ``seed`` given, identical prompts are grouped into one request with
+  ``n = multiplicity * n`` and every request gets its own derived seed, because a
+  server applies a request's seed to each of its prompts: a batched request would give
+  identical prompts identical samples and different prompts the same random numbers
+  (common random numbers across particles).  Without a seed, prompts are batched as is.
+
+Finish reasons: vLLM's ``stop_reason`` and SGLang's ``matched_stop`` tell a stop string
+(a str) from EOS (None or a token id).  llama.cpp reports both as ``"stop"`` and drops
+the terminating token from its logprobs: then, when stop strings were requested, the
+finish is reported as ``"stop"`` with ``meta["finish_ambiguous"] = True`` (use a
+done-predicate such as an answer pattern in the algorithm), and as ``"eos"`` when none were.
+
+Log-probabilities: ``logprobs=True`` asks for the sampled tokens' log-probabilities
+(vLLM and llama.cpp report them under the unmodified distribution); ``logprob`` is their
+sum and ``num_tokens`` their count.  llama.cpp is ~6x slower with logprobs on.
+
+Scoring: ``score`` uses the completions ``echo`` + ``logprobs`` protocol (continuation
+tokens found by ``text_offset``).  It refuses llama.cpp servers, whose echoed prompt
+logprobs are shifted by one token (llama-cpp-python issue #1983); score with
+:class:`~llm_bridge.backends.TransformersBackend` on the same weights instead.
+
+Chat: ``api="chat"`` sends ``/v1/chat/completions``; :meth:`chat_prompt` encodes a
+conversation into a prompt string to which particles append their steps, continued via
+``continue_final_message`` (vLLM, SGLang; llama.cpp closes the assistant turn instead).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from typing import Any, Sequence
+
+from llm_bridge.backends._common import check_generate_args, check_prompts, check_score_args, particle_seed
+from llm_bridge.backends._http import HTTPClient
+from llm_bridge.exceptions import BackendError, BackendRequestError, LLMBridgeWarning, MalformedOutputError
+from llm_bridge.protocols import Generation
+
+__all__ = ["OpenAICompatibleBackend", "CHAT_SENTINEL"]
+
+#: Prefix of a chat prompt made by :meth:`OpenAICompatibleBackend.chat_prompt`.
+CHAT_SENTINEL = "\x00chat\x00"
+
+_KNOWN = {
+    # server: (accepts prompt lists, honours n, exact echo scoring, continue_final_message)
+    "vllm": (True, True, True, True),
+    "sglang": (True, True, True, True),
+    "llama.cpp": (False, False, False, False),
+    "generic": (None, None, True, False),
+}
+
+
+class OpenAICompatibleBackend:
+    """A :class:`~llm_bridge.protocols.Backend` over an OpenAI-compatible HTTP server.
+
+    Parameters
+    ----------
+    base_url : str
+        Server root, e.g. ``"http://127.0.0.1:8000"`` (``/v1`` is appended to paths).
+    model : str, optional
+        Model name sent with each request; default the first of ``GET /v1/models``.
+    api : {"completions", "chat"}
+    server : {"auto", "vllm", "sglang", "llama.cpp", "generic"}
+        Presets the capabilities (prompt lists, ``n``, echo scoring, chat continuation);
+        ``"auto"`` guesses from ``/v1/models`` (llama-cpp-python reports ``owned_by="me"``
+        and a ``.gguf`` id; vLLM ``owned_by="vllm"``; SGLang ``"sglang"``).  Unknown
+        capabilities are probed on first use.
+    logprobs : bool
+        Request sampled-token log-probabilities.
+    timeout, max_retries, backoff, max_concurrency
+        HTTP behaviour (seconds, retries after the first attempt, backoff base, requests
+        in flight).
+    extra_body : dict, optional
+        Extra fields for every generation request (e.g. ``{"top_k": 50}`` for vLLM).
+    api_key : str, optional
+
+    Examples
+    --------
+    >>> be = OpenAICompatibleBackend("http://127.0.0.1:8000")            # doctest: +SKIP
+    >>> be.generate(["2+2="], n=4, max_tokens=8, stop=["\\n"], seed=0)   # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str | None = None,
+        *,
+        api: str = "completions",
+        server: str = "auto",
+        logprobs: bool = True,
+        timeout: float = 60.0,
+        max_retries: int = 4,
+        backoff: float = 0.5,
+        max_concurrency: int = 8,
+        extra_body: dict | None = None,
+        api_key: str | None = None,
+    ):
+        if api not in ("completions", "chat"):
+            raise ValueError(f"api must be 'completions' or 'chat', got {api!r}")
+        if server not in ("auto", *_KNOWN):
+            raise ValueError(f"server must be one of {('auto', *_KNOWN)}, got {server!r}")
+        self.client = HTTPClient(
+            base_url, api_key=api_key, timeout=timeout, max_retries=max_retries, backoff=backoff,
+            max_concurrency=max_concurrency,
+        )
+        self.api = api
+        self.logprobs = bool(logprobs)
+        self.extra_body = dict(extra_body or {})
+        self._model = model
+        self._server = None if server == "auto" else server
+        caps = _KNOWN.get(self._server or "generic")
+        self.accepts_prompt_lists, self.honours_n, self.exact_echo, self.continues_final_message = caps
+        self.stats = {"requests": 0, "fanned_out": 0, "generated_tokens": 0}
+
+    # ------------------------------------------------------------------ server facts
+    def _detect(self) -> None:
+        if self._server is not None and self._model is not None:
+            return
+        info = self.client.get("/v1/models")
+        data = info.get("data") if isinstance(info, dict) else None
+        if not isinstance(data, list) or not data or "id" not in data[0]:
+            raise MalformedOutputError(f"GET /v1/models answered {str(info)[:200]}; expected a 'data' list of models")
+        if self._model is None:
+            self._model = data[0]["id"]
+        if self._server is None:
+            owner = str(data[0].get("owned_by", "")).lower()
+            mid = str(data[0]["id"]).lower()
+            if owner == "vllm":
+                kind = "vllm"
+            elif owner == "sglang":
+                kind = "sglang"
+            elif mid.endswith(".gguf") or owner in ("me", "llamacpp", "llama.cpp"):
+                kind = "llama.cpp"
+            else:
+                kind = "generic"
+            self._server = kind
+            self.accepts_prompt_lists, self.honours_n, self.exact_echo, self.continues_final_message = _KNOWN[kind]
+
+    @property
+    def server(self) -> str:
+        """The detected (or given) server kind."""
+        self._detect()
+        return self._server
+
+    @property
+    def model(self) -> str:
+        """The model name sent with requests."""
+        self._detect()
+        return self._model
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self.client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ------------------------------------------------------------------ chat encoding
+    @staticmethod
+    def chat_prompt(messages: Sequence[dict], *, continue_final_message: bool = False) -> str:
+        """Encode a conversation as a prompt string for ``api="chat"``.
+
+        With ``continue_final_message=True`` the last message (the assistant's partial
+        answer) is left open: text appended to the returned string (a particle's steps)
+        extends that message.  Otherwise a new assistant turn is generated.
+        """
+        msgs = [dict(m) for m in messages]
+        for i, m in enumerate(msgs):
+            if not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+                raise ValueError(f"messages[{i}] needs string 'role' and 'content', got {m!r}")
+        partial = ""
+        if continue_final_message:
+            if not msgs or msgs[-1]["role"] != "assistant":
+                raise ValueError("continue_final_message=True needs a final assistant message")
+            partial = msgs.pop()["content"]
+        return CHAT_SENTINEL + json.dumps(msgs) + "\x00" + partial
+
+    @staticmethod
+    def _decode_chat(prompt: str) -> tuple[list[dict], str | None]:
+        if not prompt.startswith(CHAT_SENTINEL):
+            return [{"role": "user", "content": prompt}], None
+        body = prompt[len(CHAT_SENTINEL) :]
+        head, sep, partial = body.partition("\x00")
+        try:
+            msgs = json.loads(head)
+        except json.JSONDecodeError as e:
+            raise ValueError("a chat prompt was corrupted (text inserted before the partial answer)") from e
+        return msgs, (partial if sep else None)
+
+    # ------------------------------------------------------------------ requests
+    def _payload(self, prompt, n, max_tokens, temperature, top_p, stop, seed) -> dict:
+        p: dict[str, Any] = {"model": self._model, "max_tokens": max_tokens, "temperature": temperature, "top_p": top_p}
+        if n != 1:
+            p["n"] = n
+        if stop:
+            p["stop"] = list(stop)
+        if seed is not None:
+            p["seed"] = seed
+        if self.api == "completions":
+            p["prompt"] = prompt
+            if self.logprobs:
+                p["logprobs"] = 1
+        else:
+            msgs, partial = self._decode_chat(prompt)
+            if partial is not None:
+                if not self.continues_final_message:
+                    raise BackendError(
+                        f"this {self._server} server cannot continue a final assistant message over chat; "
+                        "use api='completions' with a chat-templated prompt"
+                    )
+                msgs = msgs + [{"role": "assistant", "content": partial}]
+                p.update(continue_final_message=True, add_generation_prompt=False)
+            p["messages"] = msgs
+            if self.logprobs:
+                p["logprobs"] = True
+        p.update(self.extra_body)
+        return p
+
+    def _parse_choice(self, c: dict, stop: tuple, single: bool, usage_tokens) -> Generation:
+        if not isinstance(c, dict):
+            raise MalformedOutputError(f"a choice is not an object: {str(c)[:120]}")
+        if self.api == "completions":
+            text = c.get("text")
+        else:
+            text = (c.get("message") or {}).get("content")
+        if not isinstance(text, str):
+            raise MalformedOutputError(f"a choice has no text: {str(c)[:200]}")
+        fr = c.get("finish_reason")
+        meta: dict = {}
+        lps = None
+        lp_obj = c.get("logprobs")
+        if lp_obj:
+            if self.api == "completions":
+                lps = lp_obj.get("token_logprobs")
+            else:
+                lps = [t.get("logprob") for t in (lp_obj.get("content") or [])]
+            if not isinstance(lps, list):
+                raise MalformedOutputError(f"malformed logprobs in a choice: {str(lp_obj)[:200]}")
+            try:
+                lps = [float("nan") if v is None else float(v) for v in lps]
+            except (TypeError, ValueError):
+                raise MalformedOutputError(f"non-numeric token logprobs: {str(lps)[:200]}") from None
+        if fr == "length":
+            finish = "length"
+        elif fr == "stop" or fr == "eos":
+            reason_key = "stop_reason" if "stop_reason" in c else ("matched_stop" if "matched_stop" in c else None)
+            if reason_key is not None:
+                finish = "stop" if isinstance(c[reason_key], str) else "eos"
+                meta["stop"] = c[reason_key] if finish == "stop" else None
+            elif fr == "eos" or not stop:
+                finish = "eos"
+            else:
+                finish = "stop"
+                meta["finish_ambiguous"] = True
+        else:
+            raise MalformedOutputError(f"unknown finish_reason {fr!r} in a choice")
+        if lps is not None:
+            num = len(lps)
+            logprob = math.fsum(lps)
+            meta["token_logprobs"] = tuple(lps)
+        else:
+            num = int(usage_tokens) if (single and usage_tokens is not None) else 0
+            logprob = float("nan")
+            if not single:
+                meta["num_tokens_unknown"] = True
+        return Generation(text=text, token_ids=(), num_tokens=num, logprob=logprob, finish_reason=finish, meta=meta)
+
+    def _parse_response(self, resp, expected_prompts: int, stop) -> list[list[Generation]]:
+        if not isinstance(resp, dict) or not isinstance(resp.get("choices"), list):
+            raise MalformedOutputError(f"the server answered without a 'choices' list: {str(resp)[:200]}")
+        choices = resp["choices"]
+        usage = (resp.get("usage") or {}).get("completion_tokens")
+        single = len(choices) == 1
+        if all(isinstance(c, dict) and isinstance(c.get("index"), int) for c in choices):
+            choices = sorted(choices, key=lambda c: c["index"])
+        gens = [self._parse_choice(c, stop, single, usage) for c in choices]
+        if expected_prompts == 1:
+            return [gens]
+        if len(gens) % expected_prompts:
+            raise MalformedOutputError(f"{len(gens)} choices for {expected_prompts} prompts")
+        k = len(gens) // expected_prompts
+        return [gens[i * k : (i + 1) * k] for i in range(expected_prompts)]
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        n: int = 1,
+        max_tokens: int = 64,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        stop: Sequence[str] = (),
+        seed: int | None = None,
+    ) -> list[list[Generation]]:
+        """Sample ``n`` continuations of every prompt (see module docs for the request plan)."""
+        prompts = check_prompts(prompts)
+        n, max_tokens, temperature, top_p, stop, seed = check_generate_args(
+            n=n, max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop, seed=seed
+        )
+        self._detect()
+        path = "/v1/completions" if self.api == "completions" else "/v1/chat/completions"
+        args = (max_tokens, temperature, top_p, stop)
+        results: list[list[Generation] | None] = [None] * len(prompts)
+
+        if seed is None and self.api == "completions" and len(prompts) > 1 and self.accepts_prompt_lists is not False:
+            payload = self._payload(prompts, n, *args, None)
+            self.stats["requests"] += 1
+            try:
+                resp = self.client.post(path, payload, retries=None if self.accepts_prompt_lists else 0)
+                rows = self._parse_response(resp, len(prompts), stop)
+                self.accepts_prompt_lists = True
+                for i, row in enumerate(rows):
+                    results[i] = row
+            except BackendRequestError as e:
+                if self.accepts_prompt_lists or e.status_code is None:
+                    raise
+                self.accepts_prompt_lists = False  # e.g. llama.cpp: HTTP 500 on a prompt list
+                warnings.warn(
+                    f"the server rejected a list of prompts (HTTP {e.status_code}); sending one request per prompt",
+                    LLMBridgeWarning,
+                    stacklevel=2,
+                )
+        # per distinct prompt: one request for all its samples, derived seeds
+        groups: dict[str, list[int]] = {}
+        for i, p in enumerate(prompts):
+            if results[i] is None:
+                groups.setdefault(p, []).append(i)
+        if groups:
+            keys = list(groups)
+            want = [len(groups[k]) * n for k in keys]
+            payloads = [
+                self._payload(k, w, *args, particle_seed(seed, "group", gi)) for gi, (k, w) in enumerate(zip(keys, want))
+            ]
+            self.stats["requests"] += len(payloads)
+            answers = self.client.post_many(path, payloads)
+            got = [self._parse_response(a, 1, stop)[0] for a in answers]
+            # a server that ignores n: request the missing samples, one request (and seed) each
+            extra_payloads, owners = [], []
+            for gi, (k, w) in enumerate(zip(keys, want)):
+                if len(got[gi]) > w:
+                    raise MalformedOutputError(f"asked for {w} samples, the server returned {len(got[gi])}")
+                if len(got[gi]) < w:
+                    if self.honours_n:
+                        raise MalformedOutputError(f"asked for n={w} samples, the server returned {len(got[gi])}")
+                    self.honours_n = False
+                    for j in range(len(got[gi]), w):
+                        extra_payloads.append(self._payload(k, 1, *args, particle_seed(seed, "sample", gi, j)))
+                        owners.append(gi)
+            if extra_payloads:
+                self.stats["fanned_out"] += len(extra_payloads)
+                self.stats["requests"] += len(extra_payloads)
+                for gi, a in zip(owners, self.client.post_many(path, extra_payloads)):
+                    got[gi].extend(self._parse_response(a, 1, stop)[0])
+            elif any(w > 1 for w in want) and self.honours_n is None:
+                self.honours_n = True
+            for gi, k in enumerate(keys):
+                for r, i in enumerate(groups[k]):
+                    results[i] = got[gi][r * n : (r + 1) * n]
+        out = [list(r) for r in results]
+        self.stats["generated_tokens"] += sum(g.num_tokens for r in out for g in r)
+        return out
+
+    # ------------------------------------------------------------------ scoring
+    def score_tokens(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[list[float]]:
+        """Per-token log-probabilities of each continuation via ``echo`` + ``logprobs`` (see module docs)."""
+        prompts, conts = check_score_args(prompts, continuations)
+        self._detect()
+        if self.api != "completions" or not self.exact_echo:
+            raise BackendError(
+                f"score is not available on this {self._server} server: llama.cpp's echoed prompt logprobs are off "
+                "by one token (llama-cpp-python issue #1983). Score with TransformersBackend on the same weights."
+            )
+        out: list[list[float]] = [[] for _ in prompts]
+        todo = [i for i, c in enumerate(conts) if c]
+        payloads = [
+            {"model": self._model, "prompt": prompts[i] + conts[i], "max_tokens": 1, "echo": True, "logprobs": 0,
+             "temperature": 0.0}
+            for i in todo
+        ]
+        for i, resp in zip(todo, self.client.post_many("/v1/completions", payloads)):
+            try:
+                lp = resp["choices"][0]["logprobs"]
+                offs, vals = lp["text_offset"], lp["token_logprobs"]
+            except (KeyError, IndexError, TypeError):
+                raise MalformedOutputError(f"an echo response lacks logprobs/text_offset: {str(resp)[:200]}") from None
+            a, b = len(prompts[i]), len(prompts[i]) + len(conts[i])
+            if a not in offs:
+                raise BackendError(
+                    f"continuation {i} does not start on a token boundary of prompt+continuation; "
+                    "the server's tokens straddle it, so its log-probability is not defined by echo scoring"
+                )
+            sel = [v for o, v in zip(offs, vals) if a <= o < b]
+            if any(v is None for v in sel):
+                raise MalformedOutputError(f"missing logprobs for continuation {i}")
+            out[i] = [float(v) for v in sel]
+        return out
+
+    def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[float]:
+        """``log p(continuation | prompt)`` via echo scoring (not on llama.cpp; see module docs)."""
+        return [math.fsum(t) for t in self.score_tokens(prompts, continuations)]
+
+    def __repr__(self) -> str:
+        return f"OpenAICompatibleBackend({self.client.base_url!r}, model={self._model!r}, server={self._server!r})"
