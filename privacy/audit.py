@@ -314,9 +314,14 @@ def _predict(model, X):
 
 
 def _choose_threshold(scores: np.ndarray, bits: np.ndarray, delta: float, level: float) -> float:
-    """Threshold on calibration scores maximising the Clopper-Pearson lower bound (ties: the median)."""
-    cands = np.unique(np.quantile(scores, np.linspace(0.05, 0.95, 19)))
-    best, best_t = -1.0, float(np.median(scores))
+    """Threshold on calibration scores maximising the Clopper-Pearson lower bound.
+
+    Candidates are the 10%, 15%, ..., 90% quantiles of the calibration scores; when no candidate
+    gives a positive bound (no detectable leakage) the median is used, a neutral choice that
+    avoids extreme thresholds whose few counts make any estimate fragile.
+    """
+    cands = np.unique(np.quantile(scores, np.linspace(0.1, 0.9, 17)))
+    best, best_t = 0.0, float(np.median(scores))
     if bits.min() == bits.max():  # a one-class calibration set cannot rank thresholds
         warnings.warn("calibration canaries are all of one class; using the median score as threshold",
                       PrivacyWarning, stacklevel=3)

@@ -25,7 +25,9 @@ __all__ = ["ReproResult", "REPRODUCTIONS", "get_reproduction", "run_reproduction
 
 # name -> "module:function"; one line per reproduction, kept sorted.
 REPRODUCTIONS: dict[str, str] = {
+    "conformal": "conformal.repro:run",
     "crowd": "crowd.repro:run",
+    "dp-epsilon": "privacy.repro_epsilon:run",
     "dp-km": "privacy.repro_km:run",
     "smc-samplers": "probinf.repro.smc_samplers:run",
     "smc-validity": "probinf.repro.smc_validity:run",
