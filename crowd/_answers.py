@@ -62,12 +62,13 @@ class Encoded:
         return sp.csr_matrix((data, (self.t, self.w * K + self.l)), shape=(self.n_tasks, self.n_workers * K))
 
 
-def _sorted_index(values) -> pd.Index:
-    uniq = pd.unique(values)
+def _factorize(values):
+    """Integer codes and the sorted unique ids (order of first appearance if unorderable)."""
     try:
-        return pd.Index(sorted(uniq))
-    except TypeError:  # mixed, unorderable ids: keep order of first appearance
-        return pd.Index(uniq)
+        codes, uniq = pd.factorize(values, sort=True)
+    except TypeError:  # mixed, unorderable ids
+        codes, uniq = pd.factorize(values, sort=False)
+    return codes.astype(np.int64), pd.Index(uniq)
 
 
 def encode(data, labels=None, duplicates: str = "error", *, min_labels: int = 2) -> Encoded:
@@ -100,7 +101,11 @@ def encode(data, labels=None, duplicates: str = "error", *, min_labels: int = 2)
     nulls = df.isna().any()
     if nulls.any():
         raise AnswersFormatError(f"data has missing values in column(s) {list(nulls[nulls].index)}; drop or fill them")
-    dup = df.duplicated(subset=["task", "worker"], keep=False)
+    t, tasks = _factorize(df["task"].to_numpy())
+    w, workers = _factorize(df["worker"].to_numpy())
+    # duplicate (task, worker) pairs, on the integer codes (a hash of one int64 column: fast)
+    pair = t * len(workers) + w
+    dup = pd.Series(pair).duplicated(keep=False).to_numpy()
     if dup.any():
         if duplicates == "error":
             ex = df[dup].head(3).to_dict("records")
@@ -109,14 +114,16 @@ def encode(data, labels=None, duplicates: str = "error", *, min_labels: int = 2)
                 "(the TopTwo authors' policy), 'first', or 'keep' (count every row as an independent answer)"
             )
         if duplicates in ("first", "last"):
-            df = df[~df.duplicated(subset=["task", "worker"], keep=duplicates)]
+            keep = ~pd.Series(pair).duplicated(keep=duplicates).to_numpy()
+            df, t, w = df[keep], t[keep], w[keep]
     if labels is None:
-        label_index = _sorted_index(df["label"].to_numpy())
+        l, label_index = _factorize(df["label"].to_numpy())
     else:
         label_index = pd.Index(list(labels))
         if label_index.has_duplicates:
             raise ValueError(f"labels must be distinct, got {list(labels)}")
-        unknown = ~df["label"].isin(label_index)
+        l = label_index.get_indexer(df["label"]).astype(np.int64)
+        unknown = l < 0
         if unknown.any():
             bad = pd.unique(df.loc[unknown, "label"])[:5]
             raise AnswersFormatError(
@@ -125,11 +132,7 @@ def encode(data, labels=None, duplicates: str = "error", *, min_labels: int = 2)
             )
     if len(label_index) < min_labels:
         raise AnswersFormatError(f"need at least {min_labels} labels, got {len(label_index)}: {list(label_index)}")
-    tasks = _sorted_index(df["task"].to_numpy())
-    workers = _sorted_index(df["worker"].to_numpy())
-    t = tasks.get_indexer(df["task"]).astype(np.int64)
-    w = workers.get_indexer(df["worker"]).astype(np.int64)
-    l = label_index.get_indexer(df["label"]).astype(np.int64)
+    # tasks/workers whose every answer was dropped cannot occur: policies keep one row per pair
     return Encoded(t=t, w=w, l=l, tasks=tasks.rename("task"), workers=workers.rename("worker"),
                    labels=label_index.rename("label"))
 

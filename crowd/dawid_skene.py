@@ -23,7 +23,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.special import logsumexp
 
 from crowd._answers import check_fitted, encode
 from crowd.exceptions import CrowdWarning
@@ -65,7 +64,8 @@ class DawidSkene:
     skills_ : Series
         Per-worker accuracy :math:`\sum_c \rho_c \pi_i[c, c]`.
     loss_history_ : list of float
-        Evidence lower bound per answer after each iteration (non-decreasing).
+        Per answer, the evidence lower bound at each E-step (the marginal log-likelihood of the
+        parameters entering it, or with gold labels its clamped lower bound); non-decreasing.
     n_iter_ : int
 
     Examples
@@ -138,12 +138,18 @@ class DawidSkene:
         for it in range(1, int(self.n_iter) + 1):
             log_err = np.log(err).reshape(n * K, K)
             logit = np.log(prior)[None, :] + np.asarray(X @ log_err)
-            T = clamp(np.exp(logit - logsumexp(logit, axis=1, keepdims=True)))
+            mx = logit.max(axis=1, keepdims=True)
+            ex = np.exp(logit - mx)
+            tot = ex.sum(axis=1, keepdims=True)
+            # with T the exact posterior the ELBO equals the marginal log-likelihood of the
+            # current parameters, sum_j log sum_c exp(logit_jc): no second sparse product needed
+            loglik = float(np.sum(mx) + np.sum(np.log(tot)))
+            if gold_rows is not None and len(gold_rows):  # clamped rows: ELBO of the one-hot T
+                lg = logit[gold_rows, gold_cols]
+                loglik += float(np.sum(lg) - np.sum(mx[gold_rows, 0] + np.log(tot[gold_rows, 0])))
+            T = clamp(ex / tot)
             prior, err = m_step(T)
-            # ELBO = E_T[log p(answers, truths)] + H(T), with the updated parameters
-            joint = np.asarray(X @ np.log(err).reshape(n * K, K)) + np.log(prior)[None, :]
-            Tc = np.maximum(T, _EPS)
-            elbo = float(np.sum(T * joint) - np.sum(T * np.log(Tc))) / enc.n_answers
+            elbo = loglik / enc.n_answers
             history.append(elbo)
             if elbo - prev < self.tol:
                 break
