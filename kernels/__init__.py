@@ -12,6 +12,7 @@ from kernels.conformal_bayes import ConformalBayesScores, conformal_bayes_scores
 from kernels.exceptions import BackendUnavailableError
 from kernels.mixture import MIXTURE_BACKENDS, mixture_loglik
 from kernels.resampling import compensated_cumsum, offspring_counts, search_sorted_split
+from kernels.token_logprobs import TOKEN_LOGPROBS_BACKENDS, token_logprobs
 
 __all__ = [
     "BackendUnavailableError",
@@ -22,4 +23,6 @@ __all__ = [
     "compensated_cumsum",
     "offspring_counts",
     "search_sorted_split",
+    "TOKEN_LOGPROBS_BACKENDS",
+    "token_logprobs",
 ]
