@@ -35,11 +35,13 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple, Optional
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+from jax.scipy.stats import norm
 
 from probinf.exceptions import ModelSpecificationError
 
-__all__ = ["StateSpaceModel", "Proposal", "check_observations"]
+__all__ = ["StateSpaceModel", "Proposal", "check_observations", "stochastic_volatility"]
 
 
 class Proposal(NamedTuple):
@@ -147,3 +149,51 @@ def check_observations(observations, name: str = "observations"):
     if t < 1:
         raise ValueError(f"{name} must contain at least one time step, got T = 0")
     return int(t)
+
+
+def stochastic_volatility(mu: float = -1.02, rho: float = 0.9702, sigma: float = 0.178) -> StateSpaceModel:
+    r"""The univariate stochastic-volatility model (Pitt & Shephard 1999 defaults).
+
+    .. math::
+
+        X_0 \sim N(\mu, \sigma^2 / (1 - \rho^2)), \quad
+        X_t = \mu + \rho (X_{t-1} - \mu) + \sigma U_t, \quad
+        Y_t \mid X_t \sim N(0, e^{X_t}).
+
+    ``theta`` is ``None`` (use the values given here) or an array
+    ``(mu, rho, sigma)``, so particle MCMC can infer the parameters.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> sv = stochastic_volatility()
+    >>> sv.observation_log_density(jnp.array(0.1), jnp.zeros(4), 0, None).shape
+    (4,)
+    """
+
+    def params(theta):
+        if theta is None:
+            return mu, rho, sigma
+        return theta[0], theta[1], theta[2]
+
+    def init(key, n, theta):
+        m, r, s = params(theta)
+        return m + s / jnp.sqrt(1.0 - r**2) * jax.random.normal(key, (n,))
+
+    def trans(key, x, t, theta):
+        m, r, s = params(theta)
+        return m + r * (x - m) + s * jax.random.normal(key, x.shape, x.dtype)
+
+    def obs(y, x, t, theta):
+        # log N(y; 0, e^x) = -0.5 (log 2 pi + x + y^2 e^{-x})
+        return -0.5 * (jnp.log(2 * jnp.pi) + x + y * y * jnp.exp(-x))
+
+    def trans_lp(x, xp, t, theta):
+        m, r, s = params(theta)
+        return norm.logpdf(x, m + r * (xp - m), s)
+
+    def init_lp(x, theta):
+        m, r, s = params(theta)
+        return norm.logpdf(x, m, s / jnp.sqrt(1.0 - r**2))
+
+    return StateSpaceModel(init, trans, obs, trans_lp, init_lp)

@@ -1,0 +1,1 @@
+"""Reproductions of probinf's own validity claims (registered in :mod:`probinf.reproduce`)."""
