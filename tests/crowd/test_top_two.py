@@ -122,10 +122,15 @@ def test_worker_and_task_relabelling_invariance(prob):
     b = a.assign(worker=a.worker.map(wmap), task=a.task.map(tmap)).sample(frac=1.0, random_state=seed)
     r1 = TopTwo(labels=range(K)).fit(a)
     r2 = TopTwo(labels=range(K)).fit(b)
-    t1 = r1.top_two_.rename(index=tmap).sort_index()
-    t2 = r2.top_two_.sort_index()
-    pd.testing.assert_frame_equal(t1, t2, check_exact=False, atol=1e-6, check_names=False)
     np.testing.assert_allclose(r1.skills_.rename(index=wmap).sort_index(), r2.skills_.sort_index(), atol=1e-6)
+    # pairs agree wherever the best pair is unique (exact ties, e.g. two workers with equal p-hat
+    # answering different labels, are broken by floating-point summation order)
+    S = pair_scores(encode(a, range(K)), r1.skills_.to_numpy(), r1.spectral_.confusion)
+    top2 = np.sort(S.reshape(len(S), -1), axis=1)[:, -2:]
+    unique = pd.Series(top2[:, 1] - top2[:, 0] > 1e-8, index=r1.top_two_.index).rename(index=tmap)
+    t1 = r1.top_two_.rename(index=tmap).sort_index()[unique.sort_index()]
+    t2 = r2.top_two_.sort_index()[unique.sort_index()]
+    pd.testing.assert_frame_equal(t1, t2, check_exact=False, atol=1e-6, check_names=False)
 
 
 @given(problems())
