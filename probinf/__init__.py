@@ -27,6 +27,8 @@ from probinf.resampling import RESAMPLING_METHODS, resample, resample_with_flag
 from probinf.ssm import Proposal, StateSpaceModel, stochastic_volatility
 from probinf.filtering import ParticleFilterResult, particle_filter, particle_filter_core
 from probinf.kalman import LinearGaussian, kalman_filter, kalman_smoother
+from probinf.pmcmc import PGResult, PMMHResult, csmc_kernel, particle_gibbs, pmmh
+from probinf.smoothing import backward_sample, trace_genealogy
 from probinf.weights import check_log_weights, ess, log_mean_exp, normalize, weights_valid
 from probinf.mcmc import HMC, MALA, RandomWalk  # SMC samplers (engineer B)
 from probinf.results import SMCResult
@@ -59,6 +61,13 @@ __all__ = [
     "LinearGaussian",
     "kalman_filter",
     "kalman_smoother",
+    "PMMHResult",
+    "PGResult",
+    "pmmh",
+    "particle_gibbs",
+    "csmc_kernel",
+    "backward_sample",
+    "trace_genealogy",
     "resample",
     "resample_with_flag",
     "check_log_weights",

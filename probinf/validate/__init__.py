@@ -14,9 +14,11 @@
 
 from probinf.validate.enumeration import (
     EnumerationResult,
+    enumerate_csmc_kernel,
     enumerate_particle_filter,
     enumerate_resampling,
     exact_hmm_posterior,
+    exact_path_posterior,
     offspring_distribution,
     resampling_breakpoints,
 )
@@ -31,9 +33,11 @@ from probinf.validate.sbc import SBCResult, rank_uniformity_test, sbc, sbc_ranks
 
 __all__ = [
     "EnumerationResult",
+    "enumerate_csmc_kernel",
     "enumerate_particle_filter",
     "enumerate_resampling",
     "exact_hmm_posterior",
+    "exact_path_posterior",
     "offspring_distribution",
     "resampling_breakpoints",
     "StatCheck",

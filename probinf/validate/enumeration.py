@@ -45,6 +45,8 @@ __all__ = [
     "offspring_distribution",
     "exact_hmm_posterior",
     "enumerate_particle_filter",
+    "exact_path_posterior",
+    "enumerate_csmc_kernel",
 ]
 
 
@@ -349,3 +351,87 @@ def enumerate_particle_filter(initial_probs, transition_matrix, obs_log_lik, num
         total_probability=np.array(tot),
         num_branches=nb,
     )
+
+
+def exact_path_posterior(initial_probs, transition_matrix, obs_log_lik):
+    """Exact posterior over all ``K^T`` state paths of a finite HMM: ``(paths (K^T, T), probs (K^T,))``."""
+    p0 = np.asarray(initial_probs, np.float64)
+    P = np.asarray(transition_matrix, np.float64)
+    ll = np.asarray(obs_log_lik, np.float64)
+    t_len, k = ll.shape
+    paths = np.array(list(itertools.product(range(k), repeat=t_len)), dtype=int)
+    with np.errstate(divide="ignore"):
+        lp = np.log(p0[paths[:, 0]]) + ll[np.arange(t_len), paths].sum(1)
+        lp = lp + np.log(P[paths[:, :-1], paths[:, 1:]]).sum(1)
+    return paths, np.exp(lp - logsumexp(lp))
+
+
+def enumerate_csmc_kernel(initial_probs, transition_matrix, obs_log_lik, num_particles: int, *,
+                          ancestor_sampling: bool = True, conditional: bool = True):
+    r"""Exact transition matrix of conditional SMC on the paths of a finite HMM.
+
+    Enumerates every draw of one CSMC sweep (bootstrap proposals, multinomial
+    resampling of the free particles, the reference pinned to the last slot
+    with its ancestor redrawn :math:`\propto W^i_{t-1} f(x^*_t \mid x^i_{t-1})`
+    when ``ancestor_sampling``, final index :math:`\propto W_{T-1}`), the
+    algorithm of :func:`probinf.csmc_kernel`.  ``conditional=False`` drops the
+    reference (plain SMC path sampling): a negative control that is *not*
+    posterior-invariant for finite N.
+
+    Returns
+    -------
+    paths : (K^T, T) int array
+    kernel : (K^T, K^T) array, ``kernel[r, s] = P(new path = s | reference = r)``.
+    The CSMC kernel satisfies ``pi @ kernel == pi`` for the exact path posterior
+    ``pi`` (:func:`exact_path_posterior`).
+    """
+    p0 = np.asarray(initial_probs, np.float64)
+    P = np.asarray(transition_matrix, np.float64)
+    ll = np.asarray(obs_log_lik, np.float64)
+    t_len, k = ll.shape
+    n = int(num_particles)
+    paths = np.array(list(itertools.product(range(k), repeat=t_len)), dtype=int)
+    index = {tuple(p): i for i, p in enumerate(paths)}
+    n_free = n - 1 if conditional else n
+    kernel = np.zeros((len(paths), len(paths)))
+    for r_i, ref in enumerate(paths):
+        # state: (lineages tuple of tuples, prob); weights recomputed from the last states.
+        states = []
+        for xs in itertools.product(range(k), repeat=n_free):
+            prob = float(np.prod(p0[list(xs)]))
+            lin = [(x,) for x in xs] + ([(int(ref[0]),)] if conditional else [])
+            states.append((lin, prob))
+        for t in range(1, t_len):
+            new_states = []
+            for lin, prob in states:
+                last = np.array([l[-1] for l in lin])
+                w = np.exp(ll[t - 1, last])
+                w = w / w.sum()
+                if conditional and ancestor_sampling:
+                    wa = w * P[last, ref[t]]
+                    ref_anc = [(a, wa[a] / wa.sum()) for a in range(n) if wa[a] > 0]
+                elif conditional:
+                    ref_anc = [(n - 1, 1.0)]
+                else:
+                    ref_anc = [(None, 1.0)]
+                for ancs in itertools.product(range(n), repeat=n_free):
+                    pa = float(np.prod(w[list(ancs)]))
+                    if pa == 0.0:
+                        continue
+                    for xs in itertools.product(range(k), repeat=n_free):
+                        px = float(np.prod(P[last[list(ancs)], list(xs)]))
+                        if px == 0.0:
+                            continue
+                        for a_ref, pr in ref_anc:
+                            nl = [lin[a] + (x,) for a, x in zip(ancs, xs)]
+                            if conditional:
+                                nl.append(lin[a_ref] + (int(ref[t]),))
+                            new_states.append((nl, prob * pa * px * pr))
+            states = new_states
+        for lin, prob in states:
+            last = np.array([l[-1] for l in lin])
+            w = np.exp(ll[t_len - 1, last])
+            w = w / w.sum()
+            for b in range(n):
+                kernel[r_i, index[lin[b]]] += prob * w[b]
+    return paths, kernel
