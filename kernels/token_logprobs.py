@@ -26,9 +26,9 @@ Backends (``backend=``):
   (no (..., V) temporary).
 - ``"auto"``: ``"cpu"``.
 
-Conventions: a row whose logits are all ``-inf`` (or contain ``+inf``/NaN) has no
-distribution and gives NaN, as the reference does; a token whose logit is ``-inf`` in an
-otherwise valid row gives ``-inf``.  Empty leading dimensions give an empty result.
+Conventions (those of ``torch.log_softmax`` and ``jax.nn.log_softmax``): a row whose logits
+are all ``-inf`` has no distribution and gives NaN; a row holding NaN or ``+inf`` gives NaN;
+a token whose logit is ``-inf`` in an otherwise valid row gives ``-inf``.  Empty leading dimensions give an empty result.
 Float32 results agree with a float64 reference to ``1e-5 * (1 + |result|)``.
 Token ids outside ``[0, V)`` or mismatched shapes raise ``ValueError``.
 
@@ -94,9 +94,9 @@ def _torch_chunked(logits, ids, chunk_size):
         s = s * torch.exp(torch.where(torch.isfinite(m), m - safe_m, torch.full_like(m, -float("inf"))))
         s = s + torch.exp(z - safe_m.unsqueeze(-1)).sum(-1)
         m = new_m
-    lse = torch.where(torch.isfinite(m), m + torch.log(s), m)
-    out = picked - lse
-    return torch.where(bad | torch.isneginf(lse), torch.full_like(out, float("nan")), out)
+    # (z_y - m) - log s, not z_y - (m + log s): with |m| ~ 1e30 the latter loses log s entirely
+    out = torch.where(torch.isfinite(m), (picked - m) - torch.log(s), picked - m)
+    return torch.where(bad, torch.full_like(out, float("nan")), out)
 
 
 def _torch_path(logits, token_ids, backend, chunk_size):
@@ -138,9 +138,10 @@ def _jax_fused(logits, ids):
     picked = jnp.take_along_axis(z, ids[..., None], axis=-1)[..., 0]
     m = jnp.max(z, axis=-1)
     safe_m = jnp.where(jnp.isfinite(m), m, 0.0)
-    lse = jnp.log(jnp.sum(jnp.exp(z - safe_m[..., None]), axis=-1)) + safe_m
-    bad = ~jnp.isfinite(m) | jnp.any(jnp.isnan(z), axis=-1)
-    return jnp.where(bad, jnp.nan, picked - lse)
+    log_s = jnp.log(jnp.sum(jnp.exp(z - safe_m[..., None]), axis=-1))
+    # (z_y - m) - log s keeps log s when |m| is huge (m + log s would round it away)
+    out = jnp.where(jnp.isfinite(m), (picked - m) - log_s, picked - m)
+    return jnp.where(jnp.any(jnp.isnan(z), axis=-1) | jnp.isposinf(m), jnp.nan, out)
 
 
 _JAX_CACHE: dict = {}
