@@ -105,7 +105,11 @@ def encode(data, labels=None, duplicates: str = "error", *, min_labels: int = 2)
     w, workers = _factorize(df["worker"].to_numpy())
     # duplicate (task, worker) pairs, on the integer codes (a hash of one int64 column: fast)
     pair = t * len(workers) + w
-    dup = pd.Series(pair).duplicated(keep=False).to_numpy()
+    n_cells = len(tasks) * len(workers)
+    if n_cells <= 20 * len(pair) + 1_000_000:  # dense counts: one bincount instead of hashing
+        dup = np.bincount(pair, minlength=n_cells)[pair] > 1
+    else:
+        dup = pd.Series(pair).duplicated(keep=False).to_numpy()
     if dup.any():
         if duplicates == "error":
             ex = df[dup].head(3).to_dict("records")

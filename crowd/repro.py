@@ -97,10 +97,21 @@ def _synthetic(out_dir, s_grid, reps, seed):
     return tab, pd.DataFrame(diff_rows).groupby("s").mean().drop(columns="rep").reset_index(), path
 
 
+def _data_dir():
+    """``$PROBINF_DATA``, else ``../shared/data`` beside the repository (as tests/conftest.py does)."""
+    import os
+
+    if os.environ.get("PROBINF_DATA"):
+        return None  # datasets.load reads it
+    sibling = Path(__file__).resolve().parents[2] / "shared" / "data"
+    return sibling if (sibling / "crowd").is_dir() else None
+
+
 def _real(out_dir, seed, bayes_samples):
     rows, diff = [], None
+    data_dir = _data_dir()
     for name in progress(REAL, desc="crowd: real data"):
-        d = datasets.load(name)
+        d = datasets.load(name, data_dir)
         t0 = time.perf_counter()
         pairs, tt, bt = method_pairs(d.answers, d.labels, seed=seed, bayes_samples=bayes_samples)
         row = {"dataset": name, "K": d.n_labels, "tasks": d.answers.task.nunique(), "answers": len(d.answers)}
