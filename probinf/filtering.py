@@ -24,7 +24,6 @@ uses it).
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, NamedTuple, Optional
 
 import jax
@@ -117,7 +116,6 @@ def particle_filter_core(
     Same arguments and result as :func:`particle_filter`; degenerate runs are
     reported through ``result.valid`` instead of an exception.
     """
-    resample_fn = RESAMPLING_METHODS[resampling]
     n = num_particles
     t_len = jax.tree_util.tree_leaves(observations)[0].shape[0]
     obs_at = lambda t: jax.tree_util.tree_map(lambda y: y[t], observations)  # noqa: E731

@@ -29,11 +29,8 @@ from typing import Callable, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import logsumexp
 
-from probinf.exceptions import ModelSpecificationError
 from probinf.filtering import check_filter_args, particle_filter_core
-from probinf.progress import progress
 from probinf.resampling import RESAMPLING_METHODS
 from probinf.ssm import StateSpaceModel, check_model
 
