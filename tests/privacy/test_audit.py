@@ -53,7 +53,7 @@ def test_digits_split_is_bundled_and_standardised():
 
 
 def test_quick_dp_audit_is_consistent_and_bookkeeping_right():
-    res = run_audit(n_models=2, canaries_per_model=16, noise_multiplier=1.0, epochs=2, show_progress=False,
+    res = run_audit(n_models=2, canaries_per_model=16, noise_multiplier=1.0, epochs=1, show_progress=False,
                     random_state=1)
     t = res.trials
     assert len(t) == 32 and set(t.split) == {"calibration", "evaluation"}
@@ -67,7 +67,7 @@ def test_quick_dp_audit_is_consistent_and_bookkeeping_right():
     s = res.summary()
     assert s["tp"] == c.tp and s["eps_rdp"] == res.accountant["rdp"]
     # same seed, same result
-    again = run_audit(n_models=2, canaries_per_model=16, noise_multiplier=1.0, epochs=2, show_progress=False,
+    again = run_audit(n_models=2, canaries_per_model=16, noise_multiplier=1.0, epochs=1, show_progress=False,
                       random_state=1)
     assert again.counts == res.counts and again.threshold == res.threshold
 
