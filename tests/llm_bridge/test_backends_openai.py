@@ -324,16 +324,23 @@ def test_real_llamacpp_server_generation(llama_server):
 @pytest.mark.slow
 @pytest.mark.llm
 def test_real_llamacpp_logprobs_match_transformers_teacher_forcing(llama_server, smollm_dir):
-    """The server's generated-token logprobs agree with HF teacher forcing on the same (dequantized) weights.
+    """The server's generated-token logprobs agree with HF teacher forcing on the same (dequantized) weights,
+    token by token (no off-by-one as in its echo scoring).
 
-    Tolerance 0.15 nats per token: llama.cpp computes with the Q4_1 weights, transformers with
-    their float32 dequantization (measured max difference ~0.09)."""
+    Bounds: mean |difference| < 0.1 nats and max < 0.5: llama.cpp multiplies Q4_1 weights with
+    8-bit-quantized activations while transformers uses the float32 dequantization (observed: mean ~0.05,
+    max ~0.2).  Negative control: the same comparison shifted by one token is at least twice as far off."""
+    import numpy as np
+
     from llm_bridge.backends import TransformersBackend
 
     hf = TransformersBackend.from_pretrained(smollm_dir, device="cpu")
     with OpenAICompatibleBackend(llama_server, timeout=120) as be:
         [[g]] = be.generate([CHAT], max_tokens=12, temperature=0.0)
-    toks = hf.score_tokens([CHAT], [g.text])[0]
-    if len(toks) == g.num_tokens:
-        assert max(abs(a - b) for a, b in zip(toks, g.meta["token_logprobs"])) < 0.15
-    assert abs(float(toks.sum()) - g.logprob) < 0.15 * max(len(toks), g.num_tokens)
+    hf_toks = np.asarray(hf.score_tokens([CHAT], [g.text])[0])
+    srv = np.asarray(g.meta["token_logprobs"])
+    assert len(hf_toks) == len(srv) == g.num_tokens  # the greedy text re-tokenizes to the same tokens
+    diff = np.abs(hf_toks - srv)
+    assert diff.mean() < 0.1 and diff.max() < 0.5, (hf_toks, srv)
+    shifted = np.abs(hf_toks[1:] - srv[:-1]).mean()
+    assert shifted > 2 * diff.mean(), (shifted, diff.mean())
