@@ -62,7 +62,7 @@ def main():
         from llm_bridge.rewards import ToyStepVerifier
         from llm_bridge.toy import format_prompt, make_problems, toy_model_path
 
-        be = TransformersBackend.from_pretrained(toy_model_path(), device="cpu")
+        be = TransformersBackend.from_pretrained(toy_model_path(), device="cpu", num_threads=1)
         prm = ToyStepVerifier(false_positive_rate=0.1, false_negative_rate=0.05, seed=0)
         step = StepConfig(delimiter="\n", max_steps=10, max_step_tokens=24, temperature=1.0)
         prompts = [format_prompt(p) for p in make_problems(6, seed=20_000, num_ops=(4, 6))]

@@ -41,7 +41,10 @@ __all__ = ["run", "Problem", "toy_setup", "fake_setup"]
 BUDGETS = (1, 2, 4, 8, 16, 32, 64)
 FPR, FNR = 0.10, 0.05
 #: (problems, random subsets per budget for the subsampled BoN/majority curves), quick / full
-SIZES = {True: (24, 16), False: (100, 64)}
+SIZES = {True: (8, 16), False: (100, 64)}
+#: torch device and CPU threads of the toy policy (one thread: with 2 threads, OpenMP spin-waiting
+#: under CPU contention made a forward 40x slower on the shared 2-core machine)
+DEVICE, NUM_THREADS = "cpu", 1
 
 
 @dataclass
@@ -60,12 +63,12 @@ def toy_setup(num_problems: int, seed: int):
     from llm_bridge.rewards import ToyStepVerifier
     from llm_bridge.toy import format_prompt, grade, make_problems, parse_answer, toy_model_path
 
-    backend = TransformersBackend.from_pretrained(toy_model_path(), device="cpu")
+    backend = TransformersBackend.from_pretrained(toy_model_path(), device=DEVICE, num_threads=NUM_THREADS)
     prm = ToyStepVerifier(false_positive_rate=FPR, false_negative_rate=FNR, seed=seed)
     probs = make_problems(num_problems, seed=10_000 + seed, num_ops=(4, 6))
     problems = [Problem(format_prompt(p), backend, prm, (lambda p: lambda text: bool(grade(p, text)))(p)) for p in probs]
     step = StepConfig(delimiter="\n", max_steps=10, max_step_tokens=24, temperature=1.0)
-    desc = (f"toy task (chained arithmetic, 4-6 operations), toy policy via TransformersBackend (CPU), "
+    desc = (f"toy task (chained arithmetic, 4-6 operations), toy policy via TransformersBackend ({DEVICE}), "
             f"ToyStepVerifier with false-positive rate {FPR} and false-negative rate {FNR}, aggregation 'last'")
     return problems, step, parse_answer, desc
 
