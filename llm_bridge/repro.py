@@ -41,7 +41,7 @@ __all__ = ["run", "Problem", "toy_setup", "fake_setup"]
 BUDGETS = (1, 2, 4, 8, 16, 32, 64)
 FPR, FNR = 0.10, 0.05
 #: (problems, random subsets per budget for the subsampled BoN/majority curves), quick / full
-SIZES = {True: (8, 16), False: (100, 64)}
+SIZES = {True: (6, 16), False: (100, 64)}
 #: torch device and CPU threads of the toy policy (one thread: with 2 threads, OpenMP spin-waiting
 #: under CPU contention made a forward 40x slower on the shared 2-core machine)
 DEVICE, NUM_THREADS = "cpu", 1
