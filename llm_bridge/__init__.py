@@ -72,6 +72,8 @@ _LAZY = {
     "SelfCertaintyPRM": "llm_bridge.rewards",
     "VerifierPRM": "llm_bridge.rewards",
     "ToyStepVerifier": "llm_bridge.rewards",
+    "toy_model_path": "llm_bridge.toy",
+    "load_toy_prm": "llm_bridge.toy.prm",
 }
 
 

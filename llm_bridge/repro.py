@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from llm_bridge.algorithms import BeamSearch, BestOfN, ParticleFiltering, ParticleGibbs, Session, StepConfig, rollout
+from llm_bridge.algorithms import BeamSearch, ParticleFiltering, ParticleGibbs, Session, StepConfig, rollout
 from llm_bridge.algorithms.voting import majority_index, weighted_index
 from llm_bridge.estimators import accuracy_vs_budget, pass_at_k
 

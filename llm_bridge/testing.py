@@ -45,7 +45,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from llm_bridge.exceptions import BackendRequestError, InvalidRewardError
+from llm_bridge.exceptions import BackendRequestError
 from llm_bridge.protocols import Generation
 
 __all__ = ["MarkovStepProcess", "FakeBackend", "FakePRM", "answer_of", "symbols_of", "exact_target"]

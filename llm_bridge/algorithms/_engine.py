@@ -308,7 +308,6 @@ class Session:
 
     def extend(self, particles: Sequence[Particle], *, skip: Sequence[int] = ()) -> list[Particle]:
         """One step for every active particle (except indices in ``skip``); frozen ones are returned unchanged."""
-        cfg = self.config
         skip = set(skip)
         groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
         for i, p in enumerate(particles):
