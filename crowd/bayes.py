@@ -47,6 +47,11 @@ class BayesianTopTwo:
     labels : sequence, optional
         Declared label set (``K = len(labels) >= 3``).
     duplicates : {"error", "keep", "first", "last"}
+    method : {"gibbs", "smc"}
+        ``"gibbs"`` (default): the data-augmentation Gibbs sampler.  ``"smc"``: adaptive tempered
+        SMC from :func:`probinf.tempered_smc` on :math:`(p, q)` with the pairs summed out exactly
+        (:mod:`crowd.smc`; ``num_samples`` particles, one run; also sets ``log_evidence_``).  For
+        small problems and model comparison: its random-walk moves scale poorly with ``n + m``.
     random_state : int or numpy Generator, optional
         Seed (same seed, same draws).
 
@@ -68,8 +73,10 @@ class BayesianTopTwo:
         Posterior mean of :math:`p_i`; ``skills_interval_``: DataFrame ``low, high``.
     idata_ : arviz.InferenceData
         Draws of ``p`` (worker) and ``q`` (task), dims (chain, draw, ...) (``az.rhat``, ``az.ess``).
-    draws_ : GibbsDraws
-        Raw kept draws (also the canonical ``first``/``second`` pair draws).
+    draws_ : GibbsDraws or TopTwoSMCResult
+        Raw kept draws (Gibbs: also the canonical ``first``/``second`` pair draws).
+    log_evidence_ : float
+        ``method="smc"`` only: log marginal likelihood estimate (unbiased in Z).
 
     Examples
     --------
@@ -82,7 +89,8 @@ class BayesianTopTwo:
 
     def __init__(self, num_samples: int = 500, num_warmup: int = 200, num_chains: int = 2, thin: int = 1,
                  reliability_prior=(1.0, 1.0), credible_level: float = 0.9, init: str = "top_two", labels=None,
-                 duplicates: str = "error", random_state=None):
+                 duplicates: str = "error", method: str = "gibbs", random_state=None):
+        self.method = method
         self.num_samples = num_samples
         self.num_warmup = num_warmup
         self.num_chains = num_chains
@@ -106,6 +114,8 @@ class BayesianTopTwo:
             raise ValueError(f"reliability_prior must be two positive Beta parameters, got {self.reliability_prior!r}")
         if not (0 < self.credible_level < 1):
             raise ValueError(f"credible_level must be in (0, 1), got {self.credible_level!r}")
+        if self.method not in ("gibbs", "smc"):
+            raise ValueError(f"method must be 'gibbs' or 'smc', got {self.method!r}")
         if self.init not in ("top_two", "prior"):
             raise ValueError(f"init must be 'top_two' or 'prior', got {self.init!r}")
 
@@ -127,17 +137,33 @@ class BayesianTopTwo:
         enc = encode(data, self.labels, self.duplicates, min_labels=2)
         check_top_two(enc)
         n, m, K, C = enc.n_workers, enc.n_tasks, enc.n_labels, int(self.num_chains)
-        rng = np.random.default_rng(self.random_state)
-        init = self._init_states(rng, enc, C)
         a, b = (float(v) for v in self.reliability_prior)
-        draws = run_gibbs(rng, init, enc.w, enc.t, enc.l, n=n, m=m, K=K, a_p=a, b_p=b,
-                          num_warmup=int(self.num_warmup), num_samples=int(self.num_samples), thin=int(self.thin),
-                          progress_fn=lambda it: progress(it, desc="BayesianTopTwo Gibbs"))
-        self.draws_ = draws
-        p = np.asarray(draws.p, float)  # (C, S, n)
-        q = np.asarray(draws.q, float)  # (C, S, m)
-        P = np.asarray(draws.pair_probs, float).mean(axis=0)  # (m, K, K)
-        P /= P.sum(axis=(1, 2), keepdims=True)
+        if self.method == "smc":
+            import jax
+
+            from crowd.smc import top_two_smc
+
+            seed = 0 if self.random_state is None else int(self.random_state)
+            res = top_two_smc(enc.w, enc.t, enc.l, n=n, m=m, K=K, key=jax.random.key(seed),
+                              num_particles=int(self.num_samples), a_p=a, b_p=b, num_chains=1)
+            # equal-weight draws: probinf's systematic resampling of the final population
+            import probinf
+
+            idx = np.asarray(probinf.resample(jax.random.key(seed + 1), res.log_weights))
+            p, q, P = res.p[idx][None], res.q[idx][None], res.pair_probs.astype(float)
+            self.draws_ = res
+            self.log_evidence_ = res.log_evidence
+        else:
+            rng = np.random.default_rng(self.random_state)
+            init = self._init_states(rng, enc, C)
+            draws = run_gibbs(rng, init, enc.w, enc.t, enc.l, n=n, m=m, K=K, a_p=a, b_p=b,
+                              num_warmup=int(self.num_warmup), num_samples=int(self.num_samples),
+                              thin=int(self.thin), progress_fn=lambda it: progress(it, desc="BayesianTopTwo Gibbs"))
+            self.draws_ = draws
+            p = np.asarray(draws.p, float)  # (C, S, n)
+            q = np.asarray(draws.q, float)  # (C, S, m)
+            P = np.asarray(draws.pair_probs, float).mean(axis=0)  # (m, K, K)
+        P = P / P.sum(axis=(1, 2), keepdims=True)
         alpha = (1.0 - self.credible_level) / 2
         flat = P.reshape(m, K * K)
         best = flat.argmax(axis=1)
