@@ -63,7 +63,7 @@ def test_quick_dp_audit_is_consistent_and_bookkeeping_right():
     assert c.P == int(ev.bit.sum()) and c.tp == int(((ev.guess == 1) & (ev.bit == 1)).sum())
     assert np.isfinite(res.accountant["rdp"]) and res.theoretical_epsilon == min(res.accountant.values())
     assert res.consistent and res.lower_bound <= res.theoretical_epsilon
-    assert res.interval[0] <= res.interval[1] and res.test_accuracy > 0.5
+    assert res.interval[0] <= res.interval[1] and res.test_accuracy > 0.25  # 1 epoch: well above chance (0.1)
     s = res.summary()
     assert s["tp"] == c.tp and s["eps_rdp"] == res.accountant["rdp"]
     # same seed, same result
