@@ -39,7 +39,8 @@ def _brute_force_pvalues(x, y, x_new, grid):
 
 
 def _loglik(samples, X, y):
-    return stats.norm.logpdf(y[None, :], samples["beta"][:, None] * X[None, :, 0], S)
+    beta = np.asarray(samples["beta"], dtype=float)  # numpy, JAX (probinf Population) or list
+    return stats.norm.logpdf(y[None, :], beta[:, None] * X[None, :, 0], S)
 
 
 def _problem(seed, n=15):
@@ -174,3 +175,21 @@ def test_width_comparable_to_split_conformal_when_model_is_right():
     assert abs(width_cb - 2 * stats.norm.ppf(0.9) * S) < 0.5
     scr = SplitConformalRegressor(confidence_level=0.8).fit(x[:30, None], y[:30]).conformalize(x[30:n, None], y[30:n])
     assert np.isfinite(scr.predict_interval(x[n:, None]).width[0, 0])
+
+
+def test_probinf_population_input_equals_arrays():
+    """A probinf Population (particles + log_weights) is accepted as the posterior sample."""
+    import jax.numpy as jnp
+    import probinf
+
+    x, y = _problem(8)
+    m, s = _posterior(x, y)
+    nodes, w = np.polynomial.hermite_e.hermegauss(30)
+    pop = probinf.init_population({"beta": jnp.asarray(m + s * nodes)}, jnp.log(jnp.asarray(w)))
+    grid = np.linspace(-8, 8, 81)
+    a = ConformalBayes(_loglik, 0.8).fit(x[:, None], y, pop.particles, log_weights=pop.log_weights)
+    b = ConformalBayes(_loglik, 0.8).fit(x[:, None], y, {"beta": np.asarray(pop.particles["beta"], float)},
+                                         log_weights=np.asarray(pop.log_weights, float))
+    assert a.num_draws_ == 30
+    np.testing.assert_array_equal(a.predict_pvalues(np.array([[0.2]]), y_grid=grid),
+                                  b.predict_pvalues(np.array([[0.2]]), y_grid=grid))
