@@ -92,7 +92,8 @@ BACKENDS = ("fake", "transformers", "openai", "vllm")
 PRMS = ("none", "fake", "toy-checker", "self-certainty")
 
 
-def build_backend(name: str, model: Optional[str], *, base_url: Optional[str] = None, seed: int = 0):
+def build_backend(name: str, model: Optional[str], *, base_url: Optional[str] = None, seed: int = 0,
+                  device: Optional[str] = None, threads: Optional[int] = None):
     """A backend by CLI name (imports its library lazily)."""
     if name == "fake":
         from llm_bridge.testing import FakeBackend, MarkovStepProcess
@@ -105,7 +106,7 @@ def build_backend(name: str, model: Optional[str], *, base_url: Optional[str] = 
     from llm_bridge import backends
 
     if name == "transformers":
-        return backends.TransformersBackend.from_pretrained(model)
+        return backends.TransformersBackend.from_pretrained(model, device=device, num_threads=threads)
     if name == "openai":
         if not base_url:
             raise ValueError("--base-url is required for the 'openai' backend (e.g. http://127.0.0.1:8000/v1)")
@@ -195,6 +196,9 @@ def run(
         None, help="PRM aggregation: model, prod, min, last, mean (default: model; last for toy-checker)."),
     tau: Optional[float] = typer.Option(None, help="PF/PG softmax temperature (default 1)."),
     base_url: Optional[str] = typer.Option(None, help="Server URL for --backend openai."),
+    device: Optional[str] = typer.Option(None, help="transformers: cpu / cuda (default: cuda if available)."),
+    threads: Optional[int] = typer.Option(
+        None, help="transformers on CPU: torch threads (1 is much faster on a busy machine)."),
     false_positive_rate: float = typer.Option(0.0, help="toy-checker: probability a wrong step is accepted."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip problems already in --out."),
     limit: Optional[int] = typer.Option(None, help="Only the first LIMIT problems."),
@@ -231,7 +235,7 @@ def run(
         typer.echo(f"nothing to do: all {len(probs)} problems are in {out}")
         return
     try:
-        be = build_backend(backend, model, base_url=base_url, seed=seed)
+        be = build_backend(backend, model, base_url=base_url, seed=seed, device=device, threads=threads)
         rm = build_prm(prm, be, false_positive_rate=false_positive_rate, seed=seed, joiner=step.joiner)
     except (ValueError, TypeError, ImportError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
