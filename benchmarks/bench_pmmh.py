@@ -45,13 +45,23 @@ def log_prior(th):
 
 
 def run_particles(y, niter):
+    # particles 0.3's PMMH calls the alias np.float, removed in NumPy 2: restore it for the
+    # peer only (the alias is the builtin float, so behaviour is unchanged).
+    if not hasattr(np, "float"):
+        np.float = float
     import particles
     import particles.distributions as dists
     import particles.state_space_models as ssms
     from particles import mcmc
 
-    prior = dists.StructDist({"mu": dists.Normal(scale=2.0), "rho": dists.Uniform(a=-1.0, b=1.0),
-                              "sigma": dists.Gamma()})
+    class Prior(dists.StructDist):
+        # NumPy 2 refuses to store a (1,) array into a scalar slot, which particles 0.3
+        # does with the prior log-density of a single theta: return a scalar there.
+        def logpdf(self, theta):
+            out = np.asarray(super().logpdf(theta))
+            return out[0] if out.shape == (1,) else out
+
+    prior = Prior({"mu": dists.Normal(scale=2.0), "rho": dists.Uniform(a=-1.0, b=1.0), "sigma": dists.Gamma()})
     np.random.seed(0)
     alg = mcmc.PMMH(ssm_cls=ssms.StochVol, prior=prior, data=y, Nx=NX, niter=niter,
                     theta0=np.array([(SV["mu"], SV["rho"], SV["sigma"])],
