@@ -145,3 +145,27 @@ def test_bad_input(kwargs, match):
 def test_empty_training_set_gives_pvalue_one():
     out = conformal_bayes_scores(np.zeros((3, 0)), np.zeros((3, 4)))
     np.testing.assert_array_equal(out.pvalues, 1.0)
+
+
+def test_no_retrace_for_same_shapes():
+    from kernels.conformal_bayes import _fast
+
+    rng = np.random.default_rng(3)
+    lt, lg = rng.normal(size=(6, 5)), rng.normal(size=(6, 4))
+    conformal_bayes_scores(lt, lg, chunk_size=2)
+    before = _fast._cache_size()
+    conformal_bayes_scores(lt + 1.0, lg - 2.0, chunk_size=2)
+    assert _fast._cache_size() == before
+
+
+def test_float64_path_matches_reference_tightly():
+    import jax
+
+    rng = np.random.default_rng(4)
+    lt, lg = rng.normal(-5, 20, size=(50, 30)), rng.normal(-5, 20, size=(50, 12))
+    ref = conformal_bayes_scores(lt, lg, backend="reference")
+    with jax.enable_x64(True):
+        fast = conformal_bayes_scores(lt, lg, chunk_size=5)
+    assert fast.log_scores_train.dtype == np.float64
+    np.testing.assert_allclose(fast.log_scores_train, ref.log_scores_train, atol=1e-10)
+    np.testing.assert_allclose(fast.pvalues, ref.pvalues, rtol=0, atol=1e-12)  # same counts
