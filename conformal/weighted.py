@@ -85,7 +85,7 @@ class WeightedConformalRegressor(BaseEstimator, RegressorMixin):
             if not np.all(np.isfinite(w)) or np.any(w < 0):
                 raise ValueError("likelihood_ratio must return finite non-negative weights")
             return w
-        p = self.weight_estimator_.predict_proba(X)[:, 1]
+        p = self.weight_estimator_.predict_proba(np.asarray(X))[:, 1]  # fitted on stacked arrays
         odds = p / np.maximum(1 - p, 1e-300)
         return np.minimum(odds * self._prior_ratio, self.clip_weights)
 

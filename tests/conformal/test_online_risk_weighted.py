@@ -174,3 +174,14 @@ def test_weighted_bad_input(lin):
         WeightedConformalRegressor(lin, prefit=True).conformalize(Xc, yc)
     with pytest.raises(ValueError, match="non-negative"):
         WeightedConformalRegressor(lin, likelihood_ratio=lambda X: -np.ones(len(X)), prefit=True).conformalize(Xc, yc)
+
+
+def test_weighted_accepts_dataframes_without_warnings():
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    Xc, yc = _shift_data(rng, 100, False)
+    Xt, _ = _shift_data(rng, 30, True)
+    Xc, Xt = pd.DataFrame(Xc, columns=["x"]), pd.DataFrame(Xt, columns=["x"])
+    w = WeightedConformalRegressor(confidence_level=0.8).fit(Xc, yc).conformalize(Xc, yc, X_test=Xt)
+    assert w.predict_interval(Xt).lower.shape == (30, 1)  # filterwarnings=error: no feature-name warning
