@@ -131,7 +131,7 @@ def pmmh_section(out_dir: Path, *, quick: bool = True, seed: int = 0) -> ReproRe
     for name, s in samples.items():
         axes[0].hist(s.ravel(), bins=60, density=True, histtype="step", lw=1.5, label=name)
     axes[0].plot(grid, w, "k--", lw=1, label="exact posterior (Kalman grid)")
-    axes[0].set(xlim=(exact_mean - 5 * exact_sd, exact_mean + 5 * exact_sd), xlabel="rho", ylabel="density",
+    axes[0].set(xlim=(max(-1.0, exact_mean - 5 * exact_sd), min(1.0, exact_mean + 5 * exact_sd)), xlabel="rho", ylabel="density",
                 title=f"PMMH vs exact-likelihood MH (T = {t_len})")
     axes[0].legend(fontsize=8)
     tt = np.arange(t_len)

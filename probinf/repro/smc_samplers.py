@@ -130,7 +130,9 @@ def log_evidence_section(out_dir: Path, *, quick: bool = True, seed: int = 0) ->
 # smoother) and append it to SECTIONS below.
 # ---------------------------------------------------------------------------------------
 
-SECTIONS = [log_evidence_section]
+from probinf.repro.pmcmc_section import pmmh_section  # noqa: E402  (engineer A)
+
+SECTIONS = [log_evidence_section, pmmh_section]
 
 
 def run(out_dir: Path, *, quick: bool = True, seed: int = 0) -> ReproResult:
