@@ -141,7 +141,9 @@ def solve_next_exponent(log_weights, log_likelihood, exponent, target_ess, *, nu
 
     remaining = jnp.asarray(1.0, dtype) - exponent
     eps = jnp.finfo(dtype).eps
-    d_min = jnp.minimum(jnp.maximum(8.0 * eps * jnp.maximum(exponent, 1.0), jnp.asarray(1e-30, dtype)), remaining)
+    # smallest increment that still moves lambda in floating point (relative to lambda, not to 1:
+    # the first steps of a peaked likelihood need increments far below float32 eps)
+    d_min = jnp.minimum(jnp.maximum(8.0 * eps * exponent, jnp.asarray(1e-30, dtype)), remaining)
 
     def body(_, bracket):
         lo, hi = bracket  # log-deltas: ESS(lo) >= target > ESS(hi)
@@ -175,7 +177,8 @@ def _mcmc_chain(key, particle, log_prior, log_likelihood, kernel, params, expone
 
     def one(s, k):
         s, info = kernel.step(k, s, target, params, has_aux=True)
-        return s, (TemperedParticles(s.position, *s.aux), info)
+        # only waste-free keeps the trajectory; otherwise do not materialize (steps, N, d) arrays
+        return s, ((TemperedParticles(s.position, *s.aux) if keep_all else None), info)
 
     last, (traj, infos) = jax.lax.scan(one, state, jax.random.split(key, num_steps))
     if keep_all:
