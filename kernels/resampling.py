@@ -180,16 +180,35 @@ def _reduce_split(sw, sf):
     return _reduce_split(tw + c.astype(tw.dtype), tf - c)
 
 
+def _int_prefix(x, fdtype):
+    """Blocked inclusive cumsum of non-negative ints whose total is exact in ``fdtype``."""
+    n = x.shape[0]
+    b = _block_len(n)
+    m = -(-n // b)
+    xb = jnp.pad(x, (0, m * b - n)).reshape(m, b)
+    c = _block_cumsum_float(xb.astype(fdtype)).astype(x.dtype)  # exact: every sum < 2**nmant
+    if m > 1:
+        off = _int_prefix(c[:, -1], fdtype)
+        c = c + jnp.concatenate([jnp.zeros((1,), off.dtype), off[:-1]])[:, None]
+    return c.reshape(-1)[:n]
+
+
 def exact_int_cumsum(x, total_bound: int | None = None):
-    """Exact inclusive cumsum of a non-negative int array (blocked, fast on CPU)."""
+    """Exact inclusive cumsum of a non-negative int array (blocked, fast on CPU).
+
+    In-block sums go through a float matrix product, exact while the total
+    (``total_bound``, default ``N``) stays below the float's integer range
+    (``2**24`` in float32); beyond that, an integer ``cumsum``.
+    """
     x = jnp.asarray(x)
     n = x.shape[0]
+    if n == 0:
+        return x
     bound = n + 1 if total_bound is None else int(total_bound) + 1
     fdtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
     if bound >= _exact_int_threshold(fdtype):
         return jnp.cumsum(x)
-    w, _ = _split_prefix(x, jnp.zeros(x.shape, fdtype), bound)
-    return w.astype(x.dtype)
+    return _int_prefix(x, fdtype)
 
 
 def offspring_counts(scaled_weights, u):
