@@ -65,7 +65,8 @@ class PMMHResult(NamedTuple):
 
     def to_arviz(self):
         """ArviZ InferenceData: posterior (one variable per parameter), sample_stats with
-        ``accepted``, ``acceptance_rate``, ``log_likelihood_estimate`` (the PF log-evidence) and ``lp``."""
+        ``accepted``, ``acceptance_rate``, ``log_likelihood_estimate`` / ``log_evidence`` (the
+        particle filter's log-evidence at the current theta) and ``lp``."""
         import arviz as az
 
         post = {n: self.samples[..., i] for i, n in enumerate(self.param_names)}
@@ -73,6 +74,7 @@ class PMMHResult(NamedTuple):
             "accepted": self.accepted,
             "acceptance_rate": np.broadcast_to(self.acceptance_rate[:, None], self.accepted.shape),
             "log_likelihood_estimate": self.log_likelihood,
+            "log_evidence": self.log_likelihood,  # the particle filter's log Z_hat(theta)
             "lp": self.log_prior + self.log_likelihood,
         }
         return az.from_dict(posterior=post, sample_stats=stats)
