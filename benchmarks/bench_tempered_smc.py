@@ -101,7 +101,7 @@ def blackjax_runner(log_prior, log_likelihood, d):
     return run
 
 
-def probinf_runner(log_prior, log_likelihood, d):
+def probinf_runner(log_prior, log_likelihood, d, target_ess=0.5):
     import probinf
 
     kernel = probinf.RandomWalk()
@@ -109,7 +109,7 @@ def probinf_runner(log_prior, log_likelihood, d):
 
     def run(key):
         r = probinf.tempered_smc(key, log_prior, log_likelihood, sampler, N_PARTICLES, kernel=kernel,
-                                 num_mcmc_steps=NUM_MCMC, target_ess=0.5)
+                                 num_mcmc_steps=NUM_MCMC, target_ess=target_ess)
         return r.log_evidence, r.num_steps, r.particles
 
     return run
@@ -122,7 +122,10 @@ def main(argv=None):
     X, y = load_problem()
     d = X.shape[1]
     lp, ll = make_densities(X, y)
-    runners = {"blackjax": blackjax_runner(lp, ll, d), "probinf": probinf_runner(lp, ll, d)}
+    # probinf solves for the exponent on the particles it then reweights (realized ESS = target), so at
+    # the same target_ess it takes fewer steps than blackjax; the third row matches blackjax's step count.
+    runners = {"blackjax": blackjax_runner(lp, ll, d), "probinf": probinf_runner(lp, ll, d),
+               "probinf (target_ess=0.7)": probinf_runner(lp, ll, d, 0.7)}
     first, times, lzs, steps, means = {}, {n: [] for n in runners}, {n: [] for n in runners}, {n: [] for n in runners}, {}
     for name, run in runners.items():  # compile + first run
         t0 = time.perf_counter()
@@ -150,9 +153,11 @@ def main(argv=None):
             "log_evidence": lzs[name],
             "times_s": times[name],
         })
-    bj, pi = rows
+    bj, pi, pi7 = rows
     ratio_t = bj["median_time_s"] / pi["median_time_s"]
     ratio_sd = pi["log_evidence_sd"] / bj["log_evidence_sd"]
+    ratio_t7 = bj["median_time_s"] / pi7["median_time_s"]
+    ratio_sd7 = pi7["log_evidence_sd"] / bj["log_evidence_sd"]
     post_gap = float(np.max(np.abs(np.mean(means["probinf"], 0) - np.mean(means["blackjax"], 0))))
     md = [
         f"## Tempered SMC: probinf vs blackjax {__import__('blackjax').__version__} "
@@ -167,9 +172,11 @@ def main(argv=None):
                   f"{r['log_evidence_mean']:.3f} | {r['log_evidence_sd']:.3f} | {r['num_steps_mean']:.1f} |")
     md += ["", f"Speed-up (blackjax time / probinf time): **{ratio_t:.2f}x**; "
                f"log Z SD ratio (probinf / blackjax): **{ratio_sd:.2f}**; "
-               f"max |difference of posterior means| across libraries: {post_gap:.3f}.", ""]
+               f"with target_ess=0.7: speed-up **{ratio_t7:.2f}x**, SD ratio **{ratio_sd7:.2f}**; "
+               f"max |difference of posterior means| between blackjax and probinf: {post_gap:.3f}.", ""]
     write_results("tempered_smc", rows, "\n".join(md),
-                  {"speedup": ratio_t, "sd_ratio": ratio_sd, "posterior_mean_max_gap": post_gap})
+                  {"speedup": ratio_t, "sd_ratio": ratio_sd, "speedup_ess07": ratio_t7, "sd_ratio_ess07": ratio_sd7,
+                   "posterior_mean_max_gap": post_gap})
     print("\n".join(md))
 
 

@@ -142,7 +142,7 @@ def split_log_density(model, model_args=(), model_kwargs=None, latent=None):
 
 def smc(model, *args, key, num_particles: int, kernel=None, target_ess: float = 0.5, schedule=None,
         waste_free: bool = False, num_mcmc_steps: int = 10, resampling: str = "systematic",
-        resample_threshold=None, max_steps: int = 500, **kwargs) -> SMCResult:
+        resample_threshold=None, max_steps: int = 500, tune_on: str = "previous", **kwargs) -> SMCResult:
     r"""Tempered SMC on a NumPyro model with continuous latent sites; returns posterior draws and log-evidence.
 
     Parameters
@@ -155,7 +155,7 @@ def smc(model, *args, key, num_particles: int, kernel=None, target_ess: float = 
     key : jax PRNG key (or a batch (C,) of keys for C vectorized runs)
     num_particles : int
         N > 0.
-    kernel, target_ess, schedule, waste_free, num_mcmc_steps, resampling, resample_threshold, max_steps
+    kernel, target_ess, schedule, waste_free, num_mcmc_steps, resampling, resample_threshold, max_steps, tune_on
         As in :func:`probinf.tempered_smc` (kernels act in the unconstrained space).
 
     Returns
@@ -209,7 +209,8 @@ def smc(model, *args, key, num_particles: int, kernel=None, target_ess: float = 
     res = tempered_smc(keys, log_prior, log_lik, prior_sampler, num_particles, kernel=kernel,
                        target_ess=target_ess, schedule=schedule, waste_free=waste_free,
                        num_mcmc_steps=num_mcmc_steps, resampling=resampling,
-                       resample_threshold=resample_threshold, max_steps=max_steps, _describe=describe)
+                       resample_threshold=resample_threshold, max_steps=max_steps, tune_on=tune_on,
+                       _describe=describe)
     z = res.particles
     res.unconstrained = z
     res.particles = constrain_fn(model, args, kwargs, z, return_deterministic=True, batch_ndims=2 if batched else 1)

@@ -189,7 +189,8 @@ def _mcmc_chain(key, particle, log_prior, log_likelihood, kernel, params, expone
 
 
 def step(key, state: TemperedState, next_exponent, *, log_prior, log_likelihood, kernel, num_mcmc_steps: int = 10,
-         resampling: str = "systematic", resample_threshold: float = 1.0, waste_free: bool = False):
+         resampling: str = "systematic", resample_threshold: float = 1.0, waste_free: bool = False,
+         tune_on: str = "previous"):
     """One reweight -> resample -> move step to ``next_exponent``.  Returns ``(TemperedState, TemperedInfo)``."""
     k_res, k_move = jax.random.split(key)
     pop = state.population
@@ -199,7 +200,11 @@ def step(key, state: TemperedState, next_exponent, *, log_prior, log_likelihood,
     pop = reweight(pop, _tempered_increment(pop.particles.log_likelihood, delta))
     valid = weights_valid(pop.log_weights)
     ess = pop.ess
-    params = kernel.tune(state.params, pop.particles.position, pop.log_weights, state.acceptance_rate)
+    if tune_on == "previous":  # calibrate on the population before this step's reweighting
+        params = kernel.tune(state.params, state.population.particles.position, state.population.log_weights,
+                             state.acceptance_rate)
+    else:
+        params = kernel.tune(state.params, pop.particles.position, pop.log_weights, state.acceptance_rate)
 
     if waste_free:
         p = num_mcmc_steps + 1
@@ -233,7 +238,8 @@ class _Trace(NamedTuple):
 
 
 def build_sampler(log_prior, log_likelihood, *, kernel, target_ess=0.5, schedule=None, waste_free=False,
-                  num_mcmc_steps=10, resampling="systematic", resample_threshold=None, max_steps=500):
+                  num_mcmc_steps=10, resampling="systematic", resample_threshold=None, max_steps=500,
+                  tune_on="previous"):
     """Pure ``run(key, positions) -> (TemperedState, trace, num_steps, valid)`` (jit/vmap-able).
 
     ``positions`` are flat prior draws (N, d).  The loop is a ``lax.while_loop``
@@ -247,7 +253,7 @@ def build_sampler(log_prior, log_likelihood, *, kernel, target_ess=0.5, schedule
     n_steps_max = max_steps if adaptive else int(sched.shape[0])
     do_step = partial(step, log_prior=log_prior, log_likelihood=log_likelihood, kernel=kernel,
                       num_mcmc_steps=num_mcmc_steps, resampling=resampling,
-                      resample_threshold=resample_threshold, waste_free=waste_free)
+                      resample_threshold=resample_threshold, waste_free=waste_free, tune_on=tune_on)
 
     def run(key, positions):
         state = init(positions, log_prior, log_likelihood, kernel)
@@ -349,7 +355,7 @@ _COMPILED_CACHE: dict = {}
 def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_particles=None, num_particles=None, *,
                  kernel=None, target_ess: float = 0.5, schedule=None, waste_free: bool = False,
                  num_mcmc_steps: int = 10, resampling: str = "systematic", resample_threshold=None,
-                 max_steps: int = 500, _describe=None) -> SMCResult:
+                 max_steps: int = 500, tune_on: str = "previous", _describe=None) -> SMCResult:
     r"""Tempered SMC sampler from the prior to the posterior, with its log-evidence.
 
     Parameters
@@ -382,6 +388,13 @@ def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_partic
         Resample when ESS < threshold * N; default 1 (always) for adaptive and 0.5 for fixed schedules.
     max_steps : int
         Maximum number of tempering steps; exceeding it raises :class:`~probinf.SMCFailedError`.
+    tune_on : {"previous", "reweighted"}
+        Population the kernel is calibrated on (``kernel.tune``): the one before this step's
+        reweighting (default) or after it.  Calibrating on the very weights that are then
+        resampled makes the adaptation strongly data-dependent; on an ill-conditioned
+        31-dimensional Gaussian regression it biased log Z-hat upwards by about +14 nats
+        against +0.2 for ``"previous"`` (fixed schedule, N = 500, 8 runs, float64; a
+        non-adaptive exact covariance gave -4.8, the Jensen gap of a high-variance estimator).
 
     Returns
     -------
@@ -424,6 +437,8 @@ def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_partic
         raise ValueError(f"target_ess must be in (0, 1), got {target_ess}")
     num_mcmc_steps = _check_positive_int(num_mcmc_steps, "num_mcmc_steps")
     max_steps = _check_positive_int(max_steps, "max_steps")
+    if tune_on not in ("previous", "reweighted"):
+        raise ValueError(f"tune_on must be 'previous' or 'reweighted', got {tune_on!r}")
     if resampling not in RESAMPLING_METHODS:
         raise ValueError(f"resampling must be one of {sorted(RESAMPLING_METHODS)}, got {resampling!r}")
     if schedule is not None:
@@ -462,7 +477,7 @@ def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_partic
     _check_initial_densities(flat0, lp, ll, None if _describe is None else (lambda z: _describe(unravel(z))))
     options = dict(target_ess=float(target_ess), schedule=None if schedule is None else tuple(schedule.tolist()),
                    waste_free=bool(waste_free), num_mcmc_steps=num_mcmc_steps, resampling=resampling,
-                   resample_threshold=resample_threshold, max_steps=max_steps)
+                   resample_threshold=resample_threshold, max_steps=max_steps, tune_on=tune_on)
     # Reuse the compiled loop across calls with the same densities, kernel settings and particle
     # structure (repeated calls with new keys, e.g. several seeds, do not recompile).
     cache_key = (log_prior, log_likelihood, type(kernel), repr(kernel), tuple(sorted(options.items())),
