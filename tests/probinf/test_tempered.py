@@ -322,6 +322,7 @@ _smp = lambda k, n: jax.random.normal(k, (n, 2))
     ({"num_particles": 10, "resampling": "bogus"}, ValueError, "resampling"),
     ({"num_particles": 10, "kernel": object()}, TypeError, "kernel"),
     ({"num_particles": 10, "num_mcmc_steps": 0}, ValueError, "num_mcmc_steps"),
+    ({"num_particles": 10, "tune_on": "later"}, ValueError, "tune_on"),
 ])
 def test_bad_arguments(kwargs, exc, match):
     with pytest.raises(exc, match=match):
