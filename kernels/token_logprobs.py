@@ -18,12 +18,17 @@ Backends (``backend=``):
 
 - ``"reference"``: ``log_softmax`` then gather (materializes the log-probabilities);
   the test oracle.
-- ``"cpu"`` (the default, and the fast path on GPU tensors too): for torch, a loop over
-  ``chunk_size``-wide vocabulary slices keeping a running max and rescaled exp-sum
-  (the online log-sum-exp), each slice upcast to float32, so extra memory is
-  O(numel / V * chunk_size); for JAX, one jitted expression
-  ``take_along_axis(z, y) - logsumexp(z)`` that XLA fuses into a single reduction
-  (no (..., V) temporary).
+- ``"cpu"`` (the default): torch logits are processed in blocks of ``block_rows`` rows
+  (default: about 4M elements per block), each through the native fused ``log_softmax``
+  (upcast to float32 per block) and gathered, so extra memory is O(block_rows * V) instead
+  of O(numel) and the speed is that of the native kernel; JAX/NumPy logits go through one
+  jitted expression ``take_along_axis(z, y) - logsumexp(z)`` that XLA fuses into a single
+  reduction (no (..., V) temporary).
+- ``"chunked"``: the streaming formulation a GPU kernel uses, for torch logits: a loop over
+  ``chunk_size``-wide vocabulary slices keeping a running max and rescaled exp-sum (the
+  online log-sum-exp), so extra memory is O(numel / V * chunk_size) whatever V; the result
+  is assembled as ``(z_y - m) - log s`` so that ``log s`` survives even at ``|m| ~ 1e30``.
+  (JAX input: same as ``"cpu"``.)
 - ``"auto"``: ``"cpu"``.
 
 Conventions (those of ``torch.log_softmax`` and ``jax.nn.log_softmax``): a row whose logits
@@ -47,7 +52,7 @@ import numpy as np
 
 __all__ = ["token_logprobs", "TOKEN_LOGPROBS_BACKENDS"]
 
-TOKEN_LOGPROBS_BACKENDS = ("auto", "reference", "cpu")
+TOKEN_LOGPROBS_BACKENDS = ("auto", "reference", "cpu", "chunked")
 
 
 def _is_torch(x) -> bool:
@@ -75,6 +80,22 @@ def _torch_reference(logits, ids):
     return lp.gather(-1, ids.unsqueeze(-1)).squeeze(-1)
 
 
+def _torch_blocked(logits, ids, block_rows):
+    import torch
+
+    out_dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
+    V = logits.shape[-1]
+    z2 = logits.reshape(-1, V)
+    i2 = ids.reshape(-1, 1)
+    if block_rows is None:
+        block_rows = max(1, (1 << 22) // max(V, 1))
+    out = torch.empty(z2.shape[0], dtype=out_dtype, device=logits.device)
+    for start in range(0, z2.shape[0], block_rows):
+        blk = torch.log_softmax(z2[start : start + block_rows].to(out_dtype), dim=-1)
+        out[start : start + block_rows] = blk.gather(-1, i2[start : start + block_rows]).squeeze(-1)
+    return out.reshape(ids.shape)
+
+
 def _torch_chunked(logits, ids, chunk_size):
     import torch
 
@@ -83,23 +104,21 @@ def _torch_chunked(logits, ids, chunk_size):
     picked = logits.gather(-1, ids.unsqueeze(-1)).squeeze(-1).to(out_dtype)
     m = torch.full(picked.shape, -float("inf"), dtype=out_dtype, device=logits.device)
     s = torch.zeros(picked.shape, dtype=out_dtype, device=logits.device)
-    bad = torch.zeros(picked.shape, dtype=torch.bool, device=logits.device)
     for start in range(0, V, chunk_size):
         z = logits[..., start : start + chunk_size].to(out_dtype)
-        bad |= torch.isnan(z).any(-1) | torch.isposinf(z).any(-1)
-        cm = z.amax(-1)
-        new_m = torch.maximum(m, cm)
-        # rescale the running sum to the new max; exp(-inf - -inf) is guarded by the where
+        new_m = torch.maximum(m, z.amax(-1))  # NaN propagates through amax/maximum
         safe_m = torch.where(torch.isfinite(new_m), new_m, torch.zeros_like(new_m))
+        # rescale the running sum to the new max (exp(-inf) = 0 for the first finite chunk)
         s = s * torch.exp(torch.where(torch.isfinite(m), m - safe_m, torch.full_like(m, -float("inf"))))
         s = s + torch.exp(z - safe_m.unsqueeze(-1)).sum(-1)
         m = new_m
     # (z_y - m) - log s, not z_y - (m + log s): with |m| ~ 1e30 the latter loses log s entirely
     out = torch.where(torch.isfinite(m), (picked - m) - torch.log(s), picked - m)
+    bad = torch.isnan(m) | torch.isposinf(m) | torch.isnan(s)
     return torch.where(bad, torch.full_like(out, float("nan")), out)
 
 
-def _torch_path(logits, token_ids, backend, chunk_size):
+def _torch_path(logits, token_ids, backend, chunk_size, block_rows):
     import torch
 
     ids = torch.as_tensor(token_ids, device=logits.device)
@@ -116,7 +135,9 @@ def _torch_path(logits, token_ids, backend, chunk_size):
         return torch.zeros(ids.shape, dtype=torch.float32, device=logits.device)
     if backend == "reference":
         return _torch_reference(logits, ids)
-    return _torch_chunked(logits, ids, chunk_size)
+    if backend == "chunked":
+        return _torch_chunked(logits, ids, chunk_size)
+    return _torch_blocked(logits, ids, block_rows)
 
 
 # ------------------------------------------------------------------------------- JAX
@@ -166,11 +187,11 @@ def _jax_path(logits, token_ids, backend):
         return jnp.zeros(ids_np.shape, dtype=jnp.result_type(z.dtype, jnp.float32))
     fn = _JAX_CACHE.get(backend)
     if fn is None:
-        fn = _JAX_CACHE[backend] = jax.jit(_jax_reference if backend == "reference" else _jax_fused)
+        fn = _JAX_CACHE[backend] = jax.jit(_jax_reference if backend == "reference" else _jax_fused)  # cpu, chunked
     return fn(z, ids)
 
 
-def token_logprobs(logits, token_ids, *, backend: str = "auto", chunk_size: int = 8192):
+def token_logprobs(logits, token_ids, *, backend: str = "auto", chunk_size: int = 8192, block_rows: int | None = None):
     """``log_softmax(logits)[..., token_ids]`` without materializing the ``(..., V)`` log-probabilities.
 
     Parameters
@@ -180,10 +201,12 @@ def token_logprobs(logits, token_ids, *, backend: str = "auto", chunk_size: int 
         float64 for float64 input).
     token_ids : integer array-like, shape (...)
         The tokens whose log-probabilities are wanted, in ``[0, V)``.
-    backend : {"auto", "reference", "cpu"}
+    backend : {"auto", "reference", "cpu", "chunked"}
         See the module docstring.
     chunk_size : int
-        Vocabulary slice width of the torch chunked path.
+        Vocabulary slice width of the ``"chunked"`` path.
+    block_rows : int, optional
+        Rows per block of the ``"cpu"`` torch path (default ``max(1, 2**22 // V)``).
 
     Returns
     -------
@@ -195,8 +218,10 @@ def token_logprobs(logits, token_ids, *, backend: str = "auto", chunk_size: int 
         raise ValueError(f"backend must be one of {TOKEN_LOGPROBS_BACKENDS}, got {backend!r}")
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    if block_rows is not None and (not isinstance(block_rows, int) or block_rows < 1):
+        raise ValueError(f"block_rows must be a positive int or None, got {block_rows!r}")
     resolved = "cpu" if backend == "auto" else backend
     if _is_torch(logits):
-        return _torch_path(logits, token_ids, resolved, chunk_size)
+        return _torch_path(logits, token_ids, resolved, chunk_size, block_rows)
     return _jax_path(logits, token_ids, resolved)
 

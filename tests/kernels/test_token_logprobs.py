@@ -47,16 +47,17 @@ def logits_and_ids(draw):
     return z, ids
 
 
-@given(logits_and_ids(), st.integers(1, 40), st.sampled_from(["auto", "cpu", "reference"]))
-def test_torch_backends_match_float64_reference(data, chunk, backend):
+@given(logits_and_ids(), st.integers(1, 40), st.integers(1, 7), st.sampled_from(["auto", "cpu", "chunked", "reference"]))
+def test_torch_backends_match_float64_reference(data, chunk, block_rows, backend):
     z, ids = data
-    out = token_logprobs(torch.from_numpy(z), torch.from_numpy(ids), backend=backend, chunk_size=chunk)
+    out = token_logprobs(torch.from_numpy(z), torch.from_numpy(ids), backend=backend, chunk_size=chunk,
+                         block_rows=block_rows)
     assert isinstance(out, torch.Tensor) and out.dtype == torch.float32 and tuple(out.shape) == ids.shape
     close(out.numpy(), ref64(z, ids))
 
 
 @settings(max_examples=12)  # each new shape is a new XLA compilation
-@given(logits_and_ids(), st.sampled_from(["auto", "cpu", "reference"]))
+@given(logits_and_ids(), st.sampled_from(["auto", "cpu", "chunked", "reference"]))
 def test_jax_backends_match_float64_reference(data, backend):
     z, ids = data
     out = token_logprobs(z, ids, backend=backend)
@@ -64,7 +65,7 @@ def test_jax_backends_match_float64_reference(data, backend):
     close(out, ref64(z, ids))
 
 
-@pytest.mark.parametrize("backend", ["cpu", "reference"])
+@pytest.mark.parametrize("backend", ["cpu", "chunked", "reference"])
 @pytest.mark.parametrize("kind", ["torch", "jax"])
 def test_extreme_values(backend, kind):
     z = np.array(
@@ -82,18 +83,19 @@ def test_extreme_values(backend, kind):
     ids = np.array([3, 2, 0, 1, 1, 2, 0])
     want = ref64(z, ids)
     assert np.isneginf(want[2]) and np.isnan(want[3]) and np.isnan(want[4]) and np.isnan(want[5])
-    got = token_logprobs(torch.from_numpy(z), torch.from_numpy(ids), backend=backend, chunk_size=2).numpy() \
+    got = token_logprobs(torch.from_numpy(z), torch.from_numpy(ids), backend=backend, chunk_size=2, block_rows=3).numpy() \
         if kind == "torch" else np.asarray(token_logprobs(z, ids, backend=backend))
     close(got, want)
     assert got[6] == pytest.approx(np.log(0.5), abs=1e-6)
 
 
+@pytest.mark.parametrize("backend", ["cpu", "chunked"])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
-def test_dtypes(dtype):
+def test_dtypes(dtype, backend):
     g = torch.Generator().manual_seed(0)
     z = (torch.randn(3, 5, 257, generator=g) * 8).to(getattr(torch, dtype))
     ids = torch.randint(0, 257, (3, 5), generator=g)
-    out = token_logprobs(z, ids, chunk_size=64)
+    out = token_logprobs(z, ids, backend=backend, chunk_size=64, block_rows=4)
     assert out.dtype == (torch.float64 if dtype == "float64" else torch.float32)
     close(out.double().numpy(), ref64(z.double().numpy(), ids.numpy()))
 
@@ -135,6 +137,8 @@ def test_empty_and_bad_input():
         token_logprobs(np.zeros((2, 5), int), np.zeros(2, int))
     with pytest.raises(ValueError, match="backend"):
         token_logprobs(np.zeros((2, 5)), np.zeros(2, int), backend="triton")
+    with pytest.raises(ValueError, match="block_rows"):
+        token_logprobs(torch.zeros(2, 5), torch.zeros(2, dtype=torch.long), block_rows=0)
     with pytest.raises(ValueError, match="chunk_size"):
         token_logprobs(torch.zeros(2, 5), torch.zeros(2, dtype=torch.long), chunk_size=0)
     assert "reference" in TOKEN_LOGPROBS_BACKENDS
