@@ -74,6 +74,7 @@ def particle_filter(be, device, smoke, num_problems):
             ("bon", BestOfN(step=step, aggregation="last", answer_fn=parse_answer)),
         ):
             prm = ToyStepVerifier(false_positive_rate=0.1, seed=0)
+            algo.infer(be, prm, format_prompt(problems[0]), budget=N, seed=999)  # warm-up (JIT of the resampler)
             correct, toks, backend_s, reward_s = 0, 0, 0.0, 0.0
             _sync(device)
             t0 = time.perf_counter()
@@ -103,7 +104,7 @@ def kernel(device, smoke):
     ids = torch.randint(0, V, (B, L), generator=g, device=device)
     rows = []
     ref = token_logprobs(logits, ids, backend="reference")
-    for backend, chunk in (("reference", None), ("cpu", 4096), ("cpu", 16384)):
+    for backend, chunk in (("reference", None), ("cpu", None), ("chunked", 4096), ("chunked", 16384)):
         kw = {"chunk_size": chunk} if chunk else {}
         fn = lambda: token_logprobs(logits, ids, backend=backend, **kw)  # noqa: E731
         out = fn()
