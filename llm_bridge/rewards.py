@@ -500,7 +500,9 @@ class SelfCertaintyPRM(_PerStepPRM):
     prompt ``prompt_fn(question)`` and the earlier steps, each followed by ``joiner``
     (teacher forcing through ``backend.score_tokens``; the memo makes each step cost one
     scoring).  ``include_joiner=True`` also scores the delimiter after the step (the
-    policy's probability of ending the step there).  Values lie in ``(0, 1]``.
+    policy's probability of ending the step there).  ``reduce="min"`` uses the least
+    likely token's probability instead of the geometric mean (one unlikely token -- a
+    wrong digit -- is not averaged away).  Values lie in ``(0, 1]``.
     """
 
     def __init__(
@@ -510,9 +512,13 @@ class SelfCertaintyPRM(_PerStepPRM):
         prompt_fn: Callable[[str], str] | None = None,
         joiner: str = "\n\n",
         include_joiner: bool = False,
+        reduce: str = "mean",
         cache_size: int = 100_000,
     ):
         super().__init__(cache_size)
+        if reduce not in ("mean", "min"):
+            raise ValueError(f"reduce must be 'mean' or 'min', got {reduce!r}")
+        self.reduce = reduce
         if not callable(getattr(backend, "score_tokens", None)):
             raise TypeError(
                 f"SelfCertaintyPRM needs a backend with score_tokens (per-token log-probabilities), got {type(backend).__name__}"
@@ -538,7 +544,8 @@ class SelfCertaintyPRM(_PerStepPRM):
                 continue
             if np.any(np.isnan(t)) or np.any(t > 1e-6):
                 raise MalformedOutputError(f"{self.name}: invalid token log-probabilities {t[:5]} for {c[:40]!r}")
-            out.append(float(np.exp(np.minimum(t.mean(), 0.0))))
+            agg = t.mean() if self.reduce == "mean" else t.min()
+            out.append(float(np.exp(np.minimum(agg, 0.0))))
         return out
 
 
