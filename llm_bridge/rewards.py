@@ -29,6 +29,13 @@ a single step to ``score_steps``.
 Repeated prefixes are cheap: the judge, self-certainty and verifier PRMs memoise the score
 of each ``(question, steps[:t+1])`` (bounded LRU), so re-scoring a particle's earlier steps
 at every step of particle filtering costs nothing.
+
+Example
+-------
+>>> from llm_bridge.rewards import ToyStepVerifier
+>>> prm = ToyStepVerifier(false_positive_rate=0.0)
+>>> prm.score_steps(["12 +5 -3\n"], [["12+5=17", "17-3=15"]])
+[[0.95, 0.05]]
 """
 
 from __future__ import annotations

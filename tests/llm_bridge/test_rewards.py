@@ -290,3 +290,23 @@ def test_self_certainty_min_reduction(rand_backend):
     assert out == pytest.approx([math.exp(t0.min())], rel=1e-5)
     with pytest.raises(ValueError, match="reduce"):
         SelfCertaintyPRM(rand_backend, reduce="max")
+
+
+# --------------------------------------------------------------------------- PRM evaluation on the toy task
+def test_auroc_matches_sklearn_and_evaluate_prm_separates_good_from_useless():
+    from sklearn.metrics import roc_auc_score
+
+    from llm_bridge.toy.prm import auroc, evaluate_prm
+
+    rng = np.random.default_rng(0)
+    y = rng.random(200) < 0.4
+    s = rng.normal(size=200) + y + np.round(rng.random(200), 1)  # with ties
+    assert auroc(s, y) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    exact = evaluate_prm(ToyStepVerifier(), n=80)
+    assert exact["auroc"] == 1.0 and exact["false_positive_rate_at_0.5"] == 0.0
+    const = evaluate_prm(VerifierPRM(lambda q, p, s: 0.7), n=80)  # negative control: no information
+    assert const["auroc"] == 0.5
+    noisy = evaluate_prm(ToyStepVerifier(false_positive_rate=0.3, seed=2), n=200)
+    assert 0.5 < noisy["auroc"] < 1.0 and noisy["false_negative_rate_at_0.5"] == 0.0
+    with pytest.raises(ValueError, match="both classes"):
+        auroc([0.1, 0.2], [True, True])
