@@ -73,7 +73,6 @@ _LAZY = {
     "VerifierPRM": "llm_bridge.rewards",
     "ToyStepVerifier": "llm_bridge.rewards",
     "toy_model_path": "llm_bridge.toy",
-    "load_toy_prm": "llm_bridge.toy.prm",
 }
 
 

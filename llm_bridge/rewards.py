@@ -20,7 +20,7 @@ or a wrong number of scores raise :class:`~llm_bridge.exceptions.InvalidRewardEr
                           false-negative) rate, deterministic per seed
 =======================  =================================================================
 
-The learned toy PRM (:func:`llm_bridge.toy.prm.load_toy_prm`) is a :class:`TransformersPRM`.
+:func:`llm_bridge.toy.prm.evaluate_prm` measures any of them on the toy task (step AUROC).
 
 Aggregating step scores into one reward per partial answer (prod, min, last, model, ...)
 is :mod:`llm_bridge.aggregation`'s job; ``"model"`` aggregation passes the joined answer as
