@@ -29,7 +29,11 @@ Backends (``backend=``):
   online log-sum-exp), so extra memory is O(numel / V * chunk_size) whatever V; the result
   is assembled as ``(z_y - m) - log s`` so that ``log s`` survives even at ``|m| ~ 1e30``.
   (JAX input: same as ``"cpu"``.)
-- ``"auto"``: ``"cpu"``.
+- ``"pallas"``: a Pallas kernel for GPUs (JAX input): a (row-block, vocabulary-block) grid
+  where every program writes its block's max, rescaled exp-sum and the picked logit;
+  a small O(rows * V / block_v) combine finishes the log-sum-exp.  Without a GPU it runs
+  only with ``interpret=True`` (used by the tests).
+- ``"auto"``: ``"pallas"`` for JAX input when JAX sees a GPU, else ``"cpu"``.
 
 Conventions (those of ``torch.log_softmax`` and ``jax.nn.log_softmax``): a row whose logits
 are all ``-inf`` has no distribution and gives NaN; a row holding NaN or ``+inf`` gives NaN;
@@ -52,7 +56,7 @@ import numpy as np
 
 __all__ = ["token_logprobs", "TOKEN_LOGPROBS_BACKENDS"]
 
-TOKEN_LOGPROBS_BACKENDS = ("auto", "reference", "cpu", "chunked")
+TOKEN_LOGPROBS_BACKENDS = ("auto", "reference", "cpu", "chunked", "pallas")
 
 
 def _is_torch(x) -> bool:
@@ -165,10 +169,66 @@ def _jax_fused(logits, ids):
     return jnp.where(jnp.any(jnp.isnan(z), axis=-1) | jnp.isposinf(m), jnp.nan, out)
 
 
+def _next_pow2(v: int) -> int:
+    return 1 if v <= 1 else 1 << (int(v) - 1).bit_length()
+
+
+def _pallas_token_logprobs(logits2d, ids1d, *, block_r: int = 16, block_v: int = 1024, interpret: bool = False):
+    """Pallas kernel on (R, V) logits: per-block (max, rescaled sum, picked) then a small combine."""
+    import jax
+    import jax.numpy as jnp
+    from jax.experimental import pallas as pl
+
+    R, V = logits2d.shape
+    dt = jnp.result_type(logits2d.dtype, jnp.float32)
+    block_v = min(block_v, _next_pow2(V))
+    block_r = min(block_r, _next_pow2(R))
+    Rp = -(-R // block_r) * block_r
+    nvb = -(-V // block_v)
+    z = jnp.pad(logits2d, ((0, Rp - R), (0, nvb * block_v - V)), constant_values=-jnp.inf)
+    ids = jnp.pad(ids1d.astype(jnp.int32), (0, Rp - R))
+
+    def kernel(z_ref, id_ref, m_ref, s_ref, p_ref):
+        zz = z_ref[...].astype(dt)
+        m = jnp.max(zz, axis=1)
+        safe_m = jnp.where(jnp.isfinite(m), m, 0.0)
+        s_ref[...] = jnp.sum(jnp.exp(zz - safe_m[:, None]), axis=1)[:, None]
+        m_ref[...] = m[:, None]
+        cols = pl.program_id(1) * block_v + jnp.arange(block_v)
+        hit = cols[None, :] == id_ref[...][:, None]
+        p_ref[...] = jnp.sum(jnp.where(hit, zz, 0.0), axis=1)[:, None]
+
+    spec_out = pl.BlockSpec((block_r, 1), lambda i, j: (i, j))
+    m, s, picked = pl.pallas_call(
+        kernel,
+        out_shape=[jax.ShapeDtypeStruct((Rp, nvb), dt)] * 3,
+        grid=(Rp // block_r, nvb),
+        in_specs=[pl.BlockSpec((block_r, block_v), lambda i, j: (i, j)), pl.BlockSpec((block_r,), lambda i, j: (i,))],
+        out_specs=[spec_out, spec_out, spec_out],
+        interpret=interpret,
+    )(z, ids)
+    M = jnp.max(m, axis=1)
+    safe_M = jnp.where(jnp.isfinite(M), M, 0.0)
+    S = jnp.sum(s * jnp.exp(jnp.where(jnp.isfinite(m), m - safe_M[:, None], -jnp.inf)), axis=1)
+    pk = jnp.sum(picked, axis=1)  # only the block holding the id contributes
+    out = jnp.where(jnp.isfinite(M), (pk - M) - jnp.log(S), pk - M)
+    out = jnp.where(jnp.isnan(M) | jnp.isposinf(M), jnp.nan, out)
+    return out[:R]
+
+
+def _jax_has_gpu() -> bool:
+    import jax
+
+    try:
+        return any(d.platform == "gpu" for d in jax.devices())
+    except RuntimeError:
+        return False
+
+
 _JAX_CACHE: dict = {}
 
 
-def _jax_path(logits, token_ids, backend):
+def _jax_path(logits, token_ids, backend, interpret=False):
     import jax
     import jax.numpy as jnp
 
@@ -185,13 +245,28 @@ def _jax_path(logits, token_ids, backend):
     ids = jnp.asarray(ids_np, dtype=jnp.int32)
     if ids_np.size == 0:
         return jnp.zeros(ids_np.shape, dtype=jnp.result_type(z.dtype, jnp.float32))
+    if backend == "pallas":
+        if not interpret and not _jax_has_gpu():
+            from kernels.exceptions import BackendUnavailableError
+
+            raise BackendUnavailableError(
+                "backend='pallas' needs a GPU visible to JAX (jax.devices() has none here); "
+                "use backend='cpu', or interpret=True to run the kernel in interpreter mode"
+            )
+        key = ("pallas", interpret)
+        fn = _JAX_CACHE.get(key)
+        if fn is None:
+            fn = _JAX_CACHE[key] = jax.jit(lambda a, b: _pallas_token_logprobs(a, b, interpret=interpret))
+        V = z.shape[-1]
+        return fn(z.reshape(-1, V), ids.reshape(-1)).reshape(ids.shape)
     fn = _JAX_CACHE.get(backend)
     if fn is None:
         fn = _JAX_CACHE[backend] = jax.jit(_jax_reference if backend == "reference" else _jax_fused)  # cpu, chunked
     return fn(z, ids)
 
 
-def token_logprobs(logits, token_ids, *, backend: str = "auto", chunk_size: int = 8192, block_rows: int | None = None):
+def token_logprobs(logits, token_ids, *, backend: str = "auto", chunk_size: int = 8192, block_rows: int | None = None,
+                   interpret: bool = False):
     """``log_softmax(logits)[..., token_ids]`` without materializing the ``(..., V)`` log-probabilities.
 
     Parameters
@@ -207,6 +282,8 @@ def token_logprobs(logits, token_ids, *, backend: str = "auto", chunk_size: int 
         Vocabulary slice width of the ``"chunked"`` path.
     block_rows : int, optional
         Rows per block of the ``"cpu"`` torch path (default ``max(1, 2**22 // V)``).
+    interpret : bool
+        Run the ``"pallas"`` kernel in interpreter mode (CPU testing of the GPU path).
 
     Returns
     -------
@@ -220,8 +297,11 @@ def token_logprobs(logits, token_ids, *, backend: str = "auto", chunk_size: int 
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
     if block_rows is not None and (not isinstance(block_rows, int) or block_rows < 1):
         raise ValueError(f"block_rows must be a positive int or None, got {block_rows!r}")
-    resolved = "cpu" if backend == "auto" else backend
     if _is_torch(logits):
-        return _torch_path(logits, token_ids, resolved, chunk_size, block_rows)
-    return _jax_path(logits, token_ids, resolved)
+        if backend == "pallas":
+            raise ValueError("backend='pallas' takes JAX/NumPy logits; for torch tensors use 'cpu' (also on CUDA) or 'chunked'")
+        return _torch_path(logits, token_ids, "cpu" if backend == "auto" else backend, chunk_size, block_rows)
+    if backend == "auto":
+        backend = "pallas" if _jax_has_gpu() else "cpu"
+    return _jax_path(logits, token_ids, backend, interpret)
 

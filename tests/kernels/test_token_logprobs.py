@@ -65,9 +65,29 @@ def test_jax_backends_match_float64_reference(data, backend):
     close(out, ref64(z, ids))
 
 
-@pytest.mark.parametrize("backend", ["cpu", "chunked", "reference"])
+@settings(max_examples=8)  # interpreter mode: every shape is a new (slow) trace
+@given(logits_and_ids())
+def test_pallas_interpret_matches_float64_reference(data):
+    z, ids = data
+    out = token_logprobs(z, ids, backend="pallas", interpret=True)
+    assert np.asarray(out).shape == ids.shape
+    close(out, ref64(z, ids))
+
+
+def test_pallas_without_gpu_is_a_clear_error():
+    from kernels import BackendUnavailableError
+
+    with pytest.raises(BackendUnavailableError, match="interpret=True"):
+        token_logprobs(np.zeros((2, 5), np.float32), np.zeros(2, int), backend="pallas")
+    with pytest.raises(ValueError, match="JAX/NumPy logits"):
+        token_logprobs(torch.zeros(2, 5), torch.zeros(2, dtype=torch.long), backend="pallas")
+
+
+@pytest.mark.parametrize("backend", ["cpu", "chunked", "reference", "pallas"])
 @pytest.mark.parametrize("kind", ["torch", "jax"])
 def test_extreme_values(backend, kind):
+    if backend == "pallas" and kind == "torch":
+        pytest.skip("the Pallas kernel takes JAX arrays")
     z = np.array(
         [
             [0.0, -1e30, 5.0, 700.0],       # huge spread
@@ -84,7 +104,7 @@ def test_extreme_values(backend, kind):
     want = ref64(z, ids)
     assert np.isneginf(want[2]) and np.isnan(want[3]) and np.isnan(want[4]) and np.isnan(want[5])
     got = token_logprobs(torch.from_numpy(z), torch.from_numpy(ids), backend=backend, chunk_size=2, block_rows=3).numpy() \
-        if kind == "torch" else np.asarray(token_logprobs(z, ids, backend=backend))
+        if kind == "torch" else np.asarray(token_logprobs(z, ids, backend=backend, interpret=True))
     close(got, want)
     assert got[6] == pytest.approx(np.log(0.5), abs=1e-6)
 
@@ -137,6 +157,7 @@ def test_empty_and_bad_input():
         token_logprobs(np.zeros((2, 5), int), np.zeros(2, int))
     with pytest.raises(ValueError, match="backend"):
         token_logprobs(np.zeros((2, 5)), np.zeros(2, int), backend="triton")
+    assert np.asarray(token_logprobs(np.zeros((0, 5), np.float32), np.zeros(0, int), backend="pallas", interpret=True)).shape == (0,)
     with pytest.raises(ValueError, match="block_rows"):
         token_logprobs(torch.zeros(2, 5), torch.zeros(2, dtype=torch.long), block_rows=0)
     with pytest.raises(ValueError, match="chunk_size"):
