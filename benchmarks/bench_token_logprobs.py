@@ -66,7 +66,6 @@ def main():
             md.append(f"| {B} x {L} x {V} | {dtype} | {row['logits_mib']:.0f} | {t_ref:.3f} | {t_blk:.3f} | {t_chk:.3f} | "
                       f"{mem['reference']:.0f} | {mem['cpu']:.0f} | {mem['chunked']:.0f} |")
             print(row, flush=True)
-            del z
     text = ("# token_logprobs (torch, CPU, 1 thread): row-blocked and V-chunked vs log_softmax + gather\n\n"
             + "\n".join(md) + "\n\nPeak MiB: extra resident memory of a fresh process for one call (logits excluded).\n")
     write_results("token_logprobs", rows, text)

@@ -155,7 +155,6 @@ def _jax_reference(logits, ids):
 
 
 def _jax_fused(logits, ids):
-    import jax
     import jax.numpy as jnp
 
     dt = jnp.result_type(logits.dtype, jnp.float32)
