@@ -91,11 +91,14 @@ def main():
     on_gpu = any(d.platform == "gpu" for d in jax.devices())
     res = {"devices": [str(d) for d in jax.devices()], "jax": jax.__version__,
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    res["mixture"] = mixture(args.smoke, interpret=not on_gpu)
-    res["resampling"] = resampling(args.smoke)
     dest = Path(os.environ.get("OUT", Path(__file__).resolve().parents[1] / "results"))
     dest.mkdir(parents=True, exist_ok=True)
-    (dest / ("gpu_kernels.json" if on_gpu else "gpu_kernels_smoke.json")).write_text(json.dumps(res, indent=2))
+    path = dest / ("gpu_kernels.json" if on_gpu else "gpu_kernels_smoke.json")
+    # Written after each section so a run cut short still leaves its figures.
+    res["resampling"] = resampling(args.smoke)
+    path.write_text(json.dumps(res, indent=2))
+    res["mixture"] = mixture(args.smoke, interpret=not on_gpu)
+    path.write_text(json.dumps(res, indent=2))
 
 
 if __name__ == "__main__":
