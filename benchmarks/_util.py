@@ -25,17 +25,29 @@ def median_time(fn, repeats: int = 3, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
+def _vm_hwm_snippet() -> str:
+    # VmHWM is the peak RSS of this process's own address space. ``ru_maxrss`` is not
+    # usable here: on Linux it survives exec, so a child started by a large parent
+    # reports the parent's peak and the workload's growth reads as 0.
+    return (
+        "def _hwm():\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith('VmHWM:'):\n"
+        "            return int(line.split()[1])\n"
+    )
+
+
 def peak_rss_mb(code: str) -> float:
     """Peak resident memory (MiB) of a fresh Python process running ``code`` minus its baseline.
 
     ``code`` should do its imports, print nothing, and run the workload once; the
     baseline is the same process's peak right after imports (marked by a line
-    ``#--workload--`` in ``code``).
+    ``#--workload--`` in ``code``). Reads ``VmHWM`` from ``/proc/self/status`` (Linux).
     """
     head, _, body = code.partition("#--workload--")
     script = (
-        "import resource\n" + head + "\nbase = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        + body + "\npeak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\nprint((peak - base) / 1024.0)\n"
+        _vm_hwm_snippet() + head + "\nbase = _hwm()\n"
+        + body + "\npeak = _hwm()\nprint((peak - base) / 1024.0)\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
