@@ -30,7 +30,7 @@ Backends
 --------
 ``"reference"``
     Plain NumPy/SciPy in float64 over the full T x G x n tensor: the test oracle.
-``"cpu"`` (the ``"auto"`` default)
+``"cpu"`` (the ``"auto"`` default without a GPU)
     Fused and chunked JAX.  The log-sum-exp over draws factorises as a matrix
     product after max-shifting each column,
     :math:`\sum_t e^{a_{tg}} e^{b_{ti}} = e^{m_g + M_i} (A^\top B)_{gi}` with
@@ -44,6 +44,22 @@ Backends
     accurate.  Computation is in the JAX default float dtype (float32 unless
     x64 is enabled): log-scores agree with the reference to about
     ``1e-4 + 4 eps * max|input|`` absolute.
+``"pallas"`` (the ``"auto"`` default when JAX sees a GPU)
+    Two Pallas kernels for GPUs.  The first, over blocks of grid columns, streams
+    the draws in slices and keeps a running max and rescaled exp-sum (a
+    max-subtracted online log-sum-exp) for the add-one-in normalizer
+    :math:`\log\sum_t \tilde w_{tg}`, the test score and the ESS; the second,
+    over (grid block, training block) tiles, does the same for the train scores
+    and also writes, per grid value and training block, the count of train
+    scores at or below the test score.  Plain ``jnp`` around them: padding,
+    the sum of the per-block counts and the p-value
+    :math:`(1 + \text{count}) / (n + 1)`.  Every log-sum-exp is exact (no matrix
+    product, hence no underflow fallback), at the cost of :math:`T G n`
+    exponentials instead of a BLAS product; memory is :math:`O(T(n + G))` plus
+    :math:`G n / b_n` counts (and the G x n output when requested).  Same dtype
+    and tolerance as ``"cpu"``.  Without a GPU it runs only with
+    ``interpret=True`` (used by the tests); otherwise it raises
+    :class:`kernels.BackendUnavailableError`.
 
 NaN inputs raise ``ValueError`` (a density is never NaN); ``+inf`` raises;
 ``-inf`` (zero likelihood) is allowed except for a grid column whose weights are
@@ -68,9 +84,11 @@ from jax import lax
 from jax.scipy.special import logsumexp as _jlse
 from scipy.special import logsumexp as _nlse
 
+from kernels.exceptions import BackendUnavailableError
+
 __all__ = ["ConformalBayesScores", "conformal_bayes_scores", "CONFORMAL_BAYES_BACKENDS"]
 
-CONFORMAL_BAYES_BACKENDS = ("auto", "reference", "cpu")
+CONFORMAL_BAYES_BACKENDS = ("auto", "reference", "cpu", "pallas")
 
 
 class ConformalBayesScores(NamedTuple):
@@ -195,6 +213,138 @@ def _fast(lt, lg, lw0, chunk: int, return_train: bool):
     return pvalues, log_test, ess, log_train
 
 
+# ----------------------------------------------------------------------------- Pallas (GPU)
+def _next_pow2(v: int) -> int:
+    return 1 if v <= 1 else 1 << (int(v) - 1).bit_length()
+
+
+def _has_gpu() -> bool:
+    try:
+        return any(d.platform == "gpu" for d in jax.devices())
+    except RuntimeError:
+        return False
+
+
+def _online_lse_step(m, s, x):
+    """Fold the block ``x`` (reduced over axis 0) into a running (max, rescaled exp-sum)."""
+    new_m = jnp.maximum(m, jnp.max(x, axis=0))
+    safe = jnp.where(jnp.isfinite(new_m), new_m, 0.0)
+    # exp(m - safe) rescales the old sum; m = -inf means nothing was summed yet (s = 0).
+    s = s * jnp.exp(jnp.where(jnp.isfinite(m), m - safe, -jnp.inf)) + jnp.sum(jnp.exp(x - safe), axis=0)
+    return new_m, s
+
+
+def _finish_lse(m, s):
+    # m + log s with s >= 1 when m is finite; all -inf gives -inf (s = 0).
+    return jnp.where(jnp.isfinite(m), m + jnp.log(s), m)
+
+
+@partial(jax.jit, static_argnames=("return_train", "interpret", "block_t", "block_g", "block_n"))
+def _pallas(lt, lg, lw0, *, return_train: bool, interpret: bool, block_t: int = 8, block_g: int = 32,
+            block_n: int = 32):
+    """Two Pallas kernels; every log-sum-exp over draws is exact (max-subtracted, streamed over T).
+
+    Kernel 1, grid over G-blocks: streams T in ``block_t`` slices and keeps running (max, sum)
+    for :math:`\\ell_t + \\log f(y_g)`, its double and :math:`\\ell_t + 2 \\log f(y_g)`; it
+    writes ``lse_lw``, ``log_score_test`` and ``ess`` per column.
+    Kernel 2, grid over (G-block, n-block): streams T the same way for the (block_g, block_n)
+    train log-scores and writes them (when requested) and, per (grid value, n-block), the
+    count of train scores ``<=`` the test score.  Outside the kernels (plain jnp): padding,
+    summing the per-block counts and the p-value ``(1 + count) / (n + 1)``.
+    """
+    from jax.experimental import pallas as pl
+
+    T, n = lt.shape
+    G = lg.shape[1]
+    dtype = lt.dtype
+    bt = min(block_t, _next_pow2(T))
+    bg = min(block_g, _next_pow2(G))
+    bn = min(block_n, _next_pow2(max(n, 1)))
+    n_tb = -(-T // bt)
+    Tp, Gp = n_tb * bt, -(-G // bg) * bg
+    Np = -(-n // bn) * bn
+    # Padded draws have log-weight -inf (no mass); padded grid columns (log-weight 0, finite)
+    # and padded train points (masked out of the counts) are sliced away.
+    lw = lw0[:, None] + lg
+    lw_p = jnp.pad(lw, ((0, Tp - T), (0, 0)), constant_values=-jnp.inf)
+    lw_p = jnp.pad(lw_p, ((0, 0), (0, Gp - G)))
+    lg_p = jnp.pad(lg, ((0, Tp - T), (0, 0)), constant_values=-jnp.inf)
+    lg_p = jnp.pad(lg_p, ((0, 0), (0, Gp - G)))
+
+    def grid_kernel(lw_ref, lg_ref, lse_ref, test_ref, ess_ref):
+        def body(k, carry):
+            m1, s1, m2, s2, m3, s3 = carry
+            a = lw_ref[pl.ds(k * bt, bt), :]
+            b = lg_ref[pl.ds(k * bt, bt), :]
+            m1, s1 = _online_lse_step(m1, s1, a)
+            m2, s2 = _online_lse_step(m2, s2, 2.0 * a)
+            m3, s3 = _online_lse_step(m3, s3, a + b)
+            return m1, s1, m2, s2, m3, s3
+
+        ninf = jnp.full((bg,), -jnp.inf, dtype)
+        zero = jnp.zeros((bg,), dtype)
+        m1, s1, m2, s2, m3, s3 = lax.fori_loop(0, n_tb, body, (ninf, zero, ninf, zero, ninf, zero))
+        lse = _finish_lse(m1, s1)
+        lse_ref[...] = lse
+        test_ref[...] = _finish_lse(m3, s3) - lse
+        ess_ref[...] = jnp.exp(2.0 * lse - _finish_lse(m2, s2))
+
+    col = pl.BlockSpec((bg,), lambda j: (j,))
+    lse_lw, log_test, ess = pl.pallas_call(
+        grid_kernel,
+        out_shape=[jax.ShapeDtypeStruct((Gp,), dtype)] * 3,
+        grid=(Gp // bg,),
+        in_specs=[pl.BlockSpec((Tp, bg), lambda j: (0, j))] * 2,
+        out_specs=[col, col, col],
+        interpret=interpret,
+    )(lw_p, lg_p)
+
+    if n == 0:
+        counts = jnp.zeros((G,), jnp.int32)
+        log_train = jnp.zeros((G, 0), dtype) if return_train else None
+    else:
+        lt_p = jnp.pad(lt, ((0, Tp - T), (0, Np - n)), constant_values=-jnp.inf)
+
+        def train_kernel(lw_ref, lt_ref, lse_ref, test_ref, *out_refs):
+            def body(k, carry):
+                m, s = carry
+                a = lw_ref[pl.ds(k * bt, bt), :]
+                b = lt_ref[pl.ds(k * bt, bt), :]
+                return _online_lse_step(m, s, a[:, :, None] + b[:, None, :])  # (bt, bg, bn) -> (bg, bn)
+
+            m0 = jnp.full((bg, bn), -jnp.inf, dtype)
+            m, s = lax.fori_loop(0, n_tb, body, (m0, jnp.zeros((bg, bn), dtype)))
+            scores = _finish_lse(m, s) - lse_ref[...][:, None]
+            cols = pl.program_id(1) * bn + jnp.arange(bn)
+            below = (scores <= test_ref[...][:, None]) & (cols[None, :] < n)
+            out_refs[0][...] = jnp.sum(below.astype(jnp.int32), axis=1)[:, None]
+            if return_train:
+                out_refs[1][...] = scores
+
+        out_shape = [jax.ShapeDtypeStruct((Gp, Np // bn), jnp.int32)]
+        out_specs = [pl.BlockSpec((bg, 1), lambda i, j: (i, j))]
+        if return_train:
+            out_shape.append(jax.ShapeDtypeStruct((Gp, Np), dtype))
+            out_specs.append(pl.BlockSpec((bg, bn), lambda i, j: (i, j)))
+        outs = pl.pallas_call(
+            train_kernel,
+            out_shape=out_shape,
+            grid=(Gp // bg, Np // bn),
+            in_specs=[
+                pl.BlockSpec((Tp, bg), lambda i, j: (0, i)),
+                pl.BlockSpec((Tp, bn), lambda i, j: (0, j)),
+                pl.BlockSpec((bg,), lambda i, j: (i,)),
+                pl.BlockSpec((bg,), lambda i, j: (i,)),
+            ],
+            out_specs=out_specs,
+            interpret=interpret,
+        )(lw_p, lt_p, lse_lw, log_test)
+        counts = jnp.sum(outs[0], axis=1)[:G]
+        log_train = outs[1][:G, :n] if return_train else None
+    pvalues = (1.0 + counts.astype(dtype)) / (n + 1.0)
+    return pvalues, log_test[:G], ess[:G], log_train
+
+
 def conformal_bayes_scores(
     loglik_train,
     loglik_grid,
@@ -203,6 +353,7 @@ def conformal_bayes_scores(
     return_train_scores: bool = True,
     chunk_size: int | None = None,
     backend: str = "auto",
+    interpret: bool = False,
 ) -> ConformalBayesScores:
     r"""Add-one-in conformity scores, conformal p-values and IS ESS for conformal Bayes.
 
@@ -219,10 +370,13 @@ def conformal_bayes_scores(
         Return the (G, n) log-scores.  With ``False`` only the p-values, test scores
         and ESS are kept and memory stays :math:`O(T(n+G))`.
     chunk_size : int, optional
-        Grid columns per fused block (``"cpu"`` backend); default keeps a block near
+        Grid columns per fused block (``"cpu"`` backend; ``"pallas"`` ignores it); default keeps a block near
         4M elements.
-    backend : {"auto", "reference", "cpu"}
-        ``"auto"`` is ``"cpu"`` (fused JAX); ``"reference"`` is the NumPy float64 oracle.
+    backend : {"auto", "reference", "cpu", "pallas"}
+        ``"auto"`` is ``"pallas"`` when JAX sees a GPU, else ``"cpu"`` (fused JAX);
+        ``"reference"`` is the NumPy float64 oracle; ``"pallas"`` the GPU kernels.
+    interpret : bool
+        Run the ``"pallas"`` kernels in interpreter mode (CPU testing of the GPU path).
 
     Returns
     -------
@@ -234,6 +388,8 @@ def conformal_bayes_scores(
     ValueError
         On shape mismatches, NaN or +inf inputs, ``T = 0``, an all-zero weight column,
         or an unknown backend.
+    kernels.BackendUnavailableError
+        For ``backend="pallas"`` without a GPU visible to JAX and without ``interpret=True``.
 
     Examples
     --------
@@ -251,16 +407,31 @@ def conformal_bayes_scores(
     lt, lg, lw0 = _validate(loglik_train, loglik_grid, log_weights)
     T, n = lt.shape
     G = lg.shape[1]
+    if backend == "auto":
+        backend = "pallas" if _has_gpu() else "cpu"
     if backend == "reference":
         return _reference(lt, lg, lw0, return_train_scores)
+    if backend == "pallas" and not interpret and not _has_gpu():
+        raise BackendUnavailableError(
+            "backend='pallas' needs a GPU visible to JAX (jax.devices() has none here); "
+            "use backend='cpu', or interpret=True to run the kernel in interpreter mode"
+        )
     if G == 0:
         empty = np.zeros((0,))
         return ConformalBayesScores(empty, empty, empty, np.zeros((0, n)) if return_train_scores else None)
+    dtype = jnp.result_type(float)
+    if backend == "pallas":
+        p, lt_, ess, ltr = _pallas(
+            jnp.asarray(lt, dtype), jnp.asarray(lg, dtype), jnp.asarray(lw0, dtype),
+            return_train=bool(return_train_scores), interpret=bool(interpret),
+        )
+        return ConformalBayesScores(
+            np.asarray(p), np.asarray(lt_), np.asarray(ess), None if ltr is None else np.asarray(ltr)
+        )
     if chunk_size is None:
         chunk_size = int(max(1, min(G, 4_194_304 // max(n, T, 1))))
     if int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}")
-    dtype = jnp.result_type(float)
     p, lt_, ess, ltr = _fast(
         jnp.asarray(lt, dtype), jnp.asarray(lg, dtype), jnp.asarray(lw0, dtype),
         int(min(chunk_size, G)), bool(return_train_scores),

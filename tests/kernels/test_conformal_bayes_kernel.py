@@ -169,3 +169,120 @@ def test_float64_path_matches_reference_tightly():
     assert fast.log_scores_train.dtype == np.float64
     np.testing.assert_allclose(fast.log_scores_train, ref.log_scores_train, atol=1e-10)
     np.testing.assert_allclose(fast.pvalues, ref.pvalues, rtol=0, atol=1e-12)  # same counts
+
+
+# ----------------------------------------------------------------------------- pallas backend
+# The GPU kernels run here in interpreter mode (interpret=True).  Same dtype (float32 unless
+# x64) and same tolerance as the "cpu" path: log-scores within 1e-4 + 8 eps32 * max|input|
+# absolute of the float64 reference, ESS within rel 1e-3, p-value counts inside the tie band.
+# Every new shape is a new (slow, ~1 s) interpreter trace, so the shapes come from a fixed set.
+
+
+@settings(max_examples=20, deadline=None)
+@given(_problem(), st.booleans())
+def test_pallas_interpret_matches_reference(problem, return_train):
+    lt, lg, lw, _ = problem
+    ref = conformal_bayes_scores(lt, lg, lw, backend="reference")
+    pal = conformal_bayes_scores(lt, lg, lw, backend="pallas", interpret=True, return_train_scores=return_train)
+    if return_train:
+        _check_close(ref, pal, lt, lg, lw)
+    else:
+        assert pal.log_scores_train is None
+        _check_close(ref, pal._replace(log_scores_train=ref.log_scores_train), lt, lg, lw)
+    assert pal.pvalues.shape == pal.ess.shape == pal.log_score_test.shape == (lg.shape[1],)
+    assert np.all((pal.ess >= 1 - 1e-3) & (pal.ess <= lt.shape[0] * (1 + 1e-3)))
+
+
+@pytest.mark.parametrize("T, n, G", [(1, 1, 1), (40, 70, 35), (17, 1, 33)])
+def test_pallas_interpret_several_blocks_and_extremes(T, n, G):
+    """Shapes past one block along T (8), G (32) and n (32), with -1e30, +-700 and -inf mixed in."""
+    rng = np.random.default_rng(T * 1000 + n)
+    lt = rng.normal(-2, 3, size=(T, n))
+    lg = rng.normal(-2, 3, size=(T, G))
+    for a in (lt, lg):
+        mask = rng.random(a.shape)
+        a[mask < 0.05] = -1e30
+        a[(mask >= 0.05) & (mask < 0.1)] = 700.0
+        a[(mask >= 0.1) & (mask < 0.15)] = -700.0
+        a[(mask >= 0.15) & (mask < 0.2)] = -np.inf
+    lt[:, 0] = -np.inf  # a train point impossible under every draw: score -inf, always counted
+    lg[0, np.all(np.isneginf(lg), axis=0)] = -3.0
+    lw = rng.normal(0, 5, size=T)
+    ref = conformal_bayes_scores(lt, lg, lw, backend="reference")
+    pal = conformal_bayes_scores(lt, lg, lw, backend="pallas", interpret=True)
+    _check_close(ref, pal, lt, lg, lw)
+    assert np.all(np.isneginf(pal.log_scores_train[:, 0]))
+
+
+def test_pallas_interpret_small_blocks_match_cpu():
+    """Tiny blocks (many programs, padding on every axis) give the same answer as the default ones."""
+    import jax.numpy as jnp
+
+    from kernels.conformal_bayes import _pallas
+
+    rng = np.random.default_rng(5)
+    lt, lg, lw = rng.normal(size=(11, 13)), rng.normal(size=(11, 7)), rng.normal(size=11)
+    args = [jnp.asarray(a, jnp.float32) for a in (lt, lg, lw)]
+    small = _pallas(*args, return_train=True, interpret=True, block_t=4, block_g=2, block_n=4)
+    ref = conformal_bayes_scores(lt, lg, lw, backend="reference")
+    _check_close(ref, type(ref)(*map(np.asarray, small)), lt, lg, lw)
+
+
+def test_pallas_interpret_underflow_case_and_empty_inputs():
+    T, n = 4, 3
+    lt = np.full((T, n), -200.0)
+    lt[0] = 0.0
+    lg = np.full((T, 2), -200.0)
+    lg[1] = 0.0
+    ref = conformal_bayes_scores(lt, lg, backend="reference")
+    pal = conformal_bayes_scores(lt, lg, backend="pallas", interpret=True)
+    np.testing.assert_allclose(pal.log_scores_train, ref.log_scores_train, atol=1e-3)
+    out = conformal_bayes_scores(np.zeros((3, 0)), np.zeros((3, 4)), backend="pallas", interpret=True)
+    np.testing.assert_array_equal(out.pvalues, 1.0)
+    assert out.log_scores_train.shape == (4, 0)
+    empty = conformal_bayes_scores(np.zeros((3, 2)), np.zeros((3, 0)), backend="pallas", interpret=True)
+    assert empty.pvalues.shape == (0,) and empty.log_scores_train.shape == (0, 2)
+
+
+def test_pallas_float64_interpret_matches_reference_tightly():
+    import jax
+
+    rng = np.random.default_rng(6)
+    lt, lg = rng.normal(-5, 20, size=(20, 9)), rng.normal(-5, 20, size=(20, 6))
+    ref = conformal_bayes_scores(lt, lg, backend="reference")
+    # jax.enable_x64 is the newer spelling; jax.experimental.enable_x64 the older (jax 0.7).
+    enable_x64 = getattr(jax, "enable_x64", None)
+    if enable_x64 is None:
+        from jax.experimental import enable_x64
+    with enable_x64(True):
+        pal = conformal_bayes_scores(lt, lg, backend="pallas", interpret=True)
+    assert pal.log_scores_train.dtype == np.float64
+    np.testing.assert_allclose(pal.log_scores_train, ref.log_scores_train, atol=1e-10)
+    np.testing.assert_allclose(pal.ess, ref.ess, rtol=1e-10)
+    np.testing.assert_array_equal(pal.pvalues, ref.pvalues)
+
+
+def test_pallas_without_gpu_is_a_clear_error_and_auto_routing(monkeypatch):
+    import jax
+
+    import kernels.conformal_bayes as cb
+    from kernels import BackendUnavailableError
+
+    lt, lg = np.zeros((2, 3)), np.zeros((2, 4))
+    if not any(d.platform == "gpu" for d in jax.devices()):
+        with pytest.raises(BackendUnavailableError, match="interpret=True"):
+            conformal_bayes_scores(lt, lg, backend="pallas")
+        # without a GPU, auto is the cpu path
+        np.testing.assert_array_equal(conformal_bayes_scores(lt, lg).pvalues,
+                                      conformal_bayes_scores(lt, lg, backend="cpu").pvalues)
+
+    class Routed(Exception):
+        pass
+
+    def fake_pallas(*args, **kwargs):
+        raise Routed
+
+    monkeypatch.setattr(cb, "_has_gpu", lambda: True)
+    monkeypatch.setattr(cb, "_pallas", fake_pallas)
+    with pytest.raises(Routed):
+        conformal_bayes_scores(lt, lg)  # auto picks pallas when JAX sees a GPU
