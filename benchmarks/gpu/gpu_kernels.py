@@ -84,6 +84,49 @@ def resampling(smoke):
     return out
 
 
+def conformal_bayes(smoke, interpret):
+    """Pallas conformal-Bayes scores vs the fused XLA ("cpu") path on the same device.
+
+    Both are timed through their jitted cores on device arrays (no host transfer), once
+    with the (G, n) train scores written and once without (what ``ConformalBayes`` uses).
+    """
+    from kernels.conformal_bayes import _fast, _pallas, conformal_bayes_scores
+
+    out = []
+    sizes = [(64, 50, 20)] if smoke else [(1000, 1000, 200), (4000, 5000, 500), (10000, 2000, 1000)]
+    for T, n, G in sizes:
+        rng = np.random.default_rng(0)
+        lt_np = rng.normal(-2, 3, size=(T, n))
+        lg_np = rng.normal(-2, 3, size=(T, G))
+        lt, lg = jnp.asarray(lt_np, jnp.float32), jnp.asarray(lg_np, jnp.float32)
+        lw0 = jnp.zeros((T,), jnp.float32)
+        chunk = int(max(1, min(G, 4_194_304 // max(n, T, 1))))  # the public default
+        row = {"T": T, "n": n, "G": G}
+        pal = conformal_bayes_scores(lt_np, lg_np, backend="pallas", interpret=interpret)
+        xla = conformal_bayes_scores(lt_np, lg_np, backend="cpu")
+        row["pallas_max_abs_err_log_train_vs_xla"] = float(np.max(np.abs(pal.log_scores_train - xla.log_scores_train)))
+        row["pallas_max_abs_err_log_test_vs_xla"] = float(np.max(np.abs(pal.log_score_test - xla.log_score_test)))
+        row["pallas_max_rel_err_ess_vs_xla"] = float(np.max(np.abs(pal.ess / xla.ess - 1)))
+        row["pallas_pvalue_max_abs_diff_vs_xla"] = float(np.max(np.abs(pal.pvalues - xla.pvalues)))
+        if T * n * G <= 5e7:
+            ref = conformal_bayes_scores(lt_np, lg_np, backend="reference")
+            row["pallas_max_abs_err_log_train_vs_float64_ref"] = float(
+                np.max(np.abs(pal.log_scores_train - ref.log_scores_train)))
+            t0 = time.perf_counter()
+            conformal_bayes_scores(lt_np, lg_np, backend="reference", return_train_scores=False)
+            row["t_reference_numpy"] = time.perf_counter() - t0
+        for train in (True, False):
+            tag = "with_train" if train else "no_train"
+            row[f"t_pallas_{tag}"] = timeit(
+                lambda: _pallas(lt, lg, lw0, return_train=train, interpret=interpret), repeats=3)
+            row[f"t_xla_{tag}"] = timeit(lambda: _fast(lt, lg, lw0, chunk, train), repeats=3)
+        # Train scores dominate: per (t, g, i) one add, max, sub, exp, add (online log-sum-exp).
+        row["gexp_per_s_pallas_no_train"] = T * n * G / row["t_pallas_no_train"] / 1e9
+        out.append(row)
+        print("conformal_bayes", row, flush=True)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true")
@@ -98,6 +141,8 @@ def main():
     res["resampling"] = resampling(args.smoke)
     path.write_text(json.dumps(res, indent=2))
     res["mixture"] = mixture(args.smoke, interpret=not on_gpu)
+    path.write_text(json.dumps(res, indent=2))
+    res["conformal_bayes"] = conformal_bayes(args.smoke, interpret=not on_gpu)
     path.write_text(json.dumps(res, indent=2))
 
 
