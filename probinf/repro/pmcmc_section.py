@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 from jax.scipy.stats import norm
+from probinf._compat import enable_x64
 
 from probinf.kalman import LinearGaussian, kalman_filter
 from probinf.pmcmc import particle_gibbs, pmmh
@@ -89,7 +90,7 @@ def pmmh_section(out_dir: Path, *, quick: bool = True, seed: int = 0) -> ReproRe
     draws = 1000 if quick else 5000
     warm = draws // 2
     grid = np.linspace(-0.999, 0.999, 4001)
-    with jax.enable_x64(True):
+    with enable_x64(True):
         lls = np.asarray(jax.jit(jax.vmap(lambda r: _kalman_ll(np.asarray(y, np.float64), r)))(jnp.asarray(grid)))
     w = np.exp(lls - lls.max())
     w /= w.sum() * (grid[1] - grid[0])

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+from probinf._compat import enable_x64
 import numpy as np
 import pandas as pd
 
@@ -34,7 +35,7 @@ def _evidence_vs_n(seed: int, quick: bool):
     t_len = 100
     lg = LinearGaussian.ar1(0.9, 1.0, 0.2)
     _, y = lg.simulate(jax.random.PRNGKey(seed), t_len)
-    with jax.enable_x64(True):
+    with enable_x64(True):
         exact = float(LinearGaussian.ar1(0.9, 1.0, 0.2).kalman_filter(np.asarray(y, np.float64)).log_likelihood)
     ssm = lg.to_ssm()
     sizes = [32, 100, 316, 1000] if quick else [32, 100, 316, 1000, 3162, 10000]

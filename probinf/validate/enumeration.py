@@ -32,9 +32,9 @@ from typing import Callable, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from scipy.special import logsumexp
 
+from probinf._compat import enable_x64
 from probinf.population import Population, reweight as _reweight_block
 from probinf.resampling import RESAMPLING_FROM_UNIFORMS
 
@@ -134,7 +134,7 @@ def enumerate_resampling(weights, method="systematic", num_samples: Optional[int
     # Pad the cells to a power of two so that few shapes get compiled.
     size = 1 << max(int(len(grid_p) - 1).bit_length(), 0)
     grid_u = np.concatenate([grid_u, np.repeat(grid_u[:1], size - len(grid_p), axis=0)])
-    with jax.enable_x64(True):
+    with enable_x64(True):
         scalar_u = method == "systematic" if resampler is None else len(bps) == 1
         u_j = jnp.asarray(grid_u[:, 0] if scalar_u else grid_u, jnp.float64)
         anc = np.asarray(_batched(fn)(jnp.asarray(lw, jnp.float64), m, u_j))[: len(grid_p)]
@@ -292,7 +292,7 @@ def enumerate_particle_filter(initial_probs, transition_matrix, obs_log_lik, num
             a = np.array([b[col] for b in branches], dtype=np.float64)
             return jnp.asarray(np.concatenate([a, np.repeat(a[:1], size - nbr, axis=0)]))
 
-        with jax.enable_x64(True):
+        with enable_x64(True):
             lw, lz = rw_batch(padded(2), padded(3), padded(4))
         lw, lz = np.asarray(lw)[:nbr], np.asarray(lz)[:nbr]
         states: dict = {}

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from kernels import conformal_bayes_scores
+from probinf._compat import enable_x64
 
 EPS32 = float(np.finfo(np.float32).eps)
 
@@ -164,7 +165,7 @@ def test_float64_path_matches_reference_tightly():
     rng = np.random.default_rng(4)
     lt, lg = rng.normal(-5, 20, size=(50, 30)), rng.normal(-5, 20, size=(50, 12))
     ref = conformal_bayes_scores(lt, lg, backend="reference")
-    with jax.enable_x64(True):
+    with enable_x64(True):
         fast = conformal_bayes_scores(lt, lg, chunk_size=5)
     assert fast.log_scores_train.dtype == np.float64
     np.testing.assert_allclose(fast.log_scores_train, ref.log_scores_train, atol=1e-10)
@@ -245,15 +246,9 @@ def test_pallas_interpret_underflow_case_and_empty_inputs():
 
 
 def test_pallas_float64_interpret_matches_reference_tightly():
-    import jax
-
     rng = np.random.default_rng(6)
     lt, lg = rng.normal(-5, 20, size=(20, 9)), rng.normal(-5, 20, size=(20, 6))
     ref = conformal_bayes_scores(lt, lg, backend="reference")
-    # jax.enable_x64 is the newer spelling; jax.experimental.enable_x64 the older (jax 0.7).
-    enable_x64 = getattr(jax, "enable_x64", None)
-    if enable_x64 is None:
-        from jax.experimental import enable_x64
     with enable_x64(True):
         pal = conformal_bayes_scores(lt, lg, backend="pallas", interpret=True)
     assert pal.log_scores_train.dtype == np.float64

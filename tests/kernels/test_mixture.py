@@ -10,6 +10,7 @@ from scipy.special import logsumexp as sp_logsumexp
 from scipy.stats import norm
 
 from kernels import BackendUnavailableError, mixture_loglik
+from probinf._compat import enable_x64
 
 
 def _random_problem(seed, P, n, K, D, dtype=np.float32, weight_scale=1.0):
@@ -30,7 +31,7 @@ def _scipy_oracle(x, lw, mu, sc):
 
 def test_reference_matches_scipy():
     args = _random_problem(0, 4, 50, 3, 2, np.float64)
-    with jax.enable_x64(True):
+    with enable_x64(True):
         ref = mixture_loglik(*args, backend="reference")
     np.testing.assert_allclose(np.asarray(ref), _scipy_oracle(*args), rtol=1e-12)
 
@@ -125,7 +126,7 @@ def test_gradients_match_reference(backend):
 
 def test_float64_exact():
     args = _random_problem(9, 4, 200, 3, 2, np.float64)
-    with jax.enable_x64(True):
+    with enable_x64(True):
         cpu = mixture_loglik(*args, backend="cpu", chunk_size=16)
         assert cpu.dtype == jnp.float64
     np.testing.assert_allclose(np.asarray(cpu), _scipy_oracle(*args), rtol=1e-11)

@@ -15,6 +15,7 @@ from scipy.special import log_softmax
 
 from kernels import token_logprobs
 from kernels.token_logprobs import TOKEN_LOGPROBS_BACKENDS
+from probinf._compat import enable_x64
 
 torch = pytest.importorskip("torch")
 
@@ -123,7 +124,7 @@ def test_dtypes(dtype, backend):
 def test_float64_jax_input_stays_float64():
     import jax
 
-    with jax.enable_x64(True):
+    with enable_x64(True):
         z = np.random.default_rng(0).normal(size=(4, 9))
         out = token_logprobs(z, np.arange(4))
         assert np.asarray(out).dtype == np.float64

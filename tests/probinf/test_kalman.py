@@ -7,6 +7,7 @@ import pytest
 from scipy.stats import multivariate_normal
 
 from probinf import LinearGaussian, kalman_filter, kalman_smoother
+from probinf._compat import enable_x64
 
 
 def _joint_moments(lg: LinearGaussian, t_len: int):
@@ -43,7 +44,7 @@ def lg2():
 
 def test_filter_and_smoother_match_joint_gaussian(lg2):
     t_len = 6
-    with jax.enable_x64(True):
+    with enable_x64(True):
         lg = LinearGaussian(*(jnp.asarray(a, jnp.float64) for a in lg2))
         _, y = lg.simulate(jax.random.PRNGKey(0), t_len)
         y = np.asarray(y, np.float64)
@@ -71,7 +72,7 @@ def test_filter_and_smoother_match_joint_gaussian(lg2):
 
 
 def test_scalar_ar1_and_functional_api():
-    with jax.enable_x64(True):
+    with enable_x64(True):
         lg = LinearGaussian.ar1(0.9, 1.0, 0.2)
         y = np.array([0.3, -0.1, 0.5, 1.2])
         r1 = lg.kalman_filter(y)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from probinf.mcmc import HMC, MALA, RandomWalk, build_kernel, init_state, rwmh_step, weighted_covariance_chol
 from probinf.validate.geweke import geweke_test
+from probinf._compat import enable_x64
 
 SIGMA = 0.7  # observation noise
 N_OBS = 3
@@ -79,7 +80,7 @@ def test_weighted_covariance_matches_numpy(seed, diagonal):
     lw = rng.normal(size=50)
     w = np.exp(lw - lw.max())
     w /= w.sum()
-    with jax.enable_x64(True):
+    with enable_x64(True):
         chol = np.asarray(weighted_covariance_chol(jnp.asarray(x), jnp.asarray(lw), diagonal=diagonal, jitter=0.0))
     cov = np.cov(x.T, aweights=w, bias=True)
     if diagonal:

@@ -13,6 +13,7 @@ from probinf import LinearGaussian, ModelSpecificationError, StateSpaceModel, ka
 from probinf.pmcmc import csmc_kernel, particle_gibbs, pmmh
 from probinf.smoothing import backward_sample, trace_genealogy
 from probinf.validate import enumerate_csmc_kernel, exact_path_posterior
+from probinf._compat import enable_x64
 
 P0 = np.array([0.3, 0.7])
 P = np.array([[0.9, 0.1], [0.2, 0.8]])
@@ -95,7 +96,7 @@ def _log_prior(th):
 
 def _exact_rho_posterior():
     """Posterior of rho (uniform prior on (-1, 1)) on a fine grid with the Kalman likelihood (float64)."""
-    with jax.enable_x64(True):
+    with enable_x64(True):
         grid = np.linspace(-0.999, 0.999, 4001)
         y = np.asarray(Y, np.float64)
         ll = np.asarray(jax.jit(jax.vmap(lambda r: kalman_filter(y, r, 1.0, 1.0, 0.25, 0.0, 1.0 / (1 - r**2))

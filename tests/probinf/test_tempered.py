@@ -23,6 +23,7 @@ from probinf.resampling import RESAMPLING_METHODS
 from probinf.tempered import TemperedParticles, TemperedState, init, solve_next_exponent, step, tempered_smc
 from probinf.validate.enumeration import enumerate_resampling
 from probinf.weights import ess
+from probinf._compat import enable_x64
 
 # --------------------------------------------------------------------------------------
 # ESS solver on asymmetric likelihoods (blackjax #914: a sign error hid behind symmetric tests)
@@ -44,7 +45,7 @@ def test_solver_hits_target_ess_on_skewed_loglik(seed, kind, exponent, target):
           "neg_exp": -np.exp(2.0 * z),  # heavy left tail
           "poisson": stats.poisson.logpmf(7, np.exp(z))}[kind] * 20.0
     lw = np.full(256, -np.log(256.0))
-    with jax.enable_x64(True):
+    with enable_x64(True):
         nxt = float(_solve(jnp.asarray(lw), jnp.asarray(ll), exponent, target))
     assert exponent < nxt <= 1.0
     frac = _ess_frac(lw, ll, nxt - exponent)
@@ -60,13 +61,13 @@ def test_solver_negative_control_sign_error_detected():
     rng = np.random.default_rng(0)
     ll = -np.exp(2.0 * rng.normal(size=256)) * 20.0
     lw = np.full(256, -np.log(256.0))
-    with jax.enable_x64(True):
+    with enable_x64(True):
         wrong = float(_solve(jnp.asarray(lw), jnp.asarray(-ll), 0.0, 0.5))
     assert abs(_ess_frac(lw, ll, wrong) - 0.5) > 0.05
 
 
 def test_solver_returns_one_when_posterior_close():
-    with jax.enable_x64(True):
+    with enable_x64(True):
         assert float(_solve(jnp.full(8, -np.log(8.0)), jnp.zeros(8), 0.3, 0.5)) == 1.0
 
 
@@ -203,7 +204,7 @@ _WRONG_KERNEL = DiscreteMetropolis(override=lambda x: (_lp(x) + 0.0 * _ll(x), (_
 @pytest.mark.parametrize("lam0,lam1", [(0.0, 0.6), (0.4, 1.0)])
 def test_enumeration_one_tempering_step_exact(method, lam0, lam1, waste_free):
     # E[Zhat sum_i W_i phi(X_i)] = Z_{lam1} E_{pi_lam1}[phi] for every phi: exact to rounding.
-    with jax.enable_x64(True):
+    with enable_x64(True):
         measure, ez, truth = _collapse_one_step(lam0, lam1, method, waste_free)
     np.testing.assert_allclose(ez, truth.sum(), rtol=1e-10)
     np.testing.assert_allclose(measure, truth, rtol=1e-10)
@@ -211,7 +212,7 @@ def test_enumeration_one_tempering_step_exact(method, lam0, lam1, waste_free):
 
 def test_enumeration_negative_control_kernel_with_wrong_target():
     # A kernel that keeps targeting the previous exponent (0) breaks proper weighting.
-    with jax.enable_x64(True):
+    with enable_x64(True):
         measure, ez, truth = _collapse_one_step(0.0, 1.0, "systematic", False, kernel=_WRONG_KERNEL)
     np.testing.assert_allclose(ez, truth.sum(), rtol=1e-10)  # evidence alone does not see it...
     assert np.max(np.abs(measure - truth)) > 1e-3  # ...but the collapsed measure does
