@@ -58,8 +58,9 @@ class ConformalBayes(BaseEstimator):
     min_ess_fraction : float
         Warn (:class:`LowESSWarning`) when the ESS at a grid value inside the prediction set
         falls below this fraction of the (effective) number of draws.
-    backend : {"auto", "reference", "cpu"}
-        Backend of :func:`kernels.conformal_bayes_scores`.
+    backend : {"auto", "reference", "cpu", "pallas"}
+        Backend of :func:`kernels.conformal_bayes_scores` (``"auto"``: Pallas on a GPU, else the
+        fused CPU path).
 
     Attributes
     ----------

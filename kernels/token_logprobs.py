@@ -275,7 +275,7 @@ def token_logprobs(logits, token_ids, *, backend: str = "auto", chunk_size: int 
         float64 for float64 input).
     token_ids : integer array-like, shape (...)
         The tokens whose log-probabilities are wanted, in ``[0, V)``.
-    backend : {"auto", "reference", "cpu", "chunked"}
+    backend : {"auto", "reference", "cpu", "chunked", "pallas"}
         See the module docstring.
     chunk_size : int
         Vocabulary slice width of the ``"chunked"`` path.
