@@ -311,9 +311,13 @@ def test_real_llamacpp_server_generation(llama_server):
                 assert g.finish_reason in ("stop", "length")
                 assert g.num_tokens == len(g.meta["token_logprobs"]) >= 1
                 assert math.isfinite(g.logprob) and g.logprob < 0
-        # reproducible with the same seed, particles differ across seeds
-        again = be.generate([CHAT, CHAT + "Red\n"], n=2, max_tokens=16, temperature=0.8, stop=["\n"], seed=3)
-        assert [[g.text for g in r] for r in again] == [[g.text for g in r] for r in out]
+        # Greedy decoding is reproducible across requests. Seeded *sampling* is not bit-reproducible
+        # on llama.cpp's server: a repeated prompt reuses the cached prefix, so the last prompt token
+        # is evaluated in a different batch and its logits move by rounding (seen once in CI: one
+        # of four samples changed). The seed is still forwarded (checked on the fake server above).
+        greedy = [be.generate([CHAT + "Red\n"], max_tokens=8, temperature=0.0, stop=["\n"])[0][0].text
+                  for _ in range(2)]
+        assert greedy[0] == greedy[1]
         [[g]] = be.generate([CHAT], max_tokens=4, temperature=0.0)
         assert g.finish_reason == "length" and g.num_tokens == 4
         with pytest.raises(BackendError, match="1983"):
