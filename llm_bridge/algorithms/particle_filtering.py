@@ -44,6 +44,7 @@ Example
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Hashable
 
 import jax
@@ -96,8 +97,10 @@ def _increments(particles, opts: SMCOptions) -> np.ndarray:
 _ess = jax.jit(probinf.ess)  # probinf's ESS, compiled once per particle count (eager JAX costs ~10 ms a call)
 
 
-def _key(rng: np.random.Generator):
-    return jax.random.PRNGKey(int(rng.integers(0, 2**31 - 1)))
+@partial(jax.jit, static_argnames=("num", "method"))
+def _resample_seeded(seed, log_weights, num: int, method: str):
+    # Key construction inside the compiled call: building a PRNGKey eagerly costs ~1 ms a step.
+    return probinf.resample_with_flag(jax.random.PRNGKey(seed), log_weights, num, method)
 
 
 def resample_indices(rng: np.random.Generator, log_weights, num: int, method: str) -> np.ndarray:
@@ -110,11 +113,15 @@ def resample_indices(rng: np.random.Generator, log_weights, num: int, method: st
     index has the resampling marginal, so offspring counts stay unbiased
     (``E[count_i] = num * w_i``); when ``num == m`` the scheme is used as is.
     """
-    lw = np.asarray(log_weights, float)
+    lw = probinf.check_log_weights(np.asarray(log_weights, float))
     m = 1 << int(max(len(lw), num) - 1).bit_length()
-    padded = np.full(m, -np.inf)
+    padded = np.full(m, -np.inf, np.float32)
     padded[: len(lw)] = lw - lw.max()
-    anc = np.asarray(probinf.resample(_key(rng), padded, m, method=method))
+    seed = np.int32(rng.integers(0, 2**31 - 1))  # one draw per call: same seed, same result
+    anc, valid = _resample_seeded(seed, padded, m, method)
+    if not bool(valid):  # pragma: no cover - check_log_weights caught it already
+        raise probinf.InvalidWeightsError("resampling weights became invalid")
+    anc = np.asarray(anc)
     if num < m:
         anc = anc[rng.permutation(m)[:num]]
     return anc
