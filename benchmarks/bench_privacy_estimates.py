@@ -45,7 +45,7 @@ def _mc_quantiles(tp, tn, fp, fn, delta, qs, seed=0):
 
 def _write(rows: list, t_vec: float) -> None:
     md = ["## Bayesian epsilon intervals: probinf vs privacy-estimates 0.1.0.post1 (joint-beta)", "",
-          f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on a shared 2-core CPU (same run for both). "
+          f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on a 2-core CPU (same run for both). "
           f"Monte Carlo reference: {N_MC:.0e} posterior draws (standard error in brackets).", "",
           "| counts (TP,TN,FP,FN) | δ | α | call | probinf | probinf time | privacy-estimates | peer time | speed-up "
           "| Monte Carlo | max abs diff probinf–MC | peer–MC |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
