@@ -46,8 +46,6 @@ out = (C - 0.5 * ((X - M) ** 2 * S).sum(-1)).logsumexp(dim=2)[..., 0].sum(1)
 
 
 def _mixture_rows():
-    import jax
-    import jax.numpy as jnp
 
     rows = []
     for P, n, K in MIX_SIZES:

@@ -189,8 +189,9 @@ def main(argv=None):
     extra = {"quick": args.quick, "jax_backend": jax.default_backend(),
              "devices": [str(d) for d in jax.devices()]}
     if args.out:
-        import benchmarks._util as util
         from pathlib import Path
+
+        import benchmarks._util as util
 
         util.RESULTS = Path(args.out)
     lines.insert(1, f"\nJAX backend: {jax.default_backend()} ({jax.devices()[0]}).")

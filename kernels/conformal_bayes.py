@@ -84,7 +84,9 @@ from jax import lax
 from jax.scipy.special import logsumexp as _jlse
 from scipy.special import logsumexp as _nlse
 
-from kernels.exceptions import BackendUnavailableError
+from kernels._device import jax_has_gpu as _has_gpu
+from kernels._device import next_pow2 as _next_pow2
+from kernels._device import require_pallas_device
 
 __all__ = ["ConformalBayesScores", "conformal_bayes_scores", "CONFORMAL_BAYES_BACKENDS"]
 
@@ -213,18 +215,12 @@ def _fast(lt, lg, lw0, chunk: int, return_train: bool):
     return pvalues, log_test, ess, log_train
 
 
+def default_chunk_size(T: int, n: int, G: int) -> int:
+    """Grid columns per fused block of the ``"cpu"`` path: a block of about 4M entries."""
+    return int(max(1, min(G, 4_194_304 // max(n, T, 1))))
+
+
 # ----------------------------------------------------------------------------- Pallas (GPU)
-def _next_pow2(v: int) -> int:
-    return 1 if v <= 1 else 1 << (int(v) - 1).bit_length()
-
-
-def _has_gpu() -> bool:
-    try:
-        return any(d.platform == "gpu" for d in jax.devices())
-    except RuntimeError:
-        return False
-
-
 def _online_lse_step(m, s, x):
     """Fold the block ``x`` (reduced over axis 0) into a running (max, rescaled exp-sum)."""
     new_m = jnp.maximum(m, jnp.max(x, axis=0))
@@ -411,11 +407,8 @@ def conformal_bayes_scores(
         backend = "pallas" if _has_gpu() else "cpu"
     if backend == "reference":
         return _reference(lt, lg, lw0, return_train_scores)
-    if backend == "pallas" and not interpret and not _has_gpu():
-        raise BackendUnavailableError(
-            "backend='pallas' needs a GPU visible to JAX (jax.devices() has none here); "
-            "use backend='cpu', or interpret=True to run the kernel in interpreter mode"
-        )
+    if backend == "pallas":
+        require_pallas_device(interpret, _has_gpu())
     if G == 0:
         empty = np.zeros((0,))
         return ConformalBayesScores(empty, empty, empty, np.zeros((0, n)) if return_train_scores else None)
@@ -429,7 +422,7 @@ def conformal_bayes_scores(
             np.asarray(p), np.asarray(lt_), np.asarray(ess), None if ltr is None else np.asarray(ltr)
         )
     if chunk_size is None:
-        chunk_size = int(max(1, min(G, 4_194_304 // max(n, T, 1))))
+        chunk_size = default_chunk_size(T, n, G)
     if int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}")
     p, lt_, ess, ltr = _fast(

@@ -41,7 +41,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from kernels.exceptions import BackendUnavailableError
+from kernels._device import jax_has_gpu as _has_gpu
+from kernels._device import next_pow2 as _next_pow2
+from kernels._device import require_pallas_device
 
 __all__ = ["mixture_loglik", "MIXTURE_BACKENDS"]
 
@@ -119,10 +121,6 @@ def _cpu(x, log_weights, means, scales, chunk):
     return out
 
 
-def _next_pow2(v):
-    return 1 if v <= 1 else 1 << (int(v) - 1).bit_length()
-
-
 def _pallas_forward(x, log_weights, means, scales, *, block_p=16, block_n=128, interpret=False):
     from jax.experimental import pallas as pl
 
@@ -185,13 +183,6 @@ def _make_pallas(interpret, chunk):
     return f
 
 
-def _has_gpu():
-    try:
-        return any(d.platform == "gpu" for d in jax.devices())
-    except RuntimeError:
-        return False
-
-
 def mixture_loglik(x, log_weights, means, scales, *, backend: str = "auto", chunk_size: int = 64,
                    interpret: bool = False):
     r"""Total log-likelihood of ``x`` under each particle's diagonal Gaussian mixture.
@@ -240,9 +231,5 @@ def mixture_loglik(x, log_weights, means, scales, *, backend: str = "auto", chun
         return _reference(x, log_weights, means, scales)
     if backend == "cpu":
         return _cpu(x, log_weights, means, scales, int(min(chunk_size, x.shape[0])))
-    if not interpret and not _has_gpu():
-        raise BackendUnavailableError(
-            "backend='pallas' needs a GPU visible to JAX (jax.devices() has none here); "
-            "use backend='cpu', or interpret=True to run the kernel in interpreter mode"
-        )
+    require_pallas_device(interpret, _has_gpu())
     return _make_pallas(interpret, int(min(chunk_size, x.shape[0])))(x, log_weights, means, scales)

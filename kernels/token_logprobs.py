@@ -54,6 +54,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernels._device import jax_has_gpu as _jax_has_gpu
+from kernels._device import next_pow2 as _next_pow2
+from kernels._device import require_pallas_device
+
 __all__ = ["token_logprobs", "TOKEN_LOGPROBS_BACKENDS"]
 
 TOKEN_LOGPROBS_BACKENDS = ("auto", "reference", "cpu", "chunked", "pallas")
@@ -168,10 +172,6 @@ def _jax_fused(logits, ids):
     return jnp.where(jnp.any(jnp.isnan(z), axis=-1) | jnp.isposinf(m), jnp.nan, out)
 
 
-def _next_pow2(v: int) -> int:
-    return 1 if v <= 1 else 1 << (int(v) - 1).bit_length()
-
-
 def _pallas_token_logprobs(logits2d, ids1d, *, block_r: int = 16, block_v: int = 1024, interpret: bool = False):
     """Pallas kernel on (R, V) logits: per-block (max, rescaled sum, picked) then a small combine."""
     import jax
@@ -215,15 +215,6 @@ def _pallas_token_logprobs(logits2d, ids1d, *, block_r: int = 16, block_v: int =
     return out[:R]
 
 
-def _jax_has_gpu() -> bool:
-    import jax
-
-    try:
-        return any(d.platform == "gpu" for d in jax.devices())
-    except RuntimeError:
-        return False
-
-
 _JAX_CACHE: dict = {}
 
 
@@ -245,13 +236,7 @@ def _jax_path(logits, token_ids, backend, interpret=False):
     if ids_np.size == 0:
         return jnp.zeros(ids_np.shape, dtype=jnp.result_type(z.dtype, jnp.float32))
     if backend == "pallas":
-        if not interpret and not _jax_has_gpu():
-            from kernels.exceptions import BackendUnavailableError
-
-            raise BackendUnavailableError(
-                "backend='pallas' needs a GPU visible to JAX (jax.devices() has none here); "
-                "use backend='cpu', or interpret=True to run the kernel in interpreter mode"
-            )
+        require_pallas_device(interpret, _jax_has_gpu())
         key = ("pallas", interpret)
         fn = _JAX_CACHE.get(key)
         if fn is None:

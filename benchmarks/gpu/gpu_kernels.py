@@ -90,7 +90,7 @@ def conformal_bayes(smoke, interpret):
     Both are timed through their jitted cores on device arrays (no host transfer), once
     with the (G, n) train scores written and once without (what ``ConformalBayes`` uses).
     """
-    from kernels.conformal_bayes import _fast, _pallas, conformal_bayes_scores
+    from kernels.conformal_bayes import _fast, _pallas, conformal_bayes_scores, default_chunk_size
 
     out = []
     sizes = [(64, 50, 20)] if smoke else [(1000, 1000, 200), (4000, 5000, 500), (10000, 2000, 1000)]
@@ -100,7 +100,7 @@ def conformal_bayes(smoke, interpret):
         lg_np = rng.normal(-2, 3, size=(T, G))
         lt, lg = jnp.asarray(lt_np, jnp.float32), jnp.asarray(lg_np, jnp.float32)
         lw0 = jnp.zeros((T,), jnp.float32)
-        chunk = int(max(1, min(G, 4_194_304 // max(n, T, 1))))  # the public default
+        chunk = default_chunk_size(T, n, G)  # the public default
         row = {"T": T, "n": n, "G": G}
         pal = conformal_bayes_scores(lt_np, lg_np, backend="pallas", interpret=interpret)
         xla = conformal_bayes_scores(lt_np, lg_np, backend="cpu")

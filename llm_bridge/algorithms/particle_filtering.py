@@ -100,7 +100,8 @@ _ess = jax.jit(probinf.ess)  # probinf's ESS, compiled once per particle count (
 @partial(jax.jit, static_argnames=("num", "method"))
 def _resample_seeded(seed, log_weights, num: int, method: str):
     # Key construction inside the compiled call: building a PRNGKey eagerly costs ~1 ms a step.
-    return probinf.resample_with_flag(jax.random.PRNGKey(seed), log_weights, num, method)
+    # The weights were validated on the host (check_log_weights), so no flag is carried back.
+    return probinf.RESAMPLING_METHODS[method](jax.random.PRNGKey(seed), log_weights, num)
 
 
 def resample_indices(rng: np.random.Generator, log_weights, num: int, method: str) -> np.ndarray:
@@ -118,10 +119,7 @@ def resample_indices(rng: np.random.Generator, log_weights, num: int, method: st
     padded = np.full(m, -np.inf, np.float32)
     padded[: len(lw)] = lw - lw.max()
     seed = np.int32(rng.integers(0, 2**31 - 1))  # one draw per call: same seed, same result
-    anc, valid = _resample_seeded(seed, padded, m, method)
-    if not bool(valid):  # pragma: no cover - check_log_weights caught it already
-        raise probinf.InvalidWeightsError("resampling weights became invalid")
-    anc = np.asarray(anc)
+    anc = np.asarray(_resample_seeded(seed, padded, m, method))
     if num < m:
         anc = anc[rng.permutation(m)[:num]]
     return anc

@@ -17,8 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 from jax.scipy.stats import norm
-from probinf._compat import enable_x64
 
+from probinf._compat import enable_x64
 from probinf.kalman import LinearGaussian, kalman_filter
 from probinf.pmcmc import particle_gibbs, pmmh
 from probinf.progress import progress

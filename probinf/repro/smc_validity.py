@@ -18,10 +18,10 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-from probinf._compat import enable_x64
 import numpy as np
 import pandas as pd
 
+from probinf._compat import enable_x64
 from probinf.kalman import LinearGaussian
 from probinf.progress import progress
 from probinf.reproduce import ReproResult

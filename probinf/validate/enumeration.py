@@ -35,7 +35,8 @@ import numpy as np
 from scipy.special import logsumexp
 
 from probinf._compat import enable_x64
-from probinf.population import Population, reweight as _reweight_block
+from probinf.population import Population
+from probinf.population import reweight as _reweight_block
 from probinf.resampling import RESAMPLING_FROM_UNIFORMS
 
 __all__ = [

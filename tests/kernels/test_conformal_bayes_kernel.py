@@ -160,7 +160,6 @@ def test_no_retrace_for_same_shapes():
 
 
 def test_float64_path_matches_reference_tightly():
-    import jax
 
     rng = np.random.default_rng(4)
     lt, lg = rng.normal(-5, 20, size=(50, 30)), rng.normal(-5, 20, size=(50, 12))

@@ -124,7 +124,6 @@ def test_dtypes(dtype, backend):
 
 
 def test_float64_jax_input_stays_float64():
-    import jax
 
     with enable_x64(True):
         z = np.random.default_rng(0).normal(size=(4, 9))

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from probinf._compat import enable_x64
 from probinf.mcmc import HMC, MALA, RandomWalk, build_kernel, init_state, rwmh_step, weighted_covariance_chol
 from probinf.validate.geweke import geweke_test
-from probinf._compat import enable_x64
 
 SIGMA = 0.7  # observation noise
 N_OBS = 3

@@ -10,10 +10,10 @@ from jax.scipy.stats import norm
 from scipy import stats
 
 from probinf import LinearGaussian, ModelSpecificationError, StateSpaceModel, kalman_filter, particle_filter
+from probinf._compat import enable_x64
 from probinf.pmcmc import csmc_kernel, particle_gibbs, pmmh
 from probinf.smoothing import backward_sample, trace_genealogy
 from probinf.validate import enumerate_csmc_kernel, exact_path_posterior
-from probinf._compat import enable_x64
 
 P0 = np.array([0.3, 0.7])
 P = np.array([[0.9, 0.1], [0.2, 0.8]])

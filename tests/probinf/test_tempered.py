@@ -16,14 +16,13 @@ from scipy import stats
 from scipy.special import gammaln
 
 import probinf
+from probinf._compat import enable_x64
 from probinf.exceptions import ModelSpecificationError, SMCFailedError
 from probinf.mcmc import HMC, MALA, MCMCState, RandomWalk
-from probinf.population import Population
 from probinf.resampling import RESAMPLING_METHODS
-from probinf.tempered import TemperedParticles, TemperedState, init, solve_next_exponent, step, tempered_smc
+from probinf.tempered import TemperedState, init, solve_next_exponent, step, tempered_smc
 from probinf.validate.enumeration import enumerate_resampling
 from probinf.weights import ess
-from probinf._compat import enable_x64
 
 # --------------------------------------------------------------------------------------
 # ESS solver on asymmetric likelihoods (blackjax #914: a sign error hid behind symmetric tests)
