@@ -19,7 +19,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from benchmarks._util import median_time, peak_rss_mb, write_results
 from conformal import SplitConformalClassifier, SplitConformalRegressor
-from kernels import conformal_bayes_scores
+from probinf.kernels import conformal_bayes_scores
 
 
 def _reg_rows(sizes, n_test):
@@ -94,7 +94,7 @@ def _cb_memory(sizes):
     """
     out = {}
     for T, n, G in sizes:
-        code = ("import numpy as np\nfrom kernels import conformal_bayes_scores\n"
+        code = ("import numpy as np\nfrom probinf.kernels import conformal_bayes_scores\n"
                 f"rng=np.random.default_rng(2); th=rng.normal(size={T})*0.1; y=rng.normal(size={n}); g=np.linspace(-4,4,{G})\n"
                 "lt=-0.5*(y[None]-th[:,None])**2; lg=-0.5*(g[None]-th[:,None])**2\n#--workload--\n")
         out[(T, n, G)] = (peak_rss_mb(code + "conformal_bayes_scores(lt, lg, return_train_scores=False)"),

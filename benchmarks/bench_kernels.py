@@ -21,7 +21,7 @@ MIX_SIZES = [(100, 1_000, 5), (1_000, 10_000, 5), (2_000, 50_000, 5)]
 
 _SETUP = """
 import numpy as np, jax, jax.numpy as jnp
-from kernels.mixture import mixture_loglik, _reference
+from probinf.kernels.mixture import mixture_loglik, _reference
 P, n, K = {P}, {n}, {K}
 rng = np.random.default_rng(0)
 x = jnp.asarray(rng.normal(size=(n, 1)), jnp.float32)

@@ -1,4 +1,4 @@
-"""kernels.token_logprobs vs the naive ``log_softmax`` + gather (torch and JAX), CPU: wall time and peak memory.
+"""probinf.kernels.token_logprobs vs the naive ``log_softmax`` + gather (torch and JAX), CPU: wall time and peak memory.
 
 Sizes sweep B x L x V at a vocabulary of 32k (Llama-2) and 152k (Qwen-2.5) tokens, float32 and bfloat16
 logits (torch).  Peak memory is the extra resident memory of a fresh process running the workload once
@@ -23,7 +23,7 @@ _SETUP = """
 import sys; sys.path.insert(0, {root!r})
 import torch
 torch.set_num_threads(1)
-from kernels.token_logprobs import token_logprobs
+from probinf.kernels.token_logprobs import token_logprobs
 g = torch.Generator().manual_seed(0)
 z = torch.empty({B}, {L}, {V}, dtype=torch.{dtype}).normal_(0, 3, generator=g)  # no float32 temporary
 ids = torch.randint(0, {V}, ({B}, {L}), generator=g)
@@ -33,7 +33,7 @@ ids = torch.randint(0, {V}, ({B}, {L}), generator=g)
 def main():
     import torch
 
-    from kernels.token_logprobs import token_logprobs
+    from probinf.kernels.token_logprobs import token_logprobs
 
     torch.set_num_threads(1)
     root = str(Path(__file__).resolve().parents[1])

@@ -10,7 +10,7 @@ Measures
    10% false-positive rate) at N = 8, 64, 256 particles over ``--problems`` problems: wall time,
    generated tokens/s, backend / reward / orchestration shares of the wall time, accuracy; and
    best-of-N at the same N for comparison (accuracy, tokens).
-3. ``kernels.token_logprobs`` on CUDA at B x L x V = 8 x 2048 x 32000 (bf16 logits): torch blocked and
+3. ``probinf.kernels.token_logprobs`` on CUDA at B x L x V = 8 x 2048 x 32000 (bf16 logits): torch blocked and
    V-chunked paths vs ``log_softmax``+gather (wall time, peak extra memory, achieved read bandwidth), and
    for JAX input the Pallas kernel vs the fused XLA path (compare read GB/s with the card's HBM peak:
    H100 SXM ~3.35 TB/s, H200 ~4.8 TB/s).
@@ -97,7 +97,7 @@ def particle_filter(be, device, smoke, num_problems):
 
 
 def kernel(device, smoke):
-    from kernels.token_logprobs import token_logprobs
+    from probinf.kernels.token_logprobs import token_logprobs
 
     B, L, V = (2, 16, 1000) if smoke else (8, 2048, 32000)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
@@ -136,7 +136,7 @@ def kernel_jax(smoke):
     import jax
     import jax.numpy as jnp
 
-    from kernels.token_logprobs import _jax_has_gpu, token_logprobs
+    from probinf.kernels.token_logprobs import _jax_has_gpu, token_logprobs
 
     gpu = _jax_has_gpu()
     B, L, V = (2, 16, 1000) if (smoke or not gpu) else (8, 2048, 32000)

@@ -10,7 +10,7 @@ point is its posterior predictive density under the augmented posterior.  The p-
 exchangeability even for a misspecified model, up to the importance-sampling error; the
 effective sample size of the weights (reported, with a :class:`~conformal.exceptions.LowESSWarning`
 when small) is the diagnostic.  The reduction over draws is
-:func:`kernels.conformal_bayes_scores` (fused, chunked; no T x n x G tensor).
+:func:`probinf.kernels.conformal_bayes_scores` (fused, chunked; no T x n x G tensor).
 
 Posterior draws come from NumPyro (``model`` and ``obs_site``: log-likelihoods by
 ``numpyro.infer.log_likelihood``), from probinf (a ``Population``'s particles and
@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 from conformal._common import check_levels, check_X_y
 from conformal.exceptions import GridBoundaryWarning, LowESSWarning
 from conformal.results import PredictionIntervals
-from kernels import conformal_bayes_scores
+from probinf.kernels import conformal_bayes_scores
 
 __all__ = ["ConformalBayes"]
 
@@ -59,7 +59,7 @@ class ConformalBayes(BaseEstimator):
         Warn (:class:`LowESSWarning`) when the ESS at a grid value inside the prediction set
         falls below this fraction of the (effective) number of draws.
     backend : {"auto", "reference", "cpu", "pallas"}
-        Backend of :func:`kernels.conformal_bayes_scores` (``"auto"``: Pallas on a GPU, else the
+        Backend of :func:`probinf.kernels.conformal_bayes_scores` (``"auto"``: Pallas on a GPU, else the
         fused CPU path).
 
     Attributes

@@ -7,7 +7,7 @@ r"""Resampling schemes returning ancestor indices, exact in float32 for N up to 
 
 Numerics: weights stay in log space until one ``exp(lw - max)``; the running sums
 of ``M w_i`` are kept split into an exact integer part and a fractional part
-(:func:`kernels.resampling.compensated_cumsum`, a blocked two-level scan that
+(:func:`probinf.kernels.resampling.compensated_cumsum`, a blocked two-level scan that
 is also fast on CPU), and the total is renormalized once so that the offspring counts sum to ``M`` even when the float sum of the
 weights is off by many ulps.  This removes the float32 bias that Murray, Lee &
 Jacob (2016, doi:10.1080/10618600.2015.1062015) measured beyond ~1e5 particles.
@@ -26,7 +26,7 @@ from typing import Protocol
 import jax
 import jax.numpy as jnp
 
-from kernels.resampling import (
+from probinf.kernels.resampling import (
     compensated_cumsum,
     compensated_sum,
     exact_int_cumsum,

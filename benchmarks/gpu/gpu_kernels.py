@@ -33,7 +33,7 @@ def timeit(fn, repeats=5):
 
 
 def mixture(smoke, interpret):
-    from kernels.mixture import _reference, mixture_loglik
+    from probinf.kernels.mixture import _reference, mixture_loglik
 
     out = []
     sizes = [(8, 300, 3, 2)] if smoke else [(64, 1000, 4, 2), (1024, 65536, 8, 2), (4096, 65536, 8, 2)]
@@ -90,7 +90,7 @@ def conformal_bayes(smoke, interpret):
     Both are timed through their jitted cores on device arrays (no host transfer), once
     with the (G, n) train scores written and once without (what ``ConformalBayes`` uses).
     """
-    from kernels.conformal_bayes import _fast, _pallas, conformal_bayes_scores, default_chunk_size
+    from probinf.kernels.conformal_bayes import _fast, _pallas, conformal_bayes_scores, default_chunk_size
 
     out = []
     sizes = [(64, 50, 20)] if smoke else [(1000, 1000, 200), (4000, 5000, 500), (10000, 2000, 1000)]

@@ -27,7 +27,7 @@ stop string.
 
 Scoring (:meth:`TransformersBackend.score`) is one teacher-forced forward pass per
 batch, gathering the continuation's token log-probabilities with
-:func:`kernels.token_logprobs` (no V-wide log-softmax).  The continuation is tokenized
+:func:`probinf.kernels.token_logprobs` (no V-wide log-softmax).  The continuation is tokenized
 on its own and appended to the prompt's tokens, so a text that the model generated
 with the same tokenization scores exactly its generation log-probability;
 :meth:`TransformersBackend.score_ids` scores given token ids.
@@ -409,7 +409,7 @@ class TransformersBackend:
     def _generate_chunk(self, chunk, max_tokens, temperature, top_p, stop, gen, shared) -> list[Generation]:
         import torch
 
-        from kernels.token_logprobs import token_logprobs
+        from probinf.kernels.token_logprobs import token_logprobs
 
         R = len(chunk)
         logits, cache, mask, pos = self._prefill(chunk, shared)
@@ -487,7 +487,7 @@ class TransformersBackend:
         """Per-token log-probabilities of given continuation token ids after given prompt token ids."""
         import torch
 
-        from kernels.token_logprobs import token_logprobs
+        from probinf.kernels.token_logprobs import token_logprobs
 
         if len(prompt_ids) != len(continuation_ids):
             raise ValueError(

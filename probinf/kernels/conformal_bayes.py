@@ -59,7 +59,7 @@ Backends
     :math:`G n / b_n` counts (and the G x n output when requested).  Same dtype
     and tolerance as ``"cpu"``.  Without a GPU it runs only with
     ``interpret=True`` (used by the tests); otherwise it raises
-    :class:`kernels.BackendUnavailableError`.
+    :class:`probinf.kernels.BackendUnavailableError`.
 
 NaN inputs raise ``ValueError`` (a density is never NaN); ``+inf`` raises;
 ``-inf`` (zero likelihood) is allowed except for a grid column whose weights are
@@ -84,9 +84,9 @@ from jax import lax
 from jax.scipy.special import logsumexp as _jlse
 from scipy.special import logsumexp as _nlse
 
-from kernels._device import jax_has_gpu as _has_gpu
-from kernels._device import next_pow2 as _next_pow2
-from kernels._device import require_pallas_device
+from probinf.kernels._device import jax_has_gpu as _has_gpu
+from probinf.kernels._device import next_pow2 as _next_pow2
+from probinf.kernels._device import require_pallas_device
 
 __all__ = ["ConformalBayesScores", "conformal_bayes_scores", "CONFORMAL_BAYES_BACKENDS"]
 
@@ -384,7 +384,7 @@ def conformal_bayes_scores(
     ValueError
         On shape mismatches, NaN or +inf inputs, ``T = 0``, an all-zero weight column,
         or an unknown backend.
-    kernels.BackendUnavailableError
+    probinf.kernels.BackendUnavailableError
         For ``backend="pallas"`` without a GPU visible to JAX and without ``interpret=True``.
 
     Examples

@@ -8,11 +8,11 @@ This package sits at the bottom of the layering: it imports nothing from
 ``probinf`` or the applications.
 """
 
-from kernels.conformal_bayes import ConformalBayesScores, conformal_bayes_scores
-from kernels.exceptions import BackendUnavailableError
-from kernels.mixture import MIXTURE_BACKENDS, mixture_loglik
-from kernels.resampling import compensated_cumsum, offspring_counts, search_sorted_split
-from kernels.token_logprobs import TOKEN_LOGPROBS_BACKENDS, token_logprobs
+from probinf.kernels.conformal_bayes import ConformalBayesScores, conformal_bayes_scores
+from probinf.kernels.exceptions import BackendUnavailableError
+from probinf.kernels.mixture import MIXTURE_BACKENDS, mixture_loglik
+from probinf.kernels.resampling import compensated_cumsum, offspring_counts, search_sorted_split
+from probinf.kernels.token_logprobs import TOKEN_LOGPROBS_BACKENDS, token_logprobs
 
 __all__ = [
     "BackendUnavailableError",

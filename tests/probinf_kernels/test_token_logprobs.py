@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.special import log_softmax
 
-from kernels import token_logprobs
-from kernels.token_logprobs import TOKEN_LOGPROBS_BACKENDS
+from probinf.kernels import token_logprobs
+from probinf.kernels.token_logprobs import TOKEN_LOGPROBS_BACKENDS
 from probinf._compat import enable_x64
 
 torch = pytest.importorskip("torch")
@@ -76,7 +76,7 @@ def test_pallas_interpret_matches_float64_reference(data):
 
 
 def test_pallas_without_gpu_is_a_clear_error():
-    from kernels import BackendUnavailableError
+    from probinf.kernels import BackendUnavailableError
 
     with pytest.raises(BackendUnavailableError, match="interpret=True"):
         token_logprobs(np.zeros((2, 5), np.float32), np.zeros(2, int), backend="pallas")

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from kernels.resampling import (
+from probinf.kernels.resampling import (
     compensated_cumsum,
     compensated_sum,
     exact_int_cumsum,

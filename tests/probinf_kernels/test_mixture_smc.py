@@ -13,7 +13,7 @@ from scipy.special import logsumexp
 from scipy.stats import norm
 
 from probinf.tempered import tempered_smc
-from kernels import mixture_loglik
+from probinf.kernels import mixture_loglik
 
 W = np.array([0.3, 0.7])
 PRIOR_SD = 3.0

@@ -1,4 +1,4 @@
-"""kernels.mixture_loglik: every backend against the reference (and the reference against scipy)."""
+"""probinf.kernels.mixture_loglik: every backend against the reference (and the reference against scipy)."""
 
 import jax
 import jax.numpy as jnp
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy.special import logsumexp as sp_logsumexp
 from scipy.stats import norm
 
-from kernels import BackendUnavailableError, mixture_loglik
+from probinf.kernels import BackendUnavailableError, mixture_loglik
 from probinf._compat import enable_x64
 
 

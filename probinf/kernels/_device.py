@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kernels.exceptions import BackendUnavailableError
+from probinf.kernels.exceptions import BackendUnavailableError
 
 __all__ = ["jax_has_gpu", "next_pow2", "require_pallas_device"]
 

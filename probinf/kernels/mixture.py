@@ -41,9 +41,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from kernels._device import jax_has_gpu as _has_gpu
-from kernels._device import next_pow2 as _next_pow2
-from kernels._device import require_pallas_device
+from probinf.kernels._device import jax_has_gpu as _has_gpu
+from probinf.kernels._device import next_pow2 as _next_pow2
+from probinf.kernels._device import require_pallas_device
 
 __all__ = ["mixture_loglik", "MIXTURE_BACKENDS"]
 

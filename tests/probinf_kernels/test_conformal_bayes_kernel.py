@@ -1,4 +1,4 @@
-"""kernels.conformal_bayes_scores: fused JAX path against the NumPy float64 oracle.
+"""probinf.kernels.conformal_bayes_scores: fused JAX path against the NumPy float64 oracle.
 
 Tolerance (documented in the kernel): the fast path runs in float32; each log-score is a
 difference of two log-sum-exps of magnitude up to ``S = max|input|`` (a sum of two inputs),
@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from kernels import conformal_bayes_scores
+from probinf.kernels import conformal_bayes_scores
 from probinf._compat import enable_x64
 
 EPS32 = float(np.finfo(np.float32).eps)
@@ -149,7 +149,7 @@ def test_empty_training_set_gives_pvalue_one():
 
 
 def test_no_retrace_for_same_shapes():
-    from kernels.conformal_bayes import _fast
+    from probinf.kernels.conformal_bayes import _fast
 
     rng = np.random.default_rng(3)
     lt, lg = rng.normal(size=(6, 5)), rng.normal(size=(6, 4))
@@ -218,7 +218,7 @@ def test_pallas_interpret_small_blocks_match_cpu():
     """Tiny blocks (many programs, padding on every axis) give the same answer as the default ones."""
     import jax.numpy as jnp
 
-    from kernels.conformal_bayes import _pallas
+    from probinf.kernels.conformal_bayes import _pallas
 
     rng = np.random.default_rng(5)
     lt, lg, lw = rng.normal(size=(11, 13)), rng.normal(size=(11, 7)), rng.normal(size=11)
@@ -259,8 +259,8 @@ def test_pallas_float64_interpret_matches_reference_tightly():
 def test_pallas_without_gpu_is_a_clear_error_and_auto_routing(monkeypatch):
     import jax
 
-    import kernels.conformal_bayes as cb
-    from kernels import BackendUnavailableError
+    import probinf.kernels.conformal_bayes as cb
+    from probinf.kernels import BackendUnavailableError
 
     lt, lg = np.zeros((2, 3)), np.zeros((2, 4))
     if not any(d.platform == "gpu" for d in jax.devices()):

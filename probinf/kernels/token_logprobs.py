@@ -44,7 +44,7 @@ Token ids outside ``[0, V)`` or mismatched shapes raise ``ValueError``.
 Example
 -------
 >>> import numpy as np
->>> from kernels.token_logprobs import token_logprobs
+>>> from probinf.kernels.token_logprobs import token_logprobs
 >>> z = np.array([[0.0, 0.0, np.log(2.0)]])
 >>> np.asarray(token_logprobs(z, np.array([2]))).round(4)   # log(2/4)
 array([-0.6931], dtype=float32)
@@ -54,9 +54,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels._device import jax_has_gpu as _jax_has_gpu
-from kernels._device import next_pow2 as _next_pow2
-from kernels._device import require_pallas_device
+from probinf.kernels._device import jax_has_gpu as _jax_has_gpu
+from probinf.kernels._device import next_pow2 as _next_pow2
+from probinf.kernels._device import require_pallas_device
 
 __all__ = ["token_logprobs", "TOKEN_LOGPROBS_BACKENDS"]
 
