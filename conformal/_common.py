@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from conformal.exceptions import InsufficientCalibrationError
 
 __all__ = [
-    "check_levels", "check_X_y", "check_1d", "conformal_rank", "conformal_quantile",
+    "allows_nan", "check_levels", "check_X_y", "check_1d", "conformal_rank", "conformal_quantile",
     "weighted_conformal_quantile", "fit_or_check", "check_on_insufficient",
 ]
 
@@ -58,20 +58,59 @@ def check_1d(y, name: str, n: int | None = None, *, numeric: bool = True) -> np.
     return y
 
 
-def check_X_y(X, y=None, *, name_X: str = "X", name_y: str = "y", numeric_y: bool = True):
-    """Arrays with matching lengths; NaN/inf in numeric X is an error (the model would silently emit NaN)."""
+def allows_nan(*estimators) -> bool:
+    """Whether every given scikit-learn estimator accepts NaN in ``X`` (its ``allow_nan`` input tag).
+
+    ``None`` entries (defaults chosen later) and objects without tags count as not accepting NaN.
+    """
+    for est in estimators:
+        if est is None:
+            return False
+        try:
+            from sklearn.utils import get_tags
+
+            ok = bool(get_tags(est).input_tags.allow_nan)
+        except Exception:  # not an sklearn estimator (or an old one without tags): be strict
+            ok = False
+        if not ok:
+            return False
+    return True
+
+
+def check_X_y(X, y=None, *, name_X: str = "X", name_y: str = "y", numeric_y: bool = True, allow_nan: bool = False):
+    """Arrays with matching lengths; inf in numeric X is an error, NaN too unless ``allow_nan``.
+
+    ``allow_nan=True`` (the wrapped estimator's ``allow_nan`` tag, see :func:`allows_nan`) lets
+    missing values through to estimators that handle them, e.g. ``HistGradientBoostingRegressor``.
+    """
     if X is None:
         raise ValueError(f"{name_X} is required, got None")
+    if isinstance(X, (str, bytes)) or np.isscalar(X):
+        raise TypeError(f"{name_X} must be a 2-D array-like (samples, features), got {type(X).__name__}")
     Xa = X if hasattr(X, "iloc") else np.asarray(X)
-    if getattr(Xa, "ndim", 2) == 1:
-        raise ValueError(f"{name_X} must be 2-D (samples, features), got a 1-D array; use X.reshape(-1, 1)")
+    if getattr(Xa, "ndim", 2) != 2:
+        raise ValueError(f"{name_X} must be 2-D (samples, features), got {Xa.ndim}-D; "
+                         "use X.reshape(-1, 1) for a single feature")
     n = Xa.shape[0]
     if n == 0:
         raise ValueError(f"{name_X} has no rows")
+    if Xa.shape[1] == 0:
+        raise ValueError(f"{name_X} has no columns (features)")
     vals = np.asarray(Xa)
-    if np.issubdtype(vals.dtype, np.number) and not np.all(np.isfinite(vals)):
-        rows = np.flatnonzero(~np.all(np.isfinite(vals.reshape(n, -1)), axis=1))
-        raise ValueError(f"{name_X} contains NaN or inf at rows {rows[:5].tolist()}")
+    if vals.dtype == bool:
+        pass
+    elif np.issubdtype(vals.dtype, np.number):
+        if np.iscomplexobj(vals):
+            raise TypeError(f"{name_X} must be real-valued, got dtype {vals.dtype}")
+        bad = np.isinf(vals) if allow_nan else ~np.isfinite(vals)
+        if bad.any():
+            rows = np.flatnonzero(bad.reshape(n, -1).any(axis=1))
+            what = "inf" if allow_nan else "NaN or inf"
+            fix = ("" if allow_nan else "; impute them (e.g. SimpleImputer in a Pipeline) or wrap an estimator "
+                   "that accepts missing values (e.g. HistGradientBoostingRegressor/Classifier)")
+            raise ValueError(f"{name_X} contains {what} at rows {rows[:5].tolist()}{fix}")
+    elif vals.dtype.kind in "USa":
+        raise TypeError(f"{name_X} must be numeric, got dtype {vals.dtype}; encode text features first")
     if y is None:
         return Xa, None
     return Xa, check_1d(y, name_y, n, numeric=numeric_y)

@@ -39,7 +39,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 from conformal._common import (
-    check_1d, check_levels, check_on_insufficient, check_X_y, conformal_quantile, fit_or_check,
+    allows_nan, check_1d, check_levels, check_on_insufficient, check_X_y, conformal_quantile, fit_or_check,
 )
 from conformal.results import PredictionSets
 
@@ -135,7 +135,7 @@ class SplitConformalClassifier(BaseEstimator, ClassifierMixin):
         self._check_params()
         if self.prefit:
             raise ValueError("prefit=True: the estimator is already fitted; call conformalize(X_calib, y_calib)")
-        X, y = check_X_y(X, y, numeric_y=False)
+        X, y = check_X_y(X, y, numeric_y=False, allow_nan=allows_nan(self.estimator))
         self.estimator_ = fit_or_check(self.estimator, False, lambda: LogisticRegression(max_iter=1000),
                                        X, y, **fit_params)
         return self
@@ -158,7 +158,8 @@ class SplitConformalClassifier(BaseEstimator, ClassifierMixin):
             raise ValueError("prefit=False: call fit(X_train, y_train) before conformalize (or set prefit=True)")
         if groups is not None and self.class_conditional:
             raise ValueError("use either class_conditional=True or groups, not both")
-        X, y = check_X_y(X, y, name_X="X_calib", name_y="y_calib", numeric_y=False)
+        X, y = check_X_y(X, y, name_X="X_calib", name_y="y_calib", numeric_y=False,
+                         allow_nan=allows_nan(self.estimator))
         self.classes_ = np.asarray(self.estimator_.classes_)
         pos = np.searchsorted(self.classes_, y)
         pos = np.clip(pos, 0, self.classes_.size - 1)
@@ -189,12 +190,12 @@ class SplitConformalClassifier(BaseEstimator, ClassifierMixin):
 
     def predict(self, X):
         check_is_fitted(self, "estimator_")
-        return self.estimator_.predict(check_X_y(X)[0])
+        return self.estimator_.predict(check_X_y(X, allow_nan=allows_nan(self.estimator))[0])
 
     def predict_set(self, X, groups=None) -> PredictionSets:
         """Prediction sets (n, K, L); ``groups`` (n,) needed when calibrated with groups."""
         check_is_fitted(self, "quantiles_")
-        X = check_X_y(X)[0]
+        X = check_X_y(X, allow_nan=allows_nan(self.estimator))[0]
         proba, S = self._scores(X)
         n, K = S.shape
         if self.groups_ is None:
@@ -216,7 +217,7 @@ class SplitConformalClassifier(BaseEstimator, ClassifierMixin):
     def predict_pvalues(self, X, y):
         r"""Conformal p-values :math:`(1 + \#\{i: s_i \ge s(x, y)\})/(n+1)` of labels ``y`` (marginal calibration)."""
         check_is_fitted(self, "conformity_scores_")
-        X, y = check_X_y(X, y, numeric_y=False)
+        X, y = check_X_y(X, y, numeric_y=False, allow_nan=allows_nan(self.estimator))
         _, S = self._scores(X)
         pos = np.clip(np.searchsorted(self.classes_, y), 0, self.classes_.size - 1)
         s = S[np.arange(y.shape[0]), pos]
