@@ -67,17 +67,21 @@ def phantom_death_ratio(noisy_cells, death_noise_scale):
     without deaths.  With few events these phantom deaths dominate, the curve is biased down and the
     bootstrap band, which re-clips around the biased estimate, misses the truth.  The ratio
 
-    .. math:: \rho_b = \sum_{j \le b} \tfrac b2 e^{-\hat d_j / b} \Big/ \sum_{j \le b} \tilde d_j
+    .. math:: \rho_b = \frac{b \cdot j_b / 2}{\sum_{j \le b} \tilde d_j}
 
-    (plug-in :math:`\hat d_j = \max(\tilde d_j, 0)`, unclipped noisy deaths in the denominator; ``inf``
-    where that sum is not positive) reads only the release, so it costs no privacy.
+    (:math:`j_b` bins up to :math:`t_b`; the numerator bounds the expected phantom deaths, reached when
+    the bins hold no deaths; unclipped noisy deaths in the denominator; ``inf`` where that sum is not
+    positive) reads only the release, so it costs no privacy.  A plug-in of the bias,
+    :math:`\tfrac b2 e^{-\max(\tilde d_j, 0)/b}`, was tried and rejected: noise that happens to be
+    positive hides the bias it estimates, and with 21 deaths the band covered only 69% of the times it
+    declared reliable.
     """
     x = np.asarray(noisy_cells, dtype=float)
     d = x[1:-1:2]
     b = float(death_noise_scale)
     if b <= 0 or not np.isfinite(b):
         return np.zeros(d.shape)
-    phantom = np.cumsum(0.5 * b * np.exp(-np.maximum(d, 0.0) / b))
+    phantom = 0.5 * b * np.arange(1, d.size + 1)
     total = np.cumsum(d)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(total > 0, phantom / np.where(total > 0, total, 1.0), np.inf)
