@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
-from conformal._common import allows_nan, check_levels, check_X_y, fit_or_check, weighted_conformal_quantile
+from conformal._common import allows_nan, check_features, check_levels, check_X_y, fit_or_check, weighted_conformal_quantile
 from conformal.results import PredictionIntervals
 
 __all__ = ["WeightedConformalRegressor"]
@@ -117,6 +117,7 @@ class WeightedConformalRegressor(BaseEstimator, RegressorMixin):
         elif not hasattr(self, "estimator_"):
             raise ValueError("prefit=False: call fit(X_train, y_train) before conformalize (or set prefit=True)")
         X, y = check_X_y(X, y, name_X="X_calib", name_y="y_calib", allow_nan=self._nan_ok())
+        check_features(X, self.estimator_, "X_calib")
         if self.likelihood_ratio is None:
             if X_test is None:
                 raise ValueError("likelihood_ratio is None: pass X_test (target covariates) to conformalize "
@@ -146,12 +147,12 @@ class WeightedConformalRegressor(BaseEstimator, RegressorMixin):
 
     def predict(self, X):
         check_is_fitted(self, "estimator_")
-        return self.estimator_.predict(check_X_y(X, allow_nan=self._nan_ok())[0])
+        return self.estimator_.predict(check_features(check_X_y(X, allow_nan=self._nan_ok())[0], self.estimator_))
 
     def predict_interval(self, X) -> PredictionIntervals:
         """Intervals (n, L); infinite where the test weight leaves too little calibration mass."""
         check_is_fitted(self, "conformity_scores_")
-        X = check_X_y(X, allow_nan=self._nan_ok())[0]
+        X = check_features(check_X_y(X, allow_nan=self._nan_ok())[0], self.estimator_)
         mu = np.asarray(self.estimator_.predict(X), dtype=float)
         q = weighted_conformal_quantile(self.conformity_scores_, self._cum, self._weights(X), self.confidence_levels_)
         return PredictionIntervals(mu, mu[:, None] - q, mu[:, None] + q, tuple(self.confidence_levels_))
