@@ -45,6 +45,10 @@ def validate_survival_data(durations, event_observed=None):
     TypeError
         Non-numeric input.
     """
+    if durations is None or isinstance(durations, (str, bytes)):
+        raise TypeError(f"durations must be a 1-D numeric array, got {type(durations).__name__}")
+    if np.iscomplexobj(durations) or np.iscomplexobj(event_observed):
+        raise TypeError("durations and event_observed must be real numbers, got complex values")
     try:
         t = np.asarray(durations, dtype=float)
     except (TypeError, ValueError) as exc:

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 
 from ..exceptions import LowEventError, LowEventWarning, NoPrivacyGuaranteeWarning, PrivacyParameterError
 from .data import cell_counts, make_grid, validate_survival_data
@@ -372,7 +373,7 @@ class PrivateKaplanMeier(BaseEstimator):
     # ------------------------------------------------------------------ use
     def _check_fitted(self):
         if not hasattr(self, "survival_function_"):
-            raise RuntimeError("this PrivateKaplanMeier is not fitted yet; call fit(durations, event_observed) first")
+            raise NotFittedError("this PrivateKaplanMeier is not fitted yet; call fit(durations, event_observed) first")
 
     def predict(self, times):
         """Step-function value of the released curve at ``times`` (float for a scalar, Series otherwise).
@@ -380,6 +381,8 @@ class PrivateKaplanMeier(BaseEstimator):
         Times after the last grid point get the last released value (as lifelines does).
         """
         self._check_fitted()
+        if times is None or isinstance(times, (str, bytes)):
+            raise TypeError(f"times must be a number or an array of times, got {type(times).__name__}")
         arr = np.asarray(times, dtype=float)
         if np.any(~np.isfinite(arr)) or np.any(arr < 0):
             raise ValueError("times must be finite and non-negative")
@@ -398,7 +401,8 @@ class PrivateKaplanMeier(BaseEstimator):
     def percentile(self, p):
         """First grid time at which the released curve is at or below ``p`` (``inf`` if never), like lifelines."""
         self._check_fitted()
-        if not (0 <= float(p) <= 1):
+        if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)) \
+                or not (0 <= float(p) <= 1):
             raise ValueError(f"p must be in [0, 1], got {p!r}")
         s = self.survival_function_.iloc[:, 0].to_numpy()
         hit = np.nonzero(s <= float(p))[0]

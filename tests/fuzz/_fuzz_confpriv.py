@@ -22,13 +22,13 @@ def raise_site(exc: BaseException) -> str:
     return last
 
 
-def assert_clear_error(packages, fn, *args, **kwargs):
-    """``fn(*args, **kwargs)`` must raise a ValueError/TypeError (or sklearn's NotFittedError) whose raise
+def assert_clear_error(packages, func, /, *args, **kwargs):
+    """``func(*args, **kwargs)`` must raise a ValueError/TypeError (or sklearn's NotFittedError) whose raise
     site is in one of ``packages`` (so it is our check, not a dependency's), with a message that says
     something.  Returns the exception."""
     roots = [os.path.dirname(p.__file__) + os.sep for p in packages]
     try:
-        out = fn(*args, **kwargs)
+        out = func(*args, **kwargs)
     except NotFittedError as exc:
         return exc
     except (ValueError, TypeError) as exc:

@@ -46,8 +46,8 @@ QHI = QuantileRegressor(quantile=0.9, alpha=0.0, solver="highs").fit(X, Y)
 BAD_LEVELS = st.sampled_from([0, 1, -0.1, 1.5, np.nan, np.inf, "0.9", None, [], [0.5, 1.2], [[0.9]]])
 
 
-def _ok(fn, *a, **k):
-    return assert_clear_error([conformal], fn, *a, **k)
+def _ok(func, /, *a, **k):
+    return assert_clear_error([conformal], func, *a, **k)
 
 
 def _regressors():

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.exceptions import NotFittedError
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -292,7 +293,7 @@ def test_bad_input_is_a_clear_error(kwargs, durations, events, exc, match):
 
 
 def test_unfitted_use_is_an_error():
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         PrivateKaplanMeier(1.0).predict(3.0)
 
 
