@@ -17,7 +17,8 @@ from sklearn.utils.validation import check_is_fitted
 from conformal.exceptions import InsufficientCalibrationError
 
 __all__ = [
-    "allows_nan", "check_features", "check_positive", "check_levels", "check_X_y", "check_1d", "conformal_rank", "conformal_quantile",
+    "allows_nan", "check_features", "check_positive", "check_levels", "check_X_y", "check_1d", "conformal_rank",
+    "conformal_quantile",
     "weighted_conformal_quantile", "fit_or_check", "check_on_insufficient",
 ]
 

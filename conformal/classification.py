@@ -39,7 +39,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 from conformal._common import (
-    allows_nan, check_1d, check_features, check_levels, check_on_insufficient, check_X_y, conformal_quantile, fit_or_check,
+    allows_nan,
+    check_1d,
+    check_features,
+    check_levels,
+    check_on_insufficient,
+    check_X_y,
+    conformal_quantile,
+    fit_or_check,
 )
 from conformal.results import PredictionSets
 

@@ -31,8 +31,16 @@ from sklearn.model_selection import KFold, LeaveOneOut
 from sklearn.utils.validation import check_is_fitted
 
 from conformal._common import (
-    allows_nan, check_features, check_levels, check_on_insufficient, check_positive, check_X_y, conformal_quantile, conformal_rank,
-    fit_or_check, is_int,
+    allows_nan,
+    check_features,
+    check_levels,
+    check_on_insufficient,
+    check_positive,
+    check_X_y,
+    conformal_quantile,
+    conformal_rank,
+    fit_or_check,
+    is_int,
 )
 from conformal.results import PredictionIntervals
 

@@ -24,7 +24,14 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
-from conformal._common import allows_nan, check_features, check_levels, check_X_y, fit_or_check, weighted_conformal_quantile
+from conformal._common import (
+    allows_nan,
+    check_features,
+    check_levels,
+    check_X_y,
+    fit_or_check,
+    weighted_conformal_quantile,
+)
 from conformal.results import PredictionIntervals
 
 __all__ = ["WeightedConformalRegressor"]

@@ -15,8 +15,6 @@ Curated public API
 from privacy.baselines import EpsilonInterval, clopper_pearson_interval, jeffreys_interval
 from privacy.counts import AttackCounts, empirical_epsilon
 from privacy.epsilon import EpsilonPosterior, epsilon_posterior
-from privacy.holdout import ReusableHoldout
-from privacy.survival import PrivateKaplanMeier
 from privacy.exceptions import (
     AuditViolationError,
     BudgetExhaustedError,
@@ -27,6 +25,8 @@ from privacy.exceptions import (
     PrivacyParameterError,
     PrivacyWarning,
 )
+from privacy.holdout import ReusableHoldout
+from privacy.survival import PrivateKaplanMeier
 
 __all__ = [
     "AttackCounts",

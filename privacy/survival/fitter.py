@@ -15,11 +15,11 @@ from .intervals import LOW_EVENT_RATIO, bootstrap_curves, median_from_curve, per
 from .mechanisms import (
     ADJACENCIES,
     CONVENTIONS,
+    _tree_pinv,
     cell_sensitivity,
     product_limit,
     release_histogram,
     release_tree,
-    _tree_pinv,
     tree_levels,
     tree_sensitivity,
 )

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conformal_stats import Z, assert_in_band, beta_sd
 from sklearn.dummy import DummyRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression, QuantileRegressor
 from sklearn.model_selection import KFold
@@ -35,7 +36,6 @@ from conformal import (
     SplitConformalRegressor,
     WeightedConformalRegressor,
 )
-from conformal_stats import Z, assert_in_band, beta_sd
 
 BETA = np.array([1.0, -2.0, 0.5])
 CENTERS = np.array([[0, 0], [1.5, 0], [0, 1.5], [1.5, 1.5]])
@@ -80,7 +80,8 @@ def _split_cov(model, n, R, m, seed, levels):
     for r in range(R):
         Xc, yc = _reg_data(rng, n)
         Xt, yt = _reg_data(rng, m)
-        cov[r] = SplitConformalRegressor(model, levels, prefit=True).conformalize(Xc, yc).predict_interval(Xt).covers(yt)
+        est = SplitConformalRegressor(model, levels, prefit=True).conformalize(Xc, yc)
+        cov[r] = est.predict_interval(Xt).covers(yt)
     return cov
 
 

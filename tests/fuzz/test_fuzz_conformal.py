@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _fuzz_confpriv import assert_clear_error, bad_matrix, bad_vector
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.linear_model import LinearRegression, LogisticRegression, QuantileRegressor
@@ -31,7 +32,6 @@ from conformal import (
     class_scores,
     false_negative_rate,
 )
-from _fuzz_confpriv import BAD_NUMBERS, assert_clear_error, bad_matrix, bad_vector
 
 pytestmark = pytest.mark.timeout(120)
 N, D = 30, 3

@@ -15,11 +15,11 @@ import math
 
 import numpy as np
 import pytest
+from _fuzz_confpriv import BAD_NUMBERS, assert_clear_error
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import privacy
-from _fuzz_confpriv import BAD_NUMBERS, assert_clear_error
 from privacy import (
     AttackCounts,
     PrivateKaplanMeier,

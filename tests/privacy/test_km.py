@@ -9,13 +9,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.exceptions import NotFittedError
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from lifelines import KaplanMeierFitter
 from lifelines.datasets import load_lung
 from scipy import stats
+from sklearn.exceptions import NotFittedError
 
 from privacy import NoPrivacyGuaranteeWarning, PrivacyWarning, PrivateKaplanMeier
 from privacy.survival import (
