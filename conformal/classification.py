@@ -115,8 +115,7 @@ class SplitConformalClassifier(BaseEstimator, ClassifierMixin):
         Use :math:`u \sim U(0,1)` in APS/RAPS/top-k (exact coverage, smaller sets).  APS/RAPS sets,
         randomized or not, **can be empty**: the most probable class has score :math:`u \hat p_{(1)}`
         (:math:`u = 1` when not randomized), and when that exceeds :math:`\hat q` no class enters the set
-        (more often with the randomized score, whose u is small only sometimes; LAC sets are empty
-        when no probability reaches :math:`1 - \hat q`).  This is what keeps the coverage in its exact
+        (LAC sets are empty when no probability reaches :math:`1 - \hat q`).  This is what keeps the coverage in its exact
         band; MAPIE's APS default (``include_last_label=True``) always keeps a class and over-covers.
         Check ``PredictionSets.size == 0`` if an empty set needs special handling.
     k_reg, lambda_reg : int, float
