@@ -17,7 +17,8 @@ from sklearn.utils.validation import check_is_fitted
 from conformal.exceptions import InsufficientCalibrationError
 
 __all__ = [
-    "check_levels", "check_X_y", "check_1d", "conformal_rank", "conformal_quantile",
+    "allows_nan", "check_features", "check_positive", "check_levels", "check_X_y", "check_1d", "conformal_rank",
+    "conformal_quantile",
     "weighted_conformal_quantile", "fit_or_check", "check_on_insufficient",
 ]
 
@@ -42,6 +43,8 @@ def check_on_insufficient(value):
 
 
 def check_1d(y, name: str, n: int | None = None, *, numeric: bool = True) -> np.ndarray:
+    if y is None or isinstance(y, (str, bytes)):
+        raise TypeError(f"{name} must be a 1-D array (one value per sample), got {type(y).__name__}")
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -49,8 +52,10 @@ def check_1d(y, name: str, n: int | None = None, *, numeric: bool = True) -> np.
         raise ValueError(f"{name} must be 1-D (one value per sample), got shape {y.shape}")
     if n is not None and y.shape[0] != n:
         raise ValueError(f"{name} has {y.shape[0]} entries but X has {n} rows; they must match")
+    if y.dtype == object and any(v is None for v in y.tolist()):
+        raise ValueError(f"{name} contains None at rows {[i for i, v in enumerate(y.tolist()) if v is None][:5]}")
     if numeric:
-        if not np.issubdtype(y.dtype, np.number) and y.dtype != bool:
+        if np.iscomplexobj(y) or (not np.issubdtype(y.dtype, np.number) and y.dtype != bool):
             raise TypeError(f"{name} must be numeric, got dtype {y.dtype}")
         y = y.astype(float)
         if not np.all(np.isfinite(y)):
@@ -58,23 +63,84 @@ def check_1d(y, name: str, n: int | None = None, *, numeric: bool = True) -> np.
     return y
 
 
-def check_X_y(X, y=None, *, name_X: str = "X", name_y: str = "y", numeric_y: bool = True):
-    """Arrays with matching lengths; NaN/inf in numeric X is an error (the model would silently emit NaN)."""
+def allows_nan(*estimators) -> bool:
+    """Whether every given scikit-learn estimator accepts NaN in ``X`` (its ``allow_nan`` input tag).
+
+    ``None`` entries (defaults chosen later) and objects without tags count as not accepting NaN.
+    """
+    for est in estimators:
+        if est is None:
+            return False
+        try:
+            from sklearn.utils import get_tags
+
+            ok = bool(get_tags(est).input_tags.allow_nan)
+        except Exception:  # not an sklearn estimator (or an old one without tags): be strict
+            ok = False
+        if not ok:
+            return False
+    return True
+
+
+_NO_Y = object()
+
+
+def check_X_y(X, y=_NO_Y, *, name_X: str = "X", name_y: str = "y", numeric_y: bool = True, allow_nan: bool = False):
+    """Arrays with matching lengths; inf in numeric X is an error, NaN too unless ``allow_nan``.
+
+    ``allow_nan=True`` (the wrapped estimator's ``allow_nan`` tag, see :func:`allows_nan`) lets
+    missing values through to estimators that handle them, e.g. ``HistGradientBoostingRegressor``.
+    """
     if X is None:
         raise ValueError(f"{name_X} is required, got None")
+    if isinstance(X, (str, bytes)) or np.isscalar(X):
+        raise TypeError(f"{name_X} must be a 2-D array-like (samples, features), got {type(X).__name__}")
     Xa = X if hasattr(X, "iloc") else np.asarray(X)
-    if getattr(Xa, "ndim", 2) == 1:
-        raise ValueError(f"{name_X} must be 2-D (samples, features), got a 1-D array; use X.reshape(-1, 1)")
+    if getattr(Xa, "ndim", 2) != 2:
+        raise ValueError(f"{name_X} must be 2-D (samples, features), got {Xa.ndim}-D; "
+                         "use X.reshape(-1, 1) for a single feature")
     n = Xa.shape[0]
     if n == 0:
-        raise ValueError(f"{name_X} has no rows")
+        raise ValueError(f"{name_X} has no rows (0 samples); pass at least one sample")
+    if Xa.shape[1] == 0:
+        raise ValueError(f"{name_X} has no columns (features)")
     vals = np.asarray(Xa)
-    if np.issubdtype(vals.dtype, np.number) and not np.all(np.isfinite(vals)):
-        rows = np.flatnonzero(~np.all(np.isfinite(vals.reshape(n, -1)), axis=1))
-        raise ValueError(f"{name_X} contains NaN or inf at rows {rows[:5].tolist()}")
-    if y is None:
+    if vals.dtype == bool:
+        pass
+    elif np.issubdtype(vals.dtype, np.number):
+        if np.iscomplexobj(vals):
+            raise TypeError(f"{name_X} must be real-valued, got dtype {vals.dtype}")
+        bad = np.isinf(vals) if allow_nan else ~np.isfinite(vals)
+        if bad.any():
+            rows = np.flatnonzero(bad.reshape(n, -1).any(axis=1))
+            what = "inf" if allow_nan else "NaN or inf"
+            fix = ("" if allow_nan else "; impute them (e.g. SimpleImputer in a Pipeline) or wrap an estimator "
+                   "that accepts missing values (e.g. HistGradientBoostingRegressor/Classifier)")
+            raise ValueError(f"{name_X} contains {what} at rows {rows[:5].tolist()}{fix}")
+    elif vals.dtype.kind in "USa":
+        raise TypeError(f"{name_X} must be numeric, got dtype {vals.dtype}; encode text features first")
+    if y is _NO_Y:
         return Xa, None
     return Xa, check_1d(y, name_y, n, numeric=numeric_y)
+
+
+def check_features(X, estimator, name: str = "X"):
+    """``X`` must have the number of features ``estimator`` was fitted on (its ``n_features_in_``)."""
+    nf = getattr(estimator, "n_features_in_", None)
+    if nf is not None and X.shape[1] != nf:
+        raise ValueError(f"{name} has {X.shape[1]} features but {type(estimator).__name__} was fitted on {nf}; "
+                         "pass the same feature columns as in training")
+    return X
+
+
+def check_positive(value, name: str, *, allow_zero: bool = False) -> float:
+    """A finite real number > 0 (>= 0 with ``allow_zero``), else a clear error."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real,)):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    v = float(value)
+    if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        raise ValueError(f"{name} must be finite and {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    return v
 
 
 def conformal_rank(n: int, levels: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from conformal._common import check_levels, check_X_y
+from conformal._common import check_1d, check_levels, check_positive, check_X_y
 from conformal.exceptions import GridBoundaryWarning, LowESSWarning
 from conformal.results import PredictionIntervals
 from probinf.kernels import conformal_bayes_scores
@@ -95,6 +95,22 @@ class ConformalBayes(BaseEstimator):
         self.min_ess_fraction = min_ess_fraction
         self.backend = backend
 
+    def _check_params(self):
+        levels = check_levels(self.confidence_level)
+        if self.log_likelihood is not None and not callable(self.log_likelihood):
+            raise TypeError(f"log_likelihood must be a callable (samples, X, y) -> (T, n), got "
+                            f"{type(self.log_likelihood).__name__}")
+        if isinstance(self.grid_size, (bool, np.bool_)) or not isinstance(self.grid_size, (int, np.integer)) \
+                or self.grid_size < 2:
+            raise ValueError(f"grid_size must be an integer >= 2, got {self.grid_size!r}")
+        check_positive(self.grid_margin, "grid_margin", allow_zero=True)
+        frac = check_positive(self.min_ess_fraction, "min_ess_fraction", allow_zero=True)
+        if frac > 1:
+            raise ValueError(f"min_ess_fraction must lie in [0, 1], got {self.min_ess_fraction!r}")
+        if self.backend not in ("auto", "reference", "cpu", "pallas"):
+            raise ValueError(f"backend must be 'auto', 'reference', 'cpu' or 'pallas', got {self.backend!r}")
+        return levels
+
     # -- log-likelihood evaluation -------------------------------------------------------
     def _loglik(self, X, y):
         if self.log_likelihood is not None:
@@ -126,21 +142,21 @@ class ConformalBayes(BaseEstimator):
         loglik_train : array (T, n), optional
             Precomputed :math:`\\log f_{\\theta_t}(y_i \\mid x_i)`; then ``predict_*`` need ``loglik_grid``.
         """
-        check_levels(self.confidence_level)
+        self._check_params()
         if self.log_likelihood is None and self.model is None and loglik_train is None:
             raise ValueError("give log_likelihood (callable), model (NumPyro) or loglik_train (matrix)")
         if X is not None:
             X, y = check_X_y(X, y)
         else:
-            y = np.asarray(y, dtype=float).reshape(-1)
-            if not np.all(np.isfinite(y)):
-                raise ValueError("y contains NaN or inf")
+            y = check_1d(y, "y")
         self.y_train_ = y
         self.X_train_ = X
         if loglik_train is not None:
             lt = np.asarray(loglik_train, dtype=float)
             if lt.ndim != 2 or lt.shape[1] != y.shape[0]:
                 raise ValueError(f"loglik_train must be (T, n={y.shape[0]}), got {lt.shape}")
+            if np.any(np.isnan(lt)) or np.any(lt == np.inf):
+                raise ValueError("loglik_train contains NaN or +inf; log-likelihoods must be finite (or -inf)")
             self.samples_ = None
             self.num_draws_ = lt.shape[0]
         else:
@@ -156,6 +172,8 @@ class ConformalBayes(BaseEstimator):
             lw = np.asarray(log_weights, dtype=float).reshape(-1)
             if lw.shape[0] != self.num_draws_:
                 raise ValueError(f"log_weights has {lw.shape[0]} entries for {self.num_draws_} draws")
+            if np.any(np.isnan(lw)) or np.any(lw == np.inf) or not np.any(np.isfinite(lw)):
+                raise ValueError("log_weights must be finite or -inf (zero weight), with at least one finite entry")
             self.log_weights_ = lw
         else:
             self.log_weights_ = None

@@ -39,7 +39,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 from conformal._common import (
-    check_1d, check_levels, check_on_insufficient, check_X_y, conformal_quantile, fit_or_check,
+    allows_nan,
+    check_1d,
+    check_features,
+    check_levels,
+    check_on_insufficient,
+    check_X_y,
+    conformal_quantile,
+    fit_or_check,
 )
 from conformal.results import PredictionSets
 
@@ -48,15 +55,37 @@ __all__ = ["SplitConformalClassifier", "class_scores"]
 _SCORES = ("lac", "aps", "raps", "top_k")
 
 
+def _check_reg(k_reg, lambda_reg):
+    if isinstance(k_reg, (bool, np.bool_)) or not isinstance(k_reg, (int, np.integer)) or k_reg < 0:
+        raise ValueError(f"k_reg must be a non-negative integer (RAPS rank penalty offset), got {k_reg!r}")
+    if isinstance(lambda_reg, (bool, np.bool_)) or not isinstance(lambda_reg, (int, float, np.integer, np.floating)) \
+            or not (np.isfinite(lambda_reg) and lambda_reg >= 0):
+        raise ValueError(f"lambda_reg must be a finite number >= 0 (RAPS penalty weight), got {lambda_reg!r}")
+
+
 def class_scores(proba, score="lac", u=None, k_reg=1, lambda_reg=0.01):
     r"""Conformity scores :math:`s(x, k)` of every class, shape (n, K).
 
-    ``proba`` (n, K) class probabilities; ``u`` (n,) uniform draws for the randomized
-    variants (``None``: non-randomized, u = 1).
+    ``proba`` (n, K) class probabilities (finite, in [0, 1], rows summing to 1); ``u`` (n,) uniform
+    draws in [0, 1] for the randomized variants (``None``: non-randomized, u = 1).
     """
-    p = np.asarray(proba, dtype=float)
+    if score not in _SCORES:
+        raise ValueError(f"score must be one of {_SCORES}, got {score!r}")
+    _check_reg(k_reg, lambda_reg)
+    if proba is None or isinstance(proba, (str, bytes)):
+        raise TypeError(f"proba must be an (n, K) array of class probabilities, got {type(proba).__name__}")
+    try:
+        p = np.asarray(proba, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError("proba must be an (n, K) array of numbers") from None
+    if p.ndim != 2 or p.shape[0] == 0 or p.shape[1] == 0:
+        raise ValueError(f"proba must be a non-empty (n, K) array, got shape {p.shape}")
+    if not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1 or np.any(np.abs(p.sum(1) - 1) > 1e-6):
+        raise ValueError("proba must hold finite probabilities in [0, 1] whose rows sum to 1 (predict_proba output)")
     n, K = p.shape
     uu = np.ones(n) if u is None else np.asarray(u, dtype=float)
+    if uu.shape != (n,) or not np.all((uu >= 0) & (uu <= 1)):
+        raise ValueError(f"u must hold {n} uniform draws in [0, 1], got shape {uu.shape}")
     if score == "lac":
         return 1.0 - p
     order = np.argsort(-p, axis=1, kind="stable")
@@ -83,7 +112,12 @@ class SplitConformalClassifier(BaseEstimator, ClassifierMixin):
     confidence_level : float or list of float
     conformity_score : {"lac", "aps", "raps", "top_k"}
     randomized : bool
-        Use :math:`u \sim U(0,1)` in APS/RAPS/top-k (exact coverage, smaller sets).
+        Use :math:`u \sim U(0,1)` in APS/RAPS/top-k (exact coverage, smaller sets).  APS/RAPS sets,
+        randomized or not, **can be empty**: the most probable class has score :math:`u \hat p_{(1)}`
+        (:math:`u = 1` when not randomized), and when that exceeds :math:`\hat q` no class enters the set
+        (LAC sets are empty when no probability reaches :math:`1 - \hat q`).  This is what keeps the coverage in its exact
+        band; MAPIE's APS default (``include_last_label=True``) always keeps a class and over-covers.
+        Check ``PredictionSets.size == 0`` if an empty set needs special handling.
     k_reg, lambda_reg : int, float
         RAPS regularisation.
     class_conditional : bool
@@ -128,6 +162,11 @@ class SplitConformalClassifier(BaseEstimator, ClassifierMixin):
         if self.conformity_score not in _SCORES:
             raise ValueError(f"conformity_score must be one of {_SCORES}, got {self.conformity_score!r}")
         check_on_insufficient(self.on_insufficient)
+        _check_reg(self.k_reg, self.lambda_reg)
+        if not isinstance(self.class_conditional, (bool, np.bool_)):
+            raise TypeError(f"class_conditional must be True or False, got {self.class_conditional!r}")
+        if not isinstance(self.randomized, (bool, np.bool_)):
+            raise TypeError(f"randomized must be True or False, got {self.randomized!r}")
         return check_levels(self.confidence_level)
 
     def fit(self, X, y, **fit_params):
@@ -135,7 +174,7 @@ class SplitConformalClassifier(BaseEstimator, ClassifierMixin):
         self._check_params()
         if self.prefit:
             raise ValueError("prefit=True: the estimator is already fitted; call conformalize(X_calib, y_calib)")
-        X, y = check_X_y(X, y, numeric_y=False)
+        X, y = check_X_y(X, y, numeric_y=False, allow_nan=allows_nan(self.estimator))
         self.estimator_ = fit_or_check(self.estimator, False, lambda: LogisticRegression(max_iter=1000),
                                        X, y, **fit_params)
         return self
@@ -158,7 +197,9 @@ class SplitConformalClassifier(BaseEstimator, ClassifierMixin):
             raise ValueError("prefit=False: call fit(X_train, y_train) before conformalize (or set prefit=True)")
         if groups is not None and self.class_conditional:
             raise ValueError("use either class_conditional=True or groups, not both")
-        X, y = check_X_y(X, y, name_X="X_calib", name_y="y_calib", numeric_y=False)
+        X, y = check_X_y(X, y, name_X="X_calib", name_y="y_calib", numeric_y=False,
+                         allow_nan=allows_nan(self.estimator))
+        check_features(X, self.estimator_, "X_calib")
         self.classes_ = np.asarray(self.estimator_.classes_)
         pos = np.searchsorted(self.classes_, y)
         pos = np.clip(pos, 0, self.classes_.size - 1)
@@ -189,12 +230,13 @@ class SplitConformalClassifier(BaseEstimator, ClassifierMixin):
 
     def predict(self, X):
         check_is_fitted(self, "estimator_")
-        return self.estimator_.predict(check_X_y(X)[0])
+        return self.estimator_.predict(check_features(check_X_y(X, allow_nan=allows_nan(self.estimator))[0],
+                                                      self.estimator_))
 
     def predict_set(self, X, groups=None) -> PredictionSets:
         """Prediction sets (n, K, L); ``groups`` (n,) needed when calibrated with groups."""
         check_is_fitted(self, "quantiles_")
-        X = check_X_y(X)[0]
+        X = check_features(check_X_y(X, allow_nan=allows_nan(self.estimator))[0], self.estimator_)
         proba, S = self._scores(X)
         n, K = S.shape
         if self.groups_ is None:
@@ -216,7 +258,8 @@ class SplitConformalClassifier(BaseEstimator, ClassifierMixin):
     def predict_pvalues(self, X, y):
         r"""Conformal p-values :math:`(1 + \#\{i: s_i \ge s(x, y)\})/(n+1)` of labels ``y`` (marginal calibration)."""
         check_is_fitted(self, "conformity_scores_")
-        X, y = check_X_y(X, y, numeric_y=False)
+        X, y = check_X_y(X, y, numeric_y=False, allow_nan=allows_nan(self.estimator))
+        check_features(X, self.estimator_)
         _, S = self._scores(X)
         pos = np.clip(np.searchsorted(self.classes_, y), 0, self.classes_.size - 1)
         s = S[np.arange(y.shape[0]), pos]

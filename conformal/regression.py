@@ -31,8 +31,16 @@ from sklearn.model_selection import KFold, LeaveOneOut
 from sklearn.utils.validation import check_is_fitted
 
 from conformal._common import (
-    check_levels, check_on_insufficient, check_X_y, conformal_quantile, conformal_rank,
-    fit_or_check, is_int,
+    allows_nan,
+    check_features,
+    check_levels,
+    check_on_insufficient,
+    check_positive,
+    check_X_y,
+    conformal_quantile,
+    conformal_rank,
+    fit_or_check,
+    is_int,
 )
 from conformal.results import PredictionIntervals
 
@@ -102,14 +110,19 @@ class SplitConformalRegressor(BaseEstimator, RegressorMixin):
         if self.conformity_score not in _SCORES:
             raise ValueError(f"conformity_score must be one of {_SCORES}, got {self.conformity_score!r}")
         check_on_insufficient(self.on_insufficient)
+        check_positive(self.min_scale, "min_scale")
         return check_levels(self.confidence_level)
+
+    def _nan_ok(self):
+        scale = (self.scale_estimator,) if self.conformity_score == "normalized" else ()
+        return allows_nan(self.estimator, *scale)
 
     def fit(self, X, y, **fit_params):
         """Train ``estimator`` (and the scale model) on ``(X, y)``; refused with ``prefit=True``."""
         self._check_params()
         if self.prefit:
             raise ValueError("prefit=True: the estimator is already fitted; call conformalize(X_calib, y_calib) directly")
-        X, y = check_X_y(X, y)
+        X, y = check_X_y(X, y, allow_nan=self._nan_ok())
         self.estimator_ = fit_or_check(self.estimator, False, LinearRegression, X, y, **fit_params)
         if self.conformity_score == "normalized":
             resid = np.abs(y - self.estimator_.predict(X))
@@ -135,7 +148,8 @@ class SplitConformalRegressor(BaseEstimator, RegressorMixin):
         """Compute the calibration scores on held-out ``(X, y)`` and the quantile per level."""
         levels = self._check_params()
         self._models()
-        X, y = check_X_y(X, y, name_X="X_calib", name_y="y_calib")
+        X, y = check_X_y(X, y, name_X="X_calib", name_y="y_calib", allow_nan=self._nan_ok())
+        check_features(X, self.estimator_, "X_calib")
         self.conformity_scores_ = np.abs(y - self.estimator_.predict(X)) / self._scale(X)
         self.confidence_levels_ = levels
         self.quantiles_ = conformal_quantile(self.conformity_scores_, levels, self.on_insufficient)
@@ -144,12 +158,12 @@ class SplitConformalRegressor(BaseEstimator, RegressorMixin):
     def predict(self, X):
         """Point prediction of the wrapped estimator."""
         check_is_fitted(self, "estimator_")
-        return self.estimator_.predict(check_X_y(X)[0])
+        return self.estimator_.predict(check_features(check_X_y(X, allow_nan=self._nan_ok())[0], self.estimator_))
 
     def predict_interval(self, X) -> PredictionIntervals:
         """Intervals (n, L) at every calibrated level."""
         check_is_fitted(self, "quantiles_")
-        X = check_X_y(X)[0]
+        X = check_features(check_X_y(X, allow_nan=self._nan_ok())[0], self.estimator_)
         mu = np.asarray(self.estimator_.predict(X), dtype=float)
         half = np.multiply.outer(np.broadcast_to(self._scale(X), mu.shape), self.quantiles_)
         return PredictionIntervals(mu, mu[:, None] - half, mu[:, None] + half, tuple(self.confidence_levels_))
@@ -162,7 +176,8 @@ class SplitConformalRegressor(BaseEstimator, RegressorMixin):
         randomized p-value breaks ties with a uniform draw and is exactly U(0, 1).
         """
         check_is_fitted(self, "conformity_scores_")
-        X, y = check_X_y(X, y)
+        X, y = check_X_y(X, y, allow_nan=self._nan_ok())
+        check_features(X, self.estimator_)
         s = np.abs(y - self.estimator_.predict(X)) / self._scale(X)
         cal = np.sort(self.conformity_scores_)
         n = cal.size
@@ -221,7 +236,7 @@ class CrossConformalRegressor(BaseEstimator, RegressorMixin):
         check_on_insufficient(self.on_insufficient)
         if self.method not in ("plus", "minmax", "base"):
             raise ValueError(f"method must be 'plus', 'minmax' or 'base', got {self.method!r}")
-        X, y = check_X_y(X, y)
+        X, y = check_X_y(X, y, allow_nan=allows_nan(self.estimator))
         n = y.shape[0]
         if self.cv == "jackknife":
             splitter = LeaveOneOut()
@@ -248,7 +263,7 @@ class CrossConformalRegressor(BaseEstimator, RegressorMixin):
 
     def predict(self, X):
         check_is_fitted(self, "fold_models_")
-        Xv = np.asarray(check_X_y(X)[0])
+        Xv = np.asarray(check_features(check_X_y(X, allow_nan=allows_nan(self.estimator))[0], self.fold_models_[0]))
         if self.method == "base":
             return self.estimator_.predict(Xv)
         return np.mean([m.predict(Xv) for m in self.fold_models_], axis=0)
@@ -256,7 +271,9 @@ class CrossConformalRegressor(BaseEstimator, RegressorMixin):
     def predict_interval(self, X, *, batch_size: int = 2048) -> PredictionIntervals:
         """CV+/jackknife+ intervals (n, L); memory O(batch_size * n_train)."""
         check_is_fitted(self, "fold_models_")
-        Xv = np.asarray(check_X_y(X)[0])
+        Xv = np.asarray(check_features(check_X_y(X, allow_nan=allows_nan(self.estimator))[0], self.fold_models_[0]))
+        if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         levels = self.confidence_levels_
         n = self.residuals_.size
         preds = np.stack([m.predict(Xv) for m in self.fold_models_], axis=1)  # (m, K)
@@ -332,13 +349,17 @@ class ConformalizedQuantileRegressor(BaseEstimator, RegressorMixin):
         self.prefit = prefit
         self.on_insufficient = on_insufficient
 
+    def _nan_ok(self):
+        est = self.estimator
+        return allows_nan(*est) if isinstance(est, (tuple, list)) else allows_nan(est)
+
     def fit(self, X, y, **fit_params):
         """Fit a lower and an upper quantile model per level."""
         levels = check_levels(self.confidence_level)
         check_on_insufficient(self.on_insufficient)
         if self.prefit:
             raise ValueError("prefit=True: the quantile models are already fitted; call conformalize directly")
-        X, y = check_X_y(X, y)
+        X, y = check_X_y(X, y, allow_nan=self._nan_ok())
         base = GradientBoostingRegressor(loss="quantile", random_state=0) if self.estimator is None else self.estimator
         self.models_ = [
             (_quantile_clone(base, (1 - a) / 2).fit(X, y, **fit_params),
@@ -359,7 +380,8 @@ class ConformalizedQuantileRegressor(BaseEstimator, RegressorMixin):
             self.models_ = [tuple(fit_or_check(m, True, None) for m in pair)]
         elif not hasattr(self, "models_"):
             raise ValueError("prefit=False: call fit(X_train, y_train) before conformalize")
-        X, y = check_X_y(X, y, name_X="X_calib", name_y="y_calib")
+        X, y = check_X_y(X, y, name_X="X_calib", name_y="y_calib", allow_nan=self._nan_ok())
+        check_features(X, self.models_[0][0], "X_calib")
         self.conformity_scores_ = np.stack(
             [np.maximum(lo.predict(X) - y, y - hi.predict(X)) for lo, hi in self.models_], axis=1)
         self.quantiles_ = np.array([
@@ -370,13 +392,13 @@ class ConformalizedQuantileRegressor(BaseEstimator, RegressorMixin):
 
     def predict(self, X):
         check_is_fitted(self, "models_")
-        X = check_X_y(X)[0]
+        X = check_features(check_X_y(X, allow_nan=self._nan_ok())[0], self.models_[0][0])
         lo, hi = self.models_[0]
         return 0.5 * (lo.predict(X) + hi.predict(X))
 
     def predict_interval(self, X) -> PredictionIntervals:
         check_is_fitted(self, "quantiles_")
-        X = check_X_y(X)[0]
+        X = check_features(check_X_y(X, allow_nan=self._nan_ok())[0], self.models_[0][0])
         lo = np.stack([m[0].predict(X) for m in self.models_], axis=1) - self.quantiles_
         hi = np.stack([m[1].predict(X) for m in self.models_], axis=1) + self.quantiles_
         return PredictionIntervals(self.predict(X), lo, hi, tuple(self.confidence_levels_))

@@ -18,6 +18,10 @@ __all__ = ["PredictionIntervals", "PredictionSets"]
 
 def _level_index(levels, level):
     levels = np.asarray(levels)
+    if level is None:
+        raise ValueError(f"several levels were calibrated ({levels.tolist()}); pass level= one of them")
+    if isinstance(level, (bool, np.bool_)) or not isinstance(level, (int, float, np.integer, np.floating)):
+        raise TypeError(f"level must be a number, got {level!r}")
     hit = np.flatnonzero(np.isclose(levels, level))
     if hit.size == 0:
         raise ValueError(f"confidence level {level} was not calibrated; available: {levels.tolist()}")
@@ -55,7 +59,12 @@ class PredictionIntervals:
 
     def covers(self, y) -> np.ndarray:
         """Boolean (n, L): whether each interval contains ``y``."""
-        y = np.asarray(y, dtype=float).reshape(-1, 1)
+        try:
+            y = np.asarray(y, dtype=float).reshape(-1, 1)
+        except (TypeError, ValueError):
+            raise TypeError("y must be numeric responses, one per interval") from None
+        if y.shape[0] != self.lower.shape[0]:
+            raise ValueError(f"y has {y.shape[0]} values for {self.lower.shape[0]} intervals; they must match")
         return (self.lower <= y) & (y <= self.upper)
 
     def to_pandas(self) -> pd.DataFrame:
@@ -103,6 +112,8 @@ class PredictionSets:
     def covers(self, y) -> np.ndarray:
         """Boolean (n, L): whether each set contains the label ``y``."""
         y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != self.sets.shape[0]:
+            raise ValueError(f"y must hold one label per prediction set ({self.sets.shape[0]}), got shape {y.shape}")
         idx = np.searchsorted(self.classes, y)
         idx = np.clip(idx, 0, len(self.classes) - 1)
         known = self.classes[idx] == y

@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from conformal._common import check_positive
+
 __all__ = ["ConformalRiskControl", "false_negative_rate"]
 
 
@@ -26,14 +28,23 @@ def false_negative_rate(proba, labels, lambdas):
     ``proba`` (n, K) scores in [0, 1], ``labels`` (n, K) 0/1 with at least one positive per row,
     ``lambdas`` (Λ,) ascending.  Returns (n, Λ), non-increasing in :math:`\lambda`, bounded by 1.
     """
+    if proba is None or labels is None or lambdas is None:
+        raise TypeError("proba, labels and lambdas are required arrays, got None")
     proba = np.asarray(proba, float)
-    labels = np.asarray(labels, bool)
+    lab = np.asarray(labels)
+    lam = np.asarray(lambdas, float)
+    if proba.ndim != 2 or not np.all(np.isfinite(proba)) or proba.min(initial=0) < 0 or proba.max(initial=0) > 1:
+        raise ValueError(f"proba must be an (n, K) array of finite scores in [0, 1], got shape {proba.shape}")
+    if not np.all((lab == 0) | (lab == 1)):
+        raise ValueError("labels must be 0/1 (or boolean) indicators")
+    if lam.ndim != 1 or lam.size == 0 or not np.all(np.isfinite(lam)) or np.any(np.diff(lam) <= 0):
+        raise ValueError("lambdas must be a non-empty, finite, strictly increasing 1-D array")
+    labels = lab.astype(bool)
     if proba.shape != labels.shape:
         raise ValueError(f"proba {proba.shape} and labels {labels.shape} must have the same shape")
     npos = labels.sum(1)
     if np.any(npos == 0):
         raise ValueError("every row of labels needs at least one positive label for the FNR")
-    lam = np.asarray(lambdas, float)
     inset = proba[:, :, None] >= 1 - lam[None, None, :]
     return 1.0 - (inset & labels[:, :, None]).sum(1) / npos[:, None]
 
@@ -69,10 +80,12 @@ class ConformalRiskControl(BaseEstimator):
 
     def fit(self, losses, lambdas):
         """``losses`` (n, Λ) on the ascending grid ``lambdas`` (Λ,)."""
+        if losses is None or lambdas is None:
+            raise TypeError("losses (n, Λ) and lambdas (Λ,) are required arrays, got None")
         L = np.asarray(losses, dtype=float)
         lam = np.asarray(lambdas, dtype=float)
-        B = float(self.loss_bound)
-        a = float(self.risk_level)
+        B = check_positive(self.loss_bound, "loss_bound")
+        a = check_positive(self.risk_level, "risk_level")
         if not (0 < a < B):
             raise ValueError(f"risk_level must lie in (0, loss_bound={B}), got {self.risk_level!r}")
         if L.ndim != 2 or lam.ndim != 1 or L.shape[1] != lam.size:

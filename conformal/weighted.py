@@ -24,7 +24,14 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
-from conformal._common import check_levels, check_X_y, fit_or_check, weighted_conformal_quantile
+from conformal._common import (
+    allows_nan,
+    check_features,
+    check_levels,
+    check_X_y,
+    fit_or_check,
+    weighted_conformal_quantile,
+)
 from conformal.results import PredictionIntervals
 
 __all__ = ["WeightedConformalRegressor"]
@@ -69,11 +76,29 @@ class WeightedConformalRegressor(BaseEstimator, RegressorMixin):
         self.prefit = prefit
         self.clip_weights = clip_weights
 
+    def _nan_ok(self):
+        if self.likelihood_ratio is not None:
+            return allows_nan(self.estimator)
+        return allows_nan(self.estimator, self.weight_estimator)
+
+    def _check_params(self):
+        levels = check_levels(self.confidence_level)
+        if self.likelihood_ratio is not None and not callable(self.likelihood_ratio):
+            raise TypeError(f"likelihood_ratio must be a callable X -> (n,) weights or None, "
+                            f"got {type(self.likelihood_ratio).__name__}")
+        try:
+            clip = float(self.clip_weights)
+        except (TypeError, ValueError):
+            raise TypeError(f"clip_weights must be a positive number, got {self.clip_weights!r}") from None
+        if not clip > 0:
+            raise ValueError(f"clip_weights must be > 0, got {self.clip_weights!r}")
+        return levels
+
     def fit(self, X, y, **fit_params):
-        check_levels(self.confidence_level)
+        self._check_params()
         if self.prefit:
             raise ValueError("prefit=True: the estimator is already fitted; call conformalize directly")
-        X, y = check_X_y(X, y)
+        X, y = check_X_y(X, y, allow_nan=self._nan_ok())
         self.estimator_ = fit_or_check(self.estimator, False, LinearRegression, X, y, **fit_params)
         return self
 
@@ -83,7 +108,9 @@ class WeightedConformalRegressor(BaseEstimator, RegressorMixin):
             if w.shape[0] != X.shape[0]:
                 raise ValueError(f"likelihood_ratio returned {w.shape[0]} weights for {X.shape[0]} rows")
             if not np.all(np.isfinite(w)) or np.any(w < 0):
-                raise ValueError("likelihood_ratio must return finite non-negative weights")
+                bad = np.flatnonzero(~(np.isfinite(w) & (w >= 0)))
+                raise ValueError(f"likelihood_ratio must return finite non-negative weights; got "
+                                 f"{w[bad[:5]].tolist()} at rows {bad[:5].tolist()}")
             return w
         p = self.weight_estimator_.predict_proba(np.asarray(X))[:, 1]  # fitted on stacked arrays
         odds = p / np.maximum(1 - p, 1e-300)
@@ -91,17 +118,20 @@ class WeightedConformalRegressor(BaseEstimator, RegressorMixin):
 
     def conformalize(self, X, y, X_test=None):
         """Calibrate on ``(X, y)``; ``X_test`` (unlabelled target covariates) estimates w when unknown."""
-        levels = check_levels(self.confidence_level)
+        levels = self._check_params()
         if self.prefit:
             self.estimator_ = fit_or_check(self.estimator, True, LinearRegression)
         elif not hasattr(self, "estimator_"):
             raise ValueError("prefit=False: call fit(X_train, y_train) before conformalize (or set prefit=True)")
-        X, y = check_X_y(X, y, name_X="X_calib", name_y="y_calib")
+        X, y = check_X_y(X, y, name_X="X_calib", name_y="y_calib", allow_nan=self._nan_ok())
+        check_features(X, self.estimator_, "X_calib")
         if self.likelihood_ratio is None:
             if X_test is None:
                 raise ValueError("likelihood_ratio is None: pass X_test (target covariates) to conformalize "
                                  "so that the ratio can be estimated, or give likelihood_ratio")
-            Xt = check_X_y(X_test, name_X="X_test")[0]
+            Xt = check_X_y(X_test, name_X="X_test", allow_nan=self._nan_ok())[0]
+            if Xt.shape[1] != X.shape[1]:
+                raise ValueError(f"X_test has {Xt.shape[1]} features but X_calib has {X.shape[1]}; they must match")
             Z = np.vstack([np.asarray(X), np.asarray(Xt)])
             lab = np.r_[np.zeros(X.shape[0]), np.ones(Xt.shape[0])]
             base = LogisticRegression(max_iter=1000) if self.weight_estimator is None else self.weight_estimator
@@ -111,18 +141,25 @@ class WeightedConformalRegressor(BaseEstimator, RegressorMixin):
         order = np.argsort(scores)
         self.conformity_scores_ = scores[order]
         self.calib_weights_ = self._weights(X)[order]
+        total = float(self.calib_weights_.sum())
+        if not total > 0:
+            raise ValueError(
+                "the likelihood ratios of all calibration points are zero: the target distribution puts no "
+                "mass where the calibration data lie, so they say nothing about it (the weighted quantile "
+                "would be 0/0). Check likelihood_ratio (it must be dP_test/dP_calib, positive on the "
+                "calibration support), or calibrate on data that overlap the target")
         self._cum = np.cumsum(self.calib_weights_)
         self.confidence_levels_ = levels
         return self
 
     def predict(self, X):
         check_is_fitted(self, "estimator_")
-        return self.estimator_.predict(check_X_y(X)[0])
+        return self.estimator_.predict(check_features(check_X_y(X, allow_nan=self._nan_ok())[0], self.estimator_))
 
     def predict_interval(self, X) -> PredictionIntervals:
         """Intervals (n, L); infinite where the test weight leaves too little calibration mass."""
         check_is_fitted(self, "conformity_scores_")
-        X = check_X_y(X)[0]
+        X = check_features(check_X_y(X, allow_nan=self._nan_ok())[0], self.estimator_)
         mu = np.asarray(self.estimator_.predict(X), dtype=float)
         q = weighted_conformal_quantile(self.conformity_scores_, self._cum, self._weights(X), self.confidence_levels_)
         return PredictionIntervals(mu, mu[:, None] - q, mu[:, None] + q, tuple(self.confidence_levels_))

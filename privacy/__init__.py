@@ -15,16 +15,18 @@ Curated public API
 from privacy.baselines import EpsilonInterval, clopper_pearson_interval, jeffreys_interval
 from privacy.counts import AttackCounts, empirical_epsilon
 from privacy.epsilon import EpsilonPosterior, epsilon_posterior
-from privacy.holdout import ReusableHoldout
-from privacy.survival import PrivateKaplanMeier
 from privacy.exceptions import (
     AuditViolationError,
     BudgetExhaustedError,
     InvalidCountsError,
+    LowEventError,
+    LowEventWarning,
     NoPrivacyGuaranteeWarning,
     PrivacyParameterError,
     PrivacyWarning,
 )
+from privacy.holdout import ReusableHoldout
+from privacy.survival import PrivateKaplanMeier
 
 __all__ = [
     "AttackCounts",
@@ -36,6 +38,8 @@ __all__ = [
     "jeffreys_interval",
     "AuditViolationError",
     "InvalidCountsError",
+    "LowEventError",
+    "LowEventWarning",
     "NoPrivacyGuaranteeWarning",
     "PrivacyParameterError",
     "PrivacyWarning",

@@ -40,7 +40,7 @@ import pandas as pd
 from privacy.baselines import EpsilonInterval, clopper_pearson_interval, clopper_pearson_lower_bound
 from privacy.counts import AttackCounts, _check_delta
 from privacy.epsilon import EpsilonPosterior, check_level, epsilon_posterior
-from privacy.exceptions import AuditViolationError, PrivacyWarning
+from privacy.exceptions import AuditViolationError, PrivacyParameterError, PrivacyWarning
 
 __all__ = ["AuditResult", "run_audit", "check_audit", "load_digits_split", "accountant_epsilon"]
 
@@ -83,8 +83,42 @@ def load_digits_split(n_base: int = 1000, random_state: int = 0):
     return X[b], y[b].astype(np.int64), X[p], y[p].astype(np.int64)
 
 
+def _check_accountant_args(noise_multiplier, sample_rate, steps, delta):
+    """Validate DP-SGD accounting inputs (before any opacus call); returns them as float, float, int, float."""
+    vals = {}
+    for name, v in (("noise_multiplier", noise_multiplier), ("sample_rate", sample_rate), ("delta", delta)):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise PrivacyParameterError(f"{name} must be a real number, got {v!r} ({type(v).__name__})")
+        vals[name] = float(v)
+        if math.isnan(vals[name]):
+            raise PrivacyParameterError(f"{name} must be a number, got NaN")
+    if not (0.0 <= vals["noise_multiplier"] < math.inf):
+        raise PrivacyParameterError(f"noise_multiplier must be finite and >= 0 (0: no noise, epsilon = inf), "
+                                    f"got {noise_multiplier!r}")
+    if not (0.0 < vals["sample_rate"] <= 1.0):
+        raise PrivacyParameterError(f"sample_rate (Poisson sampling probability q = batch size / dataset size) must "
+                                    f"lie in (0, 1], got {sample_rate!r}")
+    if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)):
+        raise PrivacyParameterError(f"steps must be a positive integer (number of noisy SGD steps), got {steps!r}")
+    if steps < 1:
+        raise PrivacyParameterError(f"steps must be >= 1, got {steps!r} (no training step releases nothing: "
+                                    "epsilon is 0 and needs no accountant)")
+    if not (0.0 < vals["delta"] < 1.0):
+        raise PrivacyParameterError(f"delta must lie in (0, 1), got {delta!r}: the Gaussian mechanism of DP-SGD "
+                                    "has no finite epsilon at delta = 0; use e.g. delta = 1/n_train or smaller")
+    return vals["noise_multiplier"], vals["sample_rate"], int(steps), vals["delta"]
+
+
 def accountant_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float) -> dict:
-    """Theoretical epsilon of DP-SGD from opacus's RDP and PRV accountants (``inf`` without noise)."""
+    """Theoretical epsilon of DP-SGD from opacus's RDP and PRV accountants (``inf`` without noise).
+
+    Raises
+    ------
+    PrivacyParameterError
+        ``noise_multiplier`` negative or not finite, ``sample_rate`` outside (0, 1], ``steps`` not a
+        positive integer, or ``delta`` outside (0, 1) (checked before opacus is called).
+    """
+    noise_multiplier, sample_rate, steps, delta = _check_accountant_args(noise_multiplier, sample_rate, steps, delta)
     if noise_multiplier <= 0:
         return {"rdp": math.inf, "prv": math.inf}
     from opacus.accountants import PRVAccountant, RDPAccountant

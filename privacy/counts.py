@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import numbers
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -158,7 +159,12 @@ class AttackCounts:
     @classmethod
     def from_dict(cls, d: dict) -> "AttackCounts":
         """Counts from a mapping with keys tp, fn, tn, fp (case-insensitive, as written by :meth:`to_dict`)."""
+        if not isinstance(d, Mapping):
+            raise TypeError(f"from_dict needs a mapping with keys tp, fn, tn, fp, got {type(d).__name__}")
         low = {str(k).lower(): v for k, v in d.items()}
+        extra = set(low) - {"tp", "fn", "tn", "fp"}
+        if extra:
+            raise ValueError(f"unknown key(s) {sorted(extra)} in {d!r}; expected exactly tp, fn, tn, fp")
         missing = {"tp", "fn", "tn", "fp"} - set(low)
         if missing:
             raise ValueError(f"missing count(s) {sorted(missing)} in {d!r}")

@@ -227,8 +227,13 @@ class EpsilonPosterior:
         float or ndarray
             ``inf`` where the quantile exceeds :data:`MAX_EPSILON` (a rate posterior piled up at 0).
         """
-        qa = np.asarray(q, dtype=float)
-        if np.any(~((qa > 0) & (qa < 1))):
+        if q is None or isinstance(q, (str, bytes, bool, np.bool_)):
+            raise PrivacyParameterError(f"quantile levels must be numbers in (0, 1), got {q!r}")
+        try:
+            qa = np.asarray(q, dtype=float)
+        except (TypeError, ValueError):
+            raise PrivacyParameterError(f"quantile levels must be numbers in (0, 1), got {q!r}") from None
+        if qa.size == 0 or np.any(~((qa > 0) & (qa < 1))):
             raise PrivacyParameterError(f"quantile levels must lie in the open interval (0, 1), got {q!r}")
         flat = qa.ravel()
         out = np.zeros(flat.shape)

@@ -12,6 +12,8 @@ __all__ = [
     "PrivacyWarning",
     "NoPrivacyGuaranteeWarning",
     "BudgetExhaustedError",
+    "LowEventWarning",
+    "LowEventError",
 ]
 
 
@@ -41,3 +43,14 @@ class NoPrivacyGuaranteeWarning(PrivacyWarning):
 
 class BudgetExhaustedError(RuntimeError):
     """A budgeted mechanism (Thresholdout's holdout) was queried after its budget was spent."""
+
+
+class LowEventWarning(PrivacyWarning):
+    """A private Kaplan-Meier release has too few deaths for its noise: curve biased down, band under-covers.
+
+    See ``PrivateKaplanMeier`` (*Low-event regime*) and :func:`privacy.survival.intervals.phantom_death_ratio`.
+    """
+
+
+class LowEventError(ValueError):
+    """``PrivateKaplanMeier(on_low_events="raise")`` in the low-event regime (same text as :class:`LowEventWarning`)."""

@@ -70,9 +70,12 @@ class ReusableHoldout:
     def _start(self):
         for name in ("threshold", "sigma"):
             v = getattr(self, name)
-            if not isinstance(v, (int, float, np.floating, np.integer)) or not np.isfinite(v) or v <= 0:
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.floating, np.integer)) \
+                    or not np.isfinite(v) or v <= 0:
                 raise ValueError(f"{name} must be a positive finite number, got {v!r}")
-        if int(self.budget) != self.budget or self.budget < 1:
+        b = self.budget
+        if isinstance(b, (bool, np.bool_)) or not isinstance(b, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(b) or int(b) != b or b < 1:
             raise ValueError(f"budget must be a positive integer, got {self.budget!r}")
         self._rng = np.random.default_rng(self.random_state)
         self.budget_left_ = int(self.budget)
@@ -82,7 +85,12 @@ class ReusableHoldout:
 
     @staticmethod
     def _value(x, name):
-        arr = np.asarray(x, dtype=float)
+        if x is None or isinstance(x, (str, bytes)):
+            raise TypeError(f"{name} must be a number or an array of per-record values, got {type(x).__name__}")
+        try:
+            arr = np.asarray(x, dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a number or an array of per-record values, got {x!r}") from None
         if arr.size == 0 or not np.all(np.isfinite(arr)):
             raise ValueError(f"{name} must be a finite number or a non-empty array of per-record values")
         return float(arr.mean())

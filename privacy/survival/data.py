@@ -30,9 +30,9 @@ import warnings
 
 import numpy as np
 
-from ..exceptions import PrivacyWarning
+from ..exceptions import PrivacyParameterError, PrivacyWarning
 
-__all__ = ["validate_survival_data", "make_grid", "cell_counts", "cell_layout"]
+__all__ = ["validate_survival_data", "make_grid", "cell_counts", "cell_layout", "check_entry", "expand_weights"]
 
 
 def validate_survival_data(durations, event_observed=None):
@@ -45,6 +45,10 @@ def validate_survival_data(durations, event_observed=None):
     TypeError
         Non-numeric input.
     """
+    if durations is None or isinstance(durations, (str, bytes)):
+        raise TypeError(f"durations must be a 1-D numeric array, got {type(durations).__name__}")
+    if np.iscomplexobj(durations) or np.iscomplexobj(event_observed):
+        raise TypeError("durations and event_observed must be real numbers, got complex values")
     try:
         t = np.asarray(durations, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -146,3 +150,38 @@ def cell_counts(durations, events, grid, *, beyond="censor"):
     np.add.at(cells, np.where(dbin < k, 2 * dbin + 1, 2 * k), 1)
     np.add.at(cells, np.where(wbin < k, 2 * wbin, 2 * k), 1)
     return cells
+
+
+def check_entry(entry, n):
+    """Left truncation is refused (see ``PrivateKaplanMeier.fit``); an all-zero ``entry`` is no truncation."""
+    if entry is None:
+        return
+    a = np.asarray(entry, dtype=float)
+    if a.shape != (n,):
+        raise ValueError(f"entry must have one value per record ({n}), got shape {a.shape}")
+    if np.any(a != 0):
+        raise ValueError(
+            "entry (left truncation) is not supported by PrivateKaplanMeier: a late-entering record is at risk "
+            "only from its entry time, so it must be counted in an entry cell as well as an exit cell; one "
+            "individual would then change two cells, doubling the L1 sensitivity and the Laplace noise, and that "
+            "release is not implemented. Use records followed from time 0, or lifelines' KaplanMeierFitter "
+            "(no privacy) for left-truncated data")
+
+
+def expand_weights(weights, t, e):
+    """Expand non-negative integer frequency weights into repeated records; refuse case weights."""
+    if weights is None:
+        return t, e
+    w = np.asarray(weights, dtype=float)
+    if w.shape != t.shape:
+        raise ValueError(f"weights must have one value per record ({t.size}), got shape {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or np.any(w != np.round(w)):
+        raise PrivacyParameterError(
+            "weights must be non-negative integers (frequency weights: row i stands for weights[i] identical "
+            "individuals). Case weights are refused for a privacy reason: a record of weight w moves the released "
+            "counts by w, so the sensitivity, and the noise needed for epsilon-DP, would grow with the largest "
+            "weight; with integer frequency weights the privacy unit stays one individual")
+    k = w.astype(np.int64)
+    if k.sum() == 0:
+        raise ValueError("weights are all zero: no records to fit")
+    return np.repeat(t, k), np.repeat(e, k)

@@ -22,7 +22,10 @@ import numpy as np
 
 from .mechanisms import product_limit
 
-__all__ = ["bootstrap_curves", "percentile_band", "median_from_curve"]
+__all__ = ["bootstrap_curves", "percentile_band", "median_from_curve", "phantom_death_ratio", "LOW_EVENT_RATIO"]
+
+#: Grid times where the phantom-death ratio exceeds this are flagged (see :func:`phantom_death_ratio`).
+LOW_EVENT_RATIO = 0.25
 
 
 def bootstrap_curves(noisy_cells, release, rng, *, n_bootstrap=1000, n_public=None, convention="actuarial"):
@@ -54,3 +57,31 @@ def median_from_curve(times, surv):
     surv = np.asarray(surv)
     hit = np.nonzero(surv <= 0.5)[0]
     return float(times[hit[0]]) if hit.size else float("inf")
+
+
+def phantom_death_ratio(noisy_cells, death_noise_scale):
+    r"""Cumulative ratio of clipping-created ("phantom") deaths to noisy deaths at each grid point, shape (K,).
+
+    Clipping a noisy death count :math:`\tilde d = d + L`, :math:`L \sim \mathrm{Laplace}(b)`, at 0 adds
+    :math:`E[\max(d + L, 0)] - d = \tfrac b2 e^{-d/b}` deaths on average: half a noise scale in every bin
+    without deaths.  With few events these phantom deaths dominate, the curve is biased down and the
+    bootstrap band, which re-clips around the biased estimate, misses the truth.  The ratio
+
+    .. math:: \rho_b = \frac{b \cdot j_b / 2}{\sum_{j \le b} \tilde d_j}
+
+    (:math:`j_b` bins up to :math:`t_b`; the numerator bounds the expected phantom deaths, reached when
+    the bins hold no deaths; unclipped noisy deaths in the denominator; ``inf`` where that sum is not
+    positive) reads only the release, so it costs no privacy.  A plug-in of the bias,
+    :math:`\tfrac b2 e^{-\max(\tilde d_j, 0)/b}`, was tried and rejected: noise that happens to be
+    positive hides the bias it estimates, and with 21 deaths the band covered only 69% of the times it
+    declared reliable.
+    """
+    x = np.asarray(noisy_cells, dtype=float)
+    d = x[1:-1:2]
+    b = float(death_noise_scale)
+    if b <= 0 or not np.isfinite(b):
+        return np.zeros(d.shape)
+    phantom = 0.5 * b * np.arange(1, d.size + 1)
+    total = np.cumsum(d)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(total > 0, phantom / np.where(total > 0, total, 1.0), np.inf)

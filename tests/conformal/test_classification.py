@@ -167,3 +167,14 @@ def test_bad_input(clf):
         SplitConformalClassifier(clf, 0.0, prefit=True).conformalize(X, y)
     with pytest.raises(AttributeError):
         SplitConformalClassifier(LinearRegression().fit(X, y), 0.9, prefit=True).conformalize(X, y)
+
+
+def test_randomized_aps_can_return_empty_sets_as_documented(clf):
+    """Documented behaviour: APS sets, randomized or not, may be empty (the top class's score u * p_top can exceed
+    the calibrated quantile); their coverage is still in the exact band (test_marginal_coverage_in_exact_band)."""
+    X, y = _data(np.random.default_rng(12), 2000)
+    sizes = {}
+    for rnd in (True, False):
+        est = SplitConformalClassifier(clf, 0.5, "aps", randomized=rnd, prefit=True, random_state=0)
+        sizes[rnd] = est.conformalize(X[:1000], y[:1000]).predict_set(X[1000:]).size[:, 0]
+    assert np.mean(sizes[True] == 0) > 0.05 and np.mean(sizes[False] == 0) > 0.05
