@@ -7,7 +7,7 @@ Usage (from the repository root)::
     python mutants/run.py --list           # ids, packages and files
     python mutants/run.py --baseline       # first check that the selected tests pass unmutated
 
-Everything runs in a temporary copy of the tree (tracked and untracked, non-ignored files, as
+Everything runs in temporary copies of the tree (one per ``--jobs`` worker) (tracked and untracked, non-ignored files, as
 ``git ls-files`` lists them), never in the working tree.  For each mutant the runner replaces
 the exact text ``old`` (which must occur exactly once in ``file``, else it stops before running
 anything) by ``new``, runs ``pytest -x -q -p no:cacheprovider -n 0`` on the mutant's ``tests``
@@ -26,7 +26,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LIST = Path(__file__).resolve().parent / "mutants.toml"
 PACKAGES = ("probinf", "probinf.kernels", "privacy", "crowd", "conformal", "llm_bridge")
+_LIVE: set = set()  # running pytest processes, killed on Ctrl-C
+_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,8 @@ def run_tests(root: Path, tests, timeout: float) -> tuple[int | None, str, float
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
+    with _LOCK:
+        _LIVE.add(proc)
     try:
         out, _ = proc.communicate(timeout=timeout)
         return proc.returncode, out.decode(errors="replace")[-2000:], time.monotonic() - t0
@@ -119,8 +125,17 @@ def run_tests(root: Path, tests, timeout: float) -> tuple[int | None, str, float
         return None, "", time.monotonic() - t0
     finally:
         if proc.poll() is None:  # Ctrl-C while waiting: take the whole pytest process group down
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            _kill(proc)
+        with _LOCK:
+            _LIVE.discard(proc)
+
+
+def _kill(proc) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
 def run_mutant(root: Path, m: Mutant, timeout: float) -> Outcome:
@@ -148,6 +163,7 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
     ap.add_argument("--timeout", type=float, default=240.0, help="per-mutant timeout in seconds (default 240)")
     ap.add_argument("--baseline", action="store_true", help="first run the selected tests unmutated")
+    ap.add_argument("--jobs", type=int, default=2, help="mutants run in parallel, one tree copy each (default 2)")
     ap.add_argument("--file", type=Path, default=LIST, help="mutant list (default mutants/mutants.toml)")
     args = ap.parse_args(argv)
     mutants = load_mutants(args.file)
@@ -170,26 +186,44 @@ def main(argv=None) -> int:
         return 2
     outcomes: list[Outcome] = []
     t_start = time.monotonic()
+    jobs = max(1, min(args.jobs, len(mutants)))
     with tempfile.TemporaryDirectory(prefix="probinf-mutants-") as tmp:
-        root = Path(tmp)
-        copy_tree(root)
+        roots = [Path(tmp) / f"tree{i}" for i in range(jobs)]
+        for r in roots:
+            copy_tree(r)
         if args.baseline:
             tests = sorted({t for m in mutants for t in m.tests})
-            rc, tail, secs = run_tests(root, tests, args.timeout * 4)
+            rc, tail, secs = run_tests(roots[0], tests, args.timeout * 4)
             if rc != 0:
                 print(f"BASELINE FAILS ({secs:.0f} s): the unmutated tests do not pass\n{tail}", file=sys.stderr)
                 return 2
             print(f"baseline ok ({secs:.0f} s)", flush=True)
-        try:
-            for m in mutants:
+        free = list(roots)
+
+        def work(m: Mutant) -> Outcome:
+            with _LOCK:
+                root = free.pop()
+            try:
                 o = run_mutant(root, m, args.timeout)
-                outcomes.append(o)
-                print(f"{o.status.upper():9s} {o.seconds:6.1f} s  {m.id:36s} [{m.package}] {o.detail}"[:200],
-                      flush=True)
+            finally:
+                with _LOCK:
+                    free.append(root)
+            print(f"{o.status.upper():9s} {o.seconds:6.1f} s  {m.id:36s} [{m.package}] {o.detail}"[:200], flush=True)
+            return o
+
+        pool = ThreadPoolExecutor(max_workers=jobs)
+        try:
+            outcomes = list(pool.map(work, mutants))
         except KeyboardInterrupt:
-            print("interrupted: the temporary copy is discarded, the working tree was never touched",
+            pool.shutdown(wait=False, cancel_futures=True)
+            with _LOCK:
+                live = list(_LIVE)
+            for proc in live:
+                _kill(proc)
+            print("interrupted: the temporary copies are discarded, the working tree was never touched",
                   file=sys.stderr)
             return 130
+        pool.shutdown()
     counts = {s: sum(o.status == s for o in outcomes) for s in ("caught", "timeout", "survived", "error")}
     print(f"\n{len(outcomes)} mutants in {time.monotonic() - t_start:.0f} s: " +
           ", ".join(f"{v} {k}" for k, v in counts.items()))
