@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from crowd._answers import check_fitted, encode
+from crowd._checks import check_int, check_real
 from crowd.exceptions import CrowdWarning
 
 __all__ = ["DawidSkene", "INITIAL_ERROR_STRATEGIES"]
@@ -95,12 +96,10 @@ class DawidSkene:
         self.initial_error_strategy = initial_error_strategy
 
     def _check(self):
-        if isinstance(self.n_iter, bool) or not isinstance(self.n_iter, (int, np.integer)) or self.n_iter < 0:
-            raise ValueError(f"n_iter must be an integer >= 0 (0 returns the initial state), got {self.n_iter!r}")
+        check_int("n_iter", self.n_iter, 0)  # 0 returns the initial state
         if self.init not in ("mv", "spectral"):
             raise ValueError(f"init must be 'mv' or 'spectral', got {self.init!r}")
-        if not (isinstance(self.tol, (int, float, np.floating)) and self.tol >= 0):
-            raise ValueError(f"tol must be a number >= 0, got {self.tol!r}")
+        check_real("tol", self.tol, 0.0, np.inf)
         if self.initial_error_strategy not in INITIAL_ERROR_STRATEGIES:
             raise ValueError(f"initial_error_strategy must be one of {INITIAL_ERROR_STRATEGIES}, "
                              f"got {self.initial_error_strategy!r}")

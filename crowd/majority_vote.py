@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from crowd._answers import check_fitted, encode
+from crowd._checks import check_random_state
 
 __all__ = ["MajorityVote", "ON_MISSING_SKILL"]
 
@@ -81,6 +82,7 @@ class MajorityVote:
     def _check(self):
         if self.tie_break not in ("first", "random"):
             raise ValueError(f"tie_break must be 'first' or 'random', got {self.tie_break!r}")
+        check_random_state(self.random_state)
         if self.on_missing_skill not in ON_MISSING_SKILL:
             raise ValueError(f"on_missing_skill must be one of {ON_MISSING_SKILL}, got {self.on_missing_skill!r}")
         if self.on_missing_skill != "value" and self.default_skill is not None:
