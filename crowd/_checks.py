@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -9,19 +10,29 @@ import numpy as np
 __all__ = ["check_int", "check_real", "check_random_state", "check_pair"]
 
 
-def check_int(name: str, value, minimum: int) -> int:
-    """``value`` as an int ``>= minimum``; bools, floats with a fraction, NaN, inf and strings are refused."""
+INT_MAX = 2**31 - 1  # sizes and counts beyond this are a mistake, not a request
+
+
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (OverflowError, TypeError, ValueError):
+        return False
+
+
+def check_int(name: str, value, minimum: int, maximum: int = INT_MAX) -> int:
+    """``value`` as an int in ``[minimum, maximum]``; bools, fractions, NaN, inf and strings are refused."""
     ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if not ok and isinstance(value, numbers.Real) and not isinstance(value, bool):
-        ok = bool(np.isfinite(value)) and float(value).is_integer()
-    if not ok or int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        ok = _finite(value) and float(value).is_integer()
+    if not ok or not (minimum <= int(value) <= maximum):
+        raise ValueError(f"{name} must be an integer in [{minimum}, {maximum}], got {value!r}")
     return int(value)
 
 
 def check_real(name: str, value, lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False) -> float:
     """``value`` as a finite float in the interval ``[lo, hi]`` (ends open as asked)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not _finite(value):
         raise ValueError(f"{name} must be a finite number in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}, "
                          f"got {value!r}")
     v = float(value)
@@ -37,7 +48,7 @@ def check_pair(name: str, value) -> tuple[float, float]:
         a, b = float(a), float(b)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a pair of numbers (a, b), got {value!r}") from None
-    if not (np.isfinite(a) and np.isfinite(b)):
+    if not (_finite(a) and _finite(b)):
         raise ValueError(f"{name} must be a pair of finite numbers, got {value!r}")
     return a, b
 
@@ -46,6 +57,6 @@ def check_random_state(value) -> np.random.Generator:
     """A numpy Generator from ``None``, a non-negative int seed or a Generator."""
     if value is None or isinstance(value, np.random.Generator):
         return np.random.default_rng(value)
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 0:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and 0 <= int(value) < 2**63:
         return np.random.default_rng(int(value))
     raise TypeError(f"random_state must be None, a non-negative int seed or a numpy Generator, got {value!r}")
