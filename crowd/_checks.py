@@ -32,12 +32,12 @@ def check_int(name: str, value, minimum: int, maximum: int = INT_MAX) -> int:
 
 def check_real(name: str, value, lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False) -> float:
     """``value`` as a finite float in the interval ``[lo, hi]`` (ends open as asked)."""
+    interval = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not _finite(value):
-        raise ValueError(f"{name} must be a finite number in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}, "
-                         f"got {value!r}")
+        raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
     v = float(value)
     if (v < lo or (lo_open and v == lo)) or (v > hi or (hi_open and v == hi)):
-        raise ValueError(f"{name} must lie in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}, got {value!r}")
+        raise ValueError(f"{name} must lie in {interval}, got {value!r}")
     return v
 
 

@@ -143,7 +143,7 @@ class DawidSkene:
         enc = encode(data, self.labels, self.duplicates, min_labels=2, allow_empty=True)
         if enc.n_answers == 0:
             return self._set_empty(enc)
-        n, m, K = enc.n_workers, enc.n_tasks, enc.n_labels
+        n, K = enc.n_workers, enc.n_labels
         init_counts = self._initial_counts(enc, initial_error)
         gold_rows = gold_cols = None
         if true_labels is not None:
@@ -227,7 +227,8 @@ class DawidSkene:
             raise ValueError("initial_error must hold finite non-negative counts (or probabilities)")
         missing_cols = [c for c in enc.labels if c not in vals.columns]
         if missing_cols:
-            raise ValueError(f"initial_error has no column for true label(s) {missing_cols}; expected {list(enc.labels)}")
+            raise ValueError(f"initial_error has no column for true label(s) {missing_cols}; "
+                             f"expected {list(enc.labels)}")
         n, K = enc.n_workers, enc.n_labels
         if self.initial_error_strategy == "assign":
             absent = enc.workers[~enc.workers.isin(vals.index.get_level_values("worker"))]

@@ -59,7 +59,8 @@ class MajorityVote:
     -----
     crowd-kit code runs unchanged: ``MajorityVote().fit_predict(df, skills)`` and the
     ``on_missing_skill``/``default_skill`` parameters behave as in crowd-kit.  Skills must be finite and
-    non-negative (crowd-kit accepts negative ones, which count a vote against its label).  The former ``weights=`` argument is gone: pass the same Series as ``skills=``.
+    non-negative (crowd-kit accepts negative ones, which count a vote against its label).  The former
+    ``weights=`` argument is gone: pass the same Series as ``skills=``.
 
     Examples
     --------

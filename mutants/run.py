@@ -7,8 +7,8 @@ Usage (from the repository root)::
     python mutants/run.py --list           # ids, packages and files
     python mutants/run.py --baseline       # first check that the selected tests pass unmutated
 
-Everything runs in temporary copies of the tree (one per ``--jobs`` worker) (tracked and untracked, non-ignored files, as
-``git ls-files`` lists them), never in the working tree.  For each mutant the runner replaces
+Everything runs in temporary copies of the tree (one per ``--jobs`` worker: tracked and untracked,
+non-ignored files, as ``git ls-files`` lists them), never in the working tree.  For each mutant the runner replaces
 the exact text ``old`` (which must occur exactly once in ``file``, else it stops before running
 anything) by ``new``, runs ``pytest -x -q -p no:cacheprovider -n 0`` on the mutant's ``tests``
 with a per-mutant timeout, and restores the file (always, also on Ctrl-C or a timeout).  A
@@ -28,8 +28,8 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 

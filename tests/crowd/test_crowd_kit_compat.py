@@ -78,7 +78,8 @@ def test_dawid_skene_usage_matches_crowd_kit():
 
 
 def test_skills_semantics_and_bad_skills():
-    df = pd.DataFrame({"task": ["a", "a", "a", "b", "b"], "worker": [1, 2, 3, 1, 2], "label": ["x", "x", "y", "y", "x"]})
+    df = pd.DataFrame({"task": ["a", "a", "a", "b", "b"], "worker": [1, 2, 3, 1, 2],
+                       "label": ["x", "x", "y", "y", "x"]})
     assert MajorityVote().fit_predict(df, pd.Series({1: 1.0, 2: 1.0, 3: 5.0}))["a"] == "y"
     with pytest.raises(ValueError, match="no value for 1 worker"):
         MajorityVote().fit(df, pd.Series({1: 1.0, 2: 1.0}))
