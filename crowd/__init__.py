@@ -19,6 +19,7 @@ from crowd.exceptions import (
     DatasetNotFoundError,
     DegenerateModelError,
     DuplicateAnswersError,
+    MissingColumnError,
     NotFittedError,
 )
 from crowd.majority_vote import MajorityVote
@@ -40,5 +41,6 @@ __all__ = [
     "DatasetNotFoundError",
     "DegenerateModelError",
     "DuplicateAnswersError",
+    "MissingColumnError",
     "NotFittedError",
 ]

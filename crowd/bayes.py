@@ -19,6 +19,7 @@ import pandas as pd
 from probinf.progress import progress
 
 from crowd._answers import check_fitted, encode
+from crowd._checks import check_int, check_pair, check_random_state, check_real
 from crowd._gibbs import GibbsState, run_gibbs
 from crowd.top_two import check_top_two, confusion_mle, pair_scores, best_pairs, spectral_stage
 
@@ -104,16 +105,13 @@ class BayesianTopTwo:
 
     def _check(self):
         for name in ("num_samples", "num_chains", "thin"):
-            v = getattr(self, name)
-            if int(v) != v or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if int(self.num_warmup) != self.num_warmup or self.num_warmup < 0:
-            raise ValueError(f"num_warmup must be a non-negative integer, got {self.num_warmup!r}")
-        a, b = self.reliability_prior
+            check_int(name, getattr(self, name), 1)
+        check_int("num_warmup", self.num_warmup, 0)
+        a, b = check_pair("reliability_prior", self.reliability_prior)
         if not (a > 0 and b > 0):
             raise ValueError(f"reliability_prior must be two positive Beta parameters, got {self.reliability_prior!r}")
-        if not (0 < self.credible_level < 1):
-            raise ValueError(f"credible_level must be in (0, 1), got {self.credible_level!r}")
+        check_real("credible_level", self.credible_level, 0.0, 1.0, lo_open=True, hi_open=True)
+        check_random_state(self.random_state)
         if self.method not in ("gibbs", "smc"):
             raise ValueError(f"method must be 'gibbs' or 'smc', got {self.method!r}")
         if self.init not in ("top_two", "prior"):
@@ -143,7 +141,8 @@ class BayesianTopTwo:
 
             from crowd.smc import top_two_smc
 
-            seed = 0 if self.random_state is None else int(self.random_state)
+            rs = self.random_state
+            seed = 0 if rs is None else int(rs) if not isinstance(rs, np.random.Generator) else int(rs.integers(2**31))
             res = top_two_smc(enc.w, enc.t, enc.l, n=n, m=m, K=K, key=jax.random.key(seed),
                               num_particles=int(self.num_samples), a_p=a, b_p=b, num_chains=1)
             # equal-weight draws: probinf's systematic resampling of the final population

@@ -1,8 +1,13 @@
-"""The classic crowdsourcing sets, read offline from a data directory (never downloaded).
+"""The classic crowdsourcing sets, read offline (never downloaded).
 
-``load(name, data_dir=None)`` looks in ``data_dir`` or ``$PROBINF_DATA``; either may point
-to the folder *containing* ``crowd/`` or to ``crowd/`` itself.  File formats, index bases,
-counts and citations are in ``crowd/PROVENANCE.md`` of the data directory.
+Seven sets ship inside the package (:data:`BUNDLED`: web, dog, rte, trec, bluebird, adult2,
+color), so ``load(name)`` works on a fresh install; their provenance and licence are in
+``crowd/data/PROVENANCE.md``.  Flag, Food and Plot, whose original collectors are not
+identified, are not shipped: they load from a data directory, ``data_dir`` or
+``$PROBINF_DATA``, which may point to the folder *containing* ``crowd/`` or to ``crowd/`` itself
+(file formats, counts and citations: ``crowd/PROVENANCE.md`` there).
+
+Lookup order: an explicit ``data_dir``; else the bundled copy; else ``$PROBINF_DATA``.
 
 Normalisation: all ids and labels become 0-based integers (the 1-based SMEM files, i.e.
 Web, Dog, RTE, TREC, Bluebird, are shifted by one), and the worker-first TopTwo files
@@ -26,7 +31,7 @@ import pandas as pd
 from crowd._answers import DUPLICATE_POLICIES
 from crowd.exceptions import DatasetNotFoundError, DuplicateAnswersError
 
-__all__ = ["CrowdDataset", "DATASETS", "load", "available", "resolve_data_dir"]
+__all__ = ["CrowdDataset", "DATASETS", "BUNDLED", "BUNDLED_DIR", "load", "available", "resolve_data_dir"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,12 @@ DATASETS: dict[str, _Spec] = {
 }
 
 
+#: Sets shipped inside the package (redistributed with provenance; see crowd/data/PROVENANCE.md).
+BUNDLED = ("web", "dog", "rte", "trec", "bluebird", "adult2", "color")
+#: Where the bundled copies live.
+BUNDLED_DIR = Path(__file__).resolve().parent / "data"
+
+
 @dataclass
 class CrowdDataset:
     """A loaded set.
@@ -69,6 +80,8 @@ class CrowdDataset:
         Gold most-confusing answer h per task (Color only).
     labels : list of int
         The declared label set ``0..K-1``.
+    source : str
+        The folder the files were read from (the bundled copy or a data directory).
     """
 
     name: str
@@ -76,6 +89,7 @@ class CrowdDataset:
     truth: pd.Series
     confusing: pd.Series | None
     labels: list
+    source: str = ""
 
     @property
     def n_labels(self) -> int:
@@ -94,7 +108,10 @@ def resolve_data_dir(data_dir=None) -> Path:
     """The ``crowd/`` folder from ``data_dir`` or ``$PROBINF_DATA``; raises if absent."""
     root = data_dir if data_dir is not None else os.environ.get("PROBINF_DATA")
     if root is None:
-        raise DatasetNotFoundError("no data directory: pass data_dir=... or set PROBINF_DATA to the folder holding crowd/")
+        raise DatasetNotFoundError(
+            "no data directory: only the bundled sets "
+            f"{list(BUNDLED)} load without one; pass data_dir=... or set PROBINF_DATA to the folder holding crowd/"
+        )
     root = Path(root)
     for cand in (root / "crowd", root):
         if (cand / "web").is_dir() or (cand / "PROVENANCE.md").is_file() or any(
@@ -127,7 +144,8 @@ def load(name: str, data_dir=None, *, duplicates: str = "last") -> CrowdDataset:
     ----------
     name : str
     data_dir : path, optional
-        Folder containing ``crowd/`` (or ``crowd/`` itself); default ``$PROBINF_DATA``.
+        Folder containing ``crowd/`` (or ``crowd/`` itself).  Default: the bundled copy for the
+        sets in :data:`BUNDLED`, else ``$PROBINF_DATA``.
     duplicates : {"last", "first", "keep", "error"}
         Policy for repeated (task, worker) rows (see module docstring).
 
@@ -139,13 +157,13 @@ def load(name: str, data_dir=None, *, duplicates: str = "last") -> CrowdDataset:
     Raises
     ------
     DatasetNotFoundError
-        If the folder or a file is missing (never downloads).
+        If a set is neither bundled nor in the data directory (never downloads).
 
     Examples
     --------
     >>> from crowd.datasets import load
-    >>> ds = load("web")  # doctest: +SKIP
-    >>> ds.answers.shape, ds.n_labels  # doctest: +SKIP
+    >>> ds = load("web")  # bundled: no data directory needed
+    >>> ds.answers.shape, ds.n_labels
     ((15567, 3), 5)
     """
     key = str(name).lower()
@@ -154,7 +172,10 @@ def load(name: str, data_dir=None, *, duplicates: str = "last") -> CrowdDataset:
     if duplicates not in DUPLICATE_POLICIES:
         raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
     spec = DATASETS[key]
-    folder = resolve_data_dir(data_dir) / spec.folder
+    if data_dir is None and key in BUNDLED and (BUNDLED_DIR / spec.folder / spec.answers).is_file():
+        folder = BUNDLED_DIR / spec.folder
+    else:
+        folder = resolve_data_dir(data_dir) / spec.folder
     raw = _read(folder / spec.answers, 3) - spec.base
     cols = ["worker", "task", "label"] if spec.worker_first else ["task", "worker", "label"]
     answers = pd.DataFrame(raw, columns=cols)[["task", "worker", "label"]]
@@ -173,4 +194,5 @@ def load(name: str, data_dir=None, *, duplicates: str = "last") -> CrowdDataset:
         if s.min() < 0 or s.max() >= spec.n_labels:
             raise ValueError(f"{key}: {what} labels outside 0..{spec.n_labels - 1}")
     return CrowdDataset(name=key, answers=answers, truth=truth.rename("truth"),
-                        confusing=None if confusing is None else confusing.rename("confusing"), labels=labels)
+                        confusing=None if confusing is None else confusing.rename("confusing"), labels=labels,
+                        source=str(folder))

@@ -25,9 +25,12 @@ import numpy as np
 import pandas as pd
 
 from crowd._answers import check_fitted, encode
+from crowd._checks import check_int, check_real
 from crowd.exceptions import CrowdWarning
 
-__all__ = ["DawidSkene"]
+__all__ = ["DawidSkene", "INITIAL_ERROR_STRATEGIES"]
+
+INITIAL_ERROR_STRATEGIES = (None, "assign", "addition")
 
 _EPS = 1e-10  # floor on confusion counts and priors (the value crowd-kit uses)
 
@@ -38,7 +41,8 @@ class DawidSkene:
     Parameters
     ----------
     n_iter : int
-        Maximum number of EM iterations.
+        Maximum number of EM iterations; ``0`` returns the initial state (vote shares and the
+        M-step on them), as crowd-kit does.
     tol : float
         Stop when the evidence lower bound per answer improves by less than ``tol``
         (crowd-kit's rule); a :class:`~crowd.CrowdWarning` is issued if ``n_iter`` is reached first
@@ -50,6 +54,11 @@ class DawidSkene:
         Declared label set.
     duplicates : {"error", "keep", "first", "last"}
         Policy for repeated (task, worker) pairs.
+    initial_error_strategy : {None, "assign", "addition"}
+        How ``fit(..., initial_error=...)`` enters the first M-step (crowd-kit's parameter):
+        ``"assign"`` replaces the counts from the initial vote shares by ``initial_error`` (counts, or
+        probabilities whose columns sum to 1 per worker; every worker must be present), ``"addition"``
+        adds ``initial_error`` counts to them.
 
     Attributes
     ----------
@@ -78,12 +87,33 @@ class DawidSkene:
     """
 
     def __init__(self, n_iter: int = 100, tol: float = 1e-5, init: str = "mv", labels=None,
-                 duplicates: str = "error"):
+                 duplicates: str = "error", initial_error_strategy: str | None = None):
         self.n_iter = n_iter
         self.tol = tol
         self.init = init
         self.labels = labels
         self.duplicates = duplicates
+        self.initial_error_strategy = initial_error_strategy
+
+    def _check(self):
+        check_int("n_iter", self.n_iter, 0)  # 0 returns the initial state
+        if self.init not in ("mv", "spectral"):
+            raise ValueError(f"init must be 'mv' or 'spectral', got {self.init!r}")
+        check_real("tol", self.tol, 0.0, np.inf)
+        if self.initial_error_strategy not in INITIAL_ERROR_STRATEGIES:
+            raise ValueError(f"initial_error_strategy must be one of {INITIAL_ERROR_STRATEGIES}, "
+                             f"got {self.initial_error_strategy!r}")
+
+    def _set_empty(self, enc):
+        """crowd-kit's results for an empty table: empty frames and series, no iterations."""
+        self.n_iter_, self.loss_history_ = 0, []
+        self.probas_ = pd.DataFrame(index=enc.tasks.copy(), columns=enc.labels.copy(), dtype=float)
+        self.labels_ = pd.Series(index=enc.tasks.copy(), dtype=object, name="agg_label")
+        self.priors_ = pd.Series(index=enc.labels.copy(), dtype=float, name="prior")
+        idx = pd.MultiIndex.from_arrays([[], []], names=["worker", "label"])
+        self.errors_ = pd.DataFrame(index=idx, columns=enc.labels.copy(), dtype=float)
+        self.skills_ = pd.Series(index=enc.workers.copy(), dtype=float, name="skill")
+        return self
 
     def _init_probas(self, enc):
         if self.init == "mv":
@@ -96,16 +126,25 @@ class DawidSkene:
         T[np.arange(enc.n_tasks), g] = 1.0
         return T
 
-    def fit(self, data: pd.DataFrame, true_labels=None) -> "DawidSkene":
-        """Run EM. ``true_labels``: optional Series (task -> label) of gold labels, clamped during EM."""
-        if int(self.n_iter) != self.n_iter or self.n_iter < 1:
-            raise ValueError(f"n_iter must be a positive integer, got {self.n_iter!r}")
-        if self.init not in ("mv", "spectral"):
-            raise ValueError(f"init must be 'mv' or 'spectral', got {self.init!r}")
-        if not self.tol >= 0:
-            raise ValueError(f"tol must be >= 0, got {self.tol!r}")
-        enc = encode(data, self.labels, self.duplicates, min_labels=2)
-        n, m, K = enc.n_workers, enc.n_tasks, enc.n_labels
+    def fit(self, data: pd.DataFrame, true_labels=None, initial_error=None) -> "DawidSkene":
+        """Run EM.
+
+        Parameters
+        ----------
+        data : DataFrame
+            ``task, worker, label``.  An empty table gives empty results (as in crowd-kit).
+        true_labels : Series, optional
+            Gold labels (task -> label), clamped during EM.
+        initial_error : DataFrame, optional
+            Prior error matrices, shaped like ``errors_`` (index ``(worker, label)``, one column per true
+            label), used in the first M-step as ``initial_error_strategy`` says (crowd-kit's semantics).
+        """
+        self._check()
+        enc = encode(data, self.labels, self.duplicates, min_labels=2, allow_empty=True)
+        if enc.n_answers == 0:
+            return self._set_empty(enc)
+        n, K = enc.n_workers, enc.n_labels
+        init_counts = self._initial_counts(enc, initial_error)
         gold_rows = gold_cols = None
         if true_labels is not None:
             tl = pd.Series(true_labels)
@@ -124,15 +163,17 @@ class DawidSkene:
                 T[gold_rows, gold_cols] = 1.0
             return T
 
-        def m_step(T):
+        def m_step(T, extra=None):
             counts = np.asarray(XT @ T).reshape(n, K, K)  # [worker, observed l, true c]
+            if extra is not None:  # initial_error: "assign" replaces the counts, "addition" adds to them
+                counts = extra if self.initial_error_strategy == "assign" else counts + extra
             counts = np.maximum(counts, _EPS)
             err = counts / counts.sum(axis=1, keepdims=True)
             prior = np.maximum(T.mean(axis=0), _EPS)
             return prior, err
 
         T = clamp(self._init_probas(enc))
-        prior, err = m_step(T)
+        prior, err = m_step(T, init_counts)
         history, prev = [], -np.inf
         it = 0
         for it in range(1, int(self.n_iter) + 1):
@@ -155,27 +196,61 @@ class DawidSkene:
                 break
             prev = elbo
         else:
-            if self.tol > 0:  # tol=0 asks for exactly n_iter iterations: nothing to warn about
+            if self.tol > 0 and self.n_iter > 0:  # tol=0 asks for exactly n_iter iterations: nothing to warn about
                 warnings.warn(f"DawidSkene: EM did not reach tol={self.tol} in n_iter={self.n_iter} iterations",
                               CrowdWarning, stacklevel=2)
         self.n_iter_ = it
         self.loss_history_ = history
-        self.probas_ = pd.DataFrame(T, index=enc.tasks, columns=enc.labels)
-        self.labels_ = pd.Series(enc.labels[np.argmax(T, axis=1)], index=enc.tasks, name="agg_label")
-        self.priors_ = pd.Series(prior, index=enc.labels, name="prior")
+        # every result gets its own Index objects: renaming one must not rename the others
+        self.probas_ = pd.DataFrame(T, index=enc.tasks.copy(), columns=enc.labels.copy())
+        self.labels_ = pd.Series(enc.labels[np.argmax(T, axis=1)], index=enc.tasks.copy(), name="agg_label")
+        self.priors_ = pd.Series(prior, index=enc.labels.copy(), name="prior")
         idx = pd.MultiIndex.from_product([enc.workers, enc.labels], names=["worker", "label"])
-        self.errors_ = pd.DataFrame(err.reshape(n * K, K), index=idx, columns=enc.labels)
+        self.errors_ = pd.DataFrame(err.reshape(n * K, K), index=idx, columns=enc.labels.copy())
         acc = np.einsum("c,icc->i", prior, err)
-        self.skills_ = pd.Series(acc, index=enc.workers, name="skill")
+        self.skills_ = pd.Series(acc, index=enc.workers.copy(), name="skill")
         return self
 
-    def fit_predict(self, data: pd.DataFrame, true_labels=None) -> pd.Series:
-        """Fit and return the most probable label per task."""
-        return self.fit(data, true_labels).labels_
+    def _initial_counts(self, enc, initial_error):
+        """``initial_error`` as a dense ``[worker, observed, true]`` array (None if unused)."""
+        if initial_error is None:
+            return None
+        if self.initial_error_strategy is None:
+            raise ValueError("initial_error was given but initial_error_strategy is None (crowd-kit would silently "
+                             "ignore it); pass initial_error_strategy='assign' or 'addition'")
+        if not isinstance(initial_error, pd.DataFrame) or list(initial_error.index.names) != ["worker", "label"]:
+            got = list(initial_error.index.names) if isinstance(initial_error, pd.DataFrame) else type(initial_error)
+            raise ValueError(f"initial_error must be a DataFrame indexed by ('worker', 'label') with one column per "
+                             f"true label, like a fitted errors_; got index names {got}")
+        vals = initial_error.apply(pd.to_numeric, errors="coerce")
+        if vals.isna().any().any() or not np.isfinite(vals.to_numpy(float)).all() or (vals < 0).any().any():
+            raise ValueError("initial_error must hold finite non-negative counts (or probabilities)")
+        missing_cols = [c for c in enc.labels if c not in vals.columns]
+        if missing_cols:
+            raise ValueError(f"initial_error has no column for true label(s) {missing_cols}; "
+                             f"expected {list(enc.labels)}")
+        n, K = enc.n_workers, enc.n_labels
+        if self.initial_error_strategy == "assign":
+            absent = enc.workers[~enc.workers.isin(vals.index.get_level_values("worker"))]
+            if len(absent):
+                raise ValueError(f"initial_error_strategy='assign' needs an error matrix for every worker in data; "
+                                 f"{len(absent)} missing, e.g. {list(absent[:5])}; use 'addition' to add to the "
+                                 "data's counts instead")
+            per_worker = vals.groupby(level="worker").sum()
+            if (vals <= 1.0).all().all() and not np.allclose(per_worker.to_numpy(float), 1.0):
+                raise ValueError("initial_error looks like probabilities (all <= 1) but a worker's column does not "
+                                 "sum to 1 over observed labels; normalise it or pass counts")
+        idx = pd.MultiIndex.from_product([enc.workers, enc.labels], names=["worker", "label"])
+        dense = vals.reindex(index=idx, columns=enc.labels).fillna(0.0).to_numpy(float)
+        return dense.reshape(n, K, K)
 
-    def fit_predict_proba(self, data: pd.DataFrame, true_labels=None) -> pd.DataFrame:
+    def fit_predict(self, data: pd.DataFrame, true_labels=None, initial_error=None) -> pd.Series:
+        """Fit and return the most probable label per task."""
+        return self.fit(data, true_labels, initial_error).labels_
+
+    def fit_predict_proba(self, data: pd.DataFrame, true_labels=None, initial_error=None) -> pd.DataFrame:
         """Fit and return the tasks x labels posterior."""
-        return self.fit(data, true_labels).probas_
+        return self.fit(data, true_labels, initial_error).probas_
 
     def predict(self) -> pd.Series:
         check_fitted(self, "labels_")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "AnswersFormatError",
+    "MissingColumnError",
     "DegenerateModelError",
     "DuplicateAnswersError",
     "NotFittedError",
@@ -14,6 +15,17 @@ __all__ = [
 
 class AnswersFormatError(ValueError):
     """The answers DataFrame is malformed (missing columns, empty, unknown labels, NaN ids)."""
+
+
+class MissingColumnError(AnswersFormatError, KeyError):
+    """A required column (``task``, ``worker``, ``label``) is absent.
+
+    Subclasses :class:`KeyError` as well, so code written for crowd-kit (where
+    ``data[["task", "worker", "label"]]`` raises ``KeyError``) catches it unchanged.
+    """
+
+    def __str__(self) -> str:  # KeyError would print the repr of the message
+        return str(self.args[0]) if self.args else ""
 
 
 class DuplicateAnswersError(AnswersFormatError):

@@ -45,12 +45,14 @@ class OracleTopTwo(_TopTwoBase):
         """``skills``: Series worker -> p; ``confusion``: Series task -> q (true values)."""
         enc = encode(data, self.labels, self.duplicates, min_labels=2)
         check_top_two(enc)
-        p = pd.Series(skills).reindex(enc.workers)
-        q = pd.Series(confusion).reindex(enc.tasks)
+        p = pd.to_numeric(pd.Series(skills), errors="coerce").reindex(enc.workers)
+        q = pd.to_numeric(pd.Series(confusion), errors="coerce").reindex(enc.tasks)
         if p.isna().any():
-            raise ValueError("skills must give p for every worker in data (a Series indexed by worker)")
+            raise ValueError("skills must give a number p for every worker in data (a Series indexed by worker), "
+                             f"missing or non-numeric for {list(enc.workers[p.isna().to_numpy()][:5])}")
         if q.isna().any():
-            raise ValueError("confusion must give q for every task in data (a Series indexed by task)")
+            raise ValueError("confusion must give a number q for every task in data (a Series indexed by task), "
+                             f"missing or non-numeric for {list(enc.tasks[q.isna().to_numpy()][:5])}")
         p, q = p.to_numpy(float), q.to_numpy(float)
         if np.any((p < 0) | (p > 1)) or np.any((q < 0.5) | (q > 1)):
             raise ValueError("skills must lie in [0, 1] and confusion in [0.5, 1]")

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from crowd._checks import check_int, check_pair, check_real
+
 __all__ = ["TopTwoSample", "simulate_top_two"]
 
 
@@ -44,8 +46,15 @@ class TopTwoSample:
         return iter((self.answers, self.truth, self.skills))
 
 
+def _as_floats(name, values) -> np.ndarray:
+    try:
+        return np.asarray(values, float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers, got {values!r}") from None
+
+
 def _check_range(name, rng_pair, lo, hi):
-    a, b = (float(v) for v in rng_pair)
+    a, b = check_pair(name, rng_pair)
     if not (lo <= a <= b <= hi):
         raise ValueError(f"{name} must be an interval (a, b) with {lo} <= a <= b <= {hi}, got {rng_pair}")
     return a, b
@@ -83,28 +92,26 @@ def simulate_top_two(n_workers: int, n_tasks: int, n_labels: int, observe_prob: 
     >>> bool((truth["first"] != truth["second"]).all())
     True
     """
-    for name, v in (("n_workers", n_workers), ("n_tasks", n_tasks)):
-        if int(v) != v or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    if int(n_labels) != n_labels or n_labels < 2:
-        raise ValueError(f"n_labels must be an integer >= 2, got {n_labels!r}")
-    if not (0.0 < observe_prob <= 1.0):
-        raise ValueError(f"observe_prob must be in (0, 1], got {observe_prob!r}")
-    n, m, K = int(n_workers), int(n_tasks), int(n_labels)
+    n, m = check_int("n_workers", n_workers, 1), check_int("n_tasks", n_tasks, 1)
+    K = check_int("n_labels", n_labels, 2)
+    check_real("observe_prob", observe_prob, 0.0, 1.0, lo_open=True)
+    if seed is not None and not isinstance(seed, np.random.Generator) and not (
+            isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
+        raise TypeError(f"seed must be None, a non-negative int or a numpy Generator, got {seed!r}")
     rng = np.random.default_rng(seed)
     if skills is None:
         a, b = _check_range("reliability", reliability, 0.0, 1.0)
         p = rng.uniform(a, b, n)
     else:
-        p = np.asarray(skills, float)
-        if p.shape != (n,) or np.any((p < 0) | (p > 1)):
+        p = _as_floats("skills", skills)
+        if p.shape != (n,) or not np.all((p >= 0) & (p <= 1)):
             raise ValueError(f"skills must have shape ({n},) with values in [0, 1]")
     if confusions is None:
         a, b = _check_range("confusion", confusion, 0.5, 1.0)
         q = rng.uniform(a, b, m)
     else:
-        q = np.asarray(confusions, float)
-        if q.shape != (m,) or np.any((q < 0.5) | (q > 1)):
+        q = _as_floats("confusions", confusions)
+        if q.shape != (m,) or not np.all((q >= 0.5) & (q <= 1)):
             raise ValueError(f"confusions must have shape ({m},) with values in [0.5, 1]")
     g = rng.integers(0, K, m)
     h = (g + rng.integers(1, K, m)) % K  # uniform over the other K - 1 labels

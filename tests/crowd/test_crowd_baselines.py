@@ -26,8 +26,8 @@ def test_majority_vote_exact_and_ties():
     assert stats.binomtest(k, 200, 0.5).pvalue > 1e-3
     assert [MajorityVote(tie_break="random", random_state=5).fit_predict(TOY)["b"] for _ in range(3)].count(
         wins[5]) == 3
-    # weights
-    w = MajorityVote().fit_predict(TOY, weights=pd.Series({1: 3.0, 2: 1.0, 3: 1.0}))
+    # skills (vote weights)
+    w = MajorityVote().fit_predict(TOY, skills=pd.Series({1: 3.0, 2: 1.0, 3: 1.0}))
     assert w["b"] == "y"
     with pytest.raises(ValueError, match="tie_break"):
         MajorityVote(tie_break="last").fit(TOY)

@@ -60,7 +60,7 @@ def test_not_found_and_unknown(tmp_path, monkeypatch):
         datasets.load("web", tmp_path)
     monkeypatch.delenv("PROBINF_DATA", raising=False)
     with pytest.raises(DatasetNotFoundError, match="PROBINF_DATA"):
-        datasets.load("web")
+        datasets.load("flag")  # not bundled
     with pytest.raises(ValueError, match="unknown dataset"):
         datasets.load("mnist", tmp_path)
 

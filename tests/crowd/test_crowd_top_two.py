@@ -180,7 +180,7 @@ def test_bad_input():
         TopTwo().fit(a.to_numpy())
     with pytest.raises(ValueError, match="missing values"):
         TopTwo().fit(a.assign(label=a.label.astype(float).where(a.index > 0)))
-    with pytest.raises(ValueError, match="skills must give p"):
+    with pytest.raises(ValueError, match="skills must give a number p"):
         OracleTopTwo().fit(a, sk.iloc[:-1], tr.confusion)
     with pytest.raises(AttributeError, match="not fitted"):
         TopTwo().predict()
