@@ -1,13 +1,12 @@
 """The classic crowdsourcing sets, read offline (never downloaded).
 
-Seven sets ship inside the package (:data:`BUNDLED`: web, dog, rte, trec, bluebird, adult2,
-color), so ``load(name)`` works on a fresh install; their provenance and licence are in
-``crowd/data/PROVENANCE.md``.  Flag, Food and Plot, whose original collectors are not
-identified, are not shipped: they load from a data directory, ``data_dir`` or
-``$PROBINF_DATA``, which may point to the folder *containing* ``crowd/`` or to ``crowd/`` itself
-(file formats, counts and citations: ``crowd/PROVENANCE.md`` there).
+No set ships inside the package: the research repositories the files come from carry no
+licence, so redistribution is not granted (their authors ask only to be cited).  The sets load
+from a data directory, ``data_dir`` or ``$PROBINF_DATA``, which may point to the folder
+*containing* ``crowd/`` or to ``crowd/`` itself (file formats, counts and citations:
+``crowd/PROVENANCE.md`` there).
 
-Lookup order: an explicit ``data_dir``; else the bundled copy; else ``$PROBINF_DATA``.
+Lookup order: an explicit ``data_dir``; else ``$PROBINF_DATA``.
 
 Normalisation: all ids and labels become 0-based integers (the 1-based SMEM files, i.e.
 Web, Dog, RTE, TREC, Bluebird, are shifted by one), and the worker-first TopTwo files
@@ -31,7 +30,7 @@ import pandas as pd
 from crowd._answers import DUPLICATE_POLICIES
 from crowd.exceptions import DatasetNotFoundError, DuplicateAnswersError
 
-__all__ = ["CrowdDataset", "DATASETS", "BUNDLED", "BUNDLED_DIR", "load", "available", "resolve_data_dir"]
+__all__ = ["CrowdDataset", "DATASETS", "load", "available", "resolve_data_dir"]
 
 
 @dataclass(frozen=True)
@@ -59,10 +58,6 @@ DATASETS: dict[str, _Spec] = {
 }
 
 
-#: Sets shipped inside the package (redistributed with provenance; see crowd/data/PROVENANCE.md).
-BUNDLED = ("web", "dog", "rte", "trec", "bluebird", "adult2", "color")
-#: Where the bundled copies live.
-BUNDLED_DIR = Path(__file__).resolve().parent / "data"
 
 
 @dataclass
@@ -81,7 +76,7 @@ class CrowdDataset:
     labels : list of int
         The declared label set ``0..K-1``.
     source : str
-        The folder the files were read from (the bundled copy or a data directory).
+        The folder the files were read from.
     """
 
     name: str
@@ -109,8 +104,8 @@ def resolve_data_dir(data_dir=None) -> Path:
     root = data_dir if data_dir is not None else os.environ.get("PROBINF_DATA")
     if root is None:
         raise DatasetNotFoundError(
-            "no data directory: only the bundled sets "
-            f"{list(BUNDLED)} load without one; pass data_dir=... or set PROBINF_DATA to the folder holding crowd/"
+            "no data directory: the crowdsourcing sets are not redistributable (no licence), so none ships "
+            "with the package; pass data_dir=... or set PROBINF_DATA to the folder holding crowd/"
         )
     root = Path(root)
     for cand in (root / "crowd", root):
@@ -144,8 +139,7 @@ def load(name: str, data_dir=None, *, duplicates: str = "last") -> CrowdDataset:
     ----------
     name : str
     data_dir : path, optional
-        Folder containing ``crowd/`` (or ``crowd/`` itself).  Default: the bundled copy for the
-        sets in :data:`BUNDLED`, else ``$PROBINF_DATA``.
+        Folder containing ``crowd/`` (or ``crowd/`` itself).  Default: ``$PROBINF_DATA``.
     duplicates : {"last", "first", "keep", "error"}
         Policy for repeated (task, worker) rows (see module docstring).
 
@@ -157,13 +151,13 @@ def load(name: str, data_dir=None, *, duplicates: str = "last") -> CrowdDataset:
     Raises
     ------
     DatasetNotFoundError
-        If a set is neither bundled nor in the data directory (never downloads).
+        If the set is not in the data directory (never downloads).
 
     Examples
     --------
     >>> from crowd.datasets import load
-    >>> ds = load("web")  # bundled: no data directory needed
-    >>> ds.answers.shape, ds.n_labels
+    >>> ds = load("web")  # doctest: +SKIP
+    >>> ds.answers.shape, ds.n_labels  # doctest: +SKIP
     ((15567, 3), 5)
     """
     key = str(name).lower()
@@ -172,10 +166,7 @@ def load(name: str, data_dir=None, *, duplicates: str = "last") -> CrowdDataset:
     if duplicates not in DUPLICATE_POLICIES:
         raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
     spec = DATASETS[key]
-    if data_dir is None and key in BUNDLED and (BUNDLED_DIR / spec.folder / spec.answers).is_file():
-        folder = BUNDLED_DIR / spec.folder
-    else:
-        folder = resolve_data_dir(data_dir) / spec.folder
+    folder = resolve_data_dir(data_dir) / spec.folder
     raw = _read(folder / spec.answers, 3) - spec.base
     cols = ["worker", "task", "label"] if spec.worker_first else ["task", "worker", "label"]
     answers = pd.DataFrame(raw, columns=cols)[["task", "worker", "label"]]

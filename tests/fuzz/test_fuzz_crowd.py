@@ -227,15 +227,14 @@ def test_datasets_load_bad_names_and_policies(name, duplicates, tmp_path_factory
     raise AssertionError(f"loaded {ds.name} from an empty directory")
 
 
-def test_datasets_helpers_and_bundled_without_data_dir(monkeypatch, tmp_path):
+def test_datasets_helpers_without_data_dir(monkeypatch, tmp_path):
     monkeypatch.delenv("PROBINF_DATA", raising=False)
-    assert set(datasets.BUNDLED) <= set(datasets.available())
-    with pytest.raises(DatasetNotFoundError, match="PROBINF_DATA"):
+    with pytest.raises(DatasetNotFoundError, match="not redistributable.*PROBINF_DATA"):
         datasets.resolve_data_dir()
+    with pytest.raises(DatasetNotFoundError, match="PROBINF_DATA"):
+        datasets.load("bluebird")
     with pytest.raises(DatasetNotFoundError):
         datasets.resolve_data_dir(tmp_path)
-    ds = datasets.load("bluebird")
-    assert isinstance(ds, datasets.CrowdDataset) and ds.n_labels == 2
 
 
 # ---------------------------------------------------------------- fitted-state use, warnings, exceptions
@@ -257,5 +256,4 @@ def test_every_export_is_fuzzed():
                "TopTwoSample", "datasets", "AnswersFormatError", "CrowdWarning", "DatasetNotFoundError",
                "DegenerateModelError", "DuplicateAnswersError", "MissingColumnError", "NotFittedError"}
     assert set(crowd.__all__) == covered
-    assert set(datasets.__all__) == {"CrowdDataset", "DATASETS", "BUNDLED", "BUNDLED_DIR", "load", "available",
-                                     "resolve_data_dir"}
+    assert set(datasets.__all__) == {"CrowdDataset", "DATASETS", "load", "available", "resolve_data_dir"}
