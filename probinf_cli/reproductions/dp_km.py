@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from probinf.progress import progress
-from probinf.reproduce import ReproResult
+from probinf_cli.runner import ReproResult
 
 from .exceptions import NoPrivacyGuaranteeWarning
 from .holdout import adaptive_overfitting_demo

@@ -25,13 +25,13 @@ __all__ = ["ReproResult", "REPRODUCTIONS", "get_reproduction", "run_reproduction
 
 # name -> "module:function"; one line per reproduction, kept sorted.
 REPRODUCTIONS: dict[str, str] = {
-    "conformal": "conformal.repro:run",
-    "crowd": "crowd.repro:run",
-    "dp-epsilon": "privacy.repro_epsilon:run",
-    "dp-km": "privacy.repro_km:run",
-    "smc-samplers": "probinf.repro.smc_samplers:run",
-    "smc-validity": "probinf.repro.smc_validity:run",
-    "tts": "llm_bridge.repro:run",
+    "conformal": "probinf_cli.reproductions.conformal:run",
+    "crowd": "probinf_cli.reproductions.crowd:run",
+    "dp-epsilon": "probinf_cli.reproductions.dp_epsilon:run",
+    "dp-km": "probinf_cli.reproductions.dp_km:run",
+    "smc-samplers": "probinf_cli.reproductions.smc_samplers:run",
+    "smc-validity": "probinf_cli.reproductions.smc_validity:run",
+    "tts": "probinf_cli.reproductions.tts:run",
 }
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 from probinf._compat import enable_x64
 from probinf.kalman import LinearGaussian
 from probinf.progress import progress
-from probinf.reproduce import ReproResult
+from probinf_cli.runner import ReproResult
 from probinf.resampling import RESAMPLING_FROM_UNIFORMS, resample
 from probinf.validate import check_evidence_unbiased, enumerate_particle_filter, pf_replicates
 

@@ -23,7 +23,7 @@ import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from probinf.progress import progress  # noqa: E402
-from probinf.reproduce import ReproResult  # noqa: E402
+from probinf_cli.runner import ReproResult  # noqa: E402
 
 from crowd import BayesianTopTwo, DawidSkene, MajorityVote, OracleTopTwo, TopTwo, datasets, simulate_top_two  # noqa: E402
 from crowd.exceptions import DatasetNotFoundError  # noqa: E402

@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from probinf.cli import app
+from probinf_cli.main import app
 
 runner = CliRunner()
 

@@ -17,10 +17,10 @@ app = typer.Typer(help="probinf: validated SMC/MCMC and its applications.", no_a
 
 # Application sub-commands: (module, attribute) of a typer app or command, registered lazily.
 _SUBAPPS: dict[str, tuple[str, str]] = {
-    "tts": ("llm_bridge.cli", "app"),
+    "tts": ("probinf_cli.commands.tts", "app"),
 }
 _COMMANDS: dict[str, tuple[str, str]] = {
-    "dp-epsilon": ("privacy.cli", "dp_epsilon"),
+    "dp-epsilon": ("probinf_cli.commands.dp_epsilon", "dp_epsilon"),
 }
 
 
@@ -33,7 +33,7 @@ def reproduce(
     list_: bool = typer.Option(False, "--list", help="List registered reproductions and exit."),
 ):
     """Run paper reproductions and write an index report (Markdown + HTML) with figures."""
-    from probinf.reproduce import REPRODUCTIONS, run_reproductions
+    from probinf_cli.runner import REPRODUCTIONS, run_reproductions
 
     if list_:
         for name, target in sorted(REPRODUCTIONS.items()):

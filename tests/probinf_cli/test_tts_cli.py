@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from llm_bridge.cli import app, load_done, read_problems
+from probinf_cli.commands.tts import app, load_done, read_problems
 
 runner = CliRunner()
 
@@ -85,7 +85,7 @@ def test_bad_backend_and_problem_files(tmp_path):
 
 
 def test_registered_in_probinf_cli():
-    from probinf.cli import app as root
+    from probinf_cli.main import app as root
 
     r = runner.invoke(root, ["tts", "methods"])
     assert r.exit_code == 0 and "pf" in r.output

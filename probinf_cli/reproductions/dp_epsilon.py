@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from probinf.reproduce import ReproResult
+from probinf_cli.runner import ReproResult
 
 __all__ = ["run", "width_table"]
 

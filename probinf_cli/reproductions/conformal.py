@@ -227,7 +227,7 @@ def _figures(out_dir, reg, clf, sim):
 
 def run(out_dir: Path, *, quick: bool = True, seed: int = 0):
     """Run the reproduction; returns a :class:`probinf.reproduce.ReproResult`."""
-    from probinf.reproduce import ReproResult
+    from probinf_cli.runner import ReproResult
 
     rng = np.random.default_rng(seed)
     R = 10 if quick else 100

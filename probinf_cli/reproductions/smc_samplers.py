@@ -24,7 +24,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import betaln, gammaln
 
-from probinf.reproduce import ReproResult
+from probinf_cli.runner import ReproResult
 
 __all__ = ["run", "log_evidence_section", "SECTIONS"]
 
@@ -130,7 +130,7 @@ def log_evidence_section(out_dir: Path, *, quick: bool = True, seed: int = 0) ->
 # smoother) and append it to SECTIONS below.
 # ---------------------------------------------------------------------------------------
 
-from probinf.repro.pmcmc_section import pmmh_section  # noqa: E402  (engineer A)
+from probinf_cli.reproductions.pmcmc_section import pmmh_section  # noqa: E402  (engineer A)
 
 SECTIONS = [log_evidence_section, pmmh_section]
 

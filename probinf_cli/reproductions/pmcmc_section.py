@@ -22,7 +22,7 @@ from probinf._compat import enable_x64
 from probinf.kalman import LinearGaussian, kalman_filter
 from probinf.pmcmc import particle_gibbs, pmmh
 from probinf.progress import progress
-from probinf.reproduce import ReproResult
+from probinf_cli.runner import ReproResult
 from probinf.ssm import StateSpaceModel
 
 __all__ = ["pmmh_section"]
