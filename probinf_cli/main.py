@@ -1,66 +1,63 @@
-"""The ``probinf`` command line (typer).
+"""The ``probinf`` command line (typer): ``reproduce``, ``dp-epsilon`` and ``tts``.
 
-Application sub-commands are registered here (the CLI may import applications;
-the ``probinf`` package itself never does). Each application adds one line to
-``_SUBAPPS`` or ``_COMMANDS``.
+The shell sits above the applications and imports them directly, inside the commands, so that
+``probinf --help`` and the light commands do not pay for JAX, torch or matplotlib at import time.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
-app = typer.Typer(help="probinf: validated SMC/MCMC and its applications.", no_args_is_help=True)
+from probinf_cli.commands.dp_epsilon import dp_epsilon
+from probinf_cli.commands.tts import app as tts_app
 
-# Application sub-commands: (module, attribute) of a typer app or command, registered lazily.
-_SUBAPPS: dict[str, tuple[str, str]] = {
-    "tts": ("probinf_cli.commands.tts", "app"),
-}
-_COMMANDS: dict[str, tuple[str, str]] = {
-    "dp-epsilon": ("probinf_cli.commands.dp_epsilon", "dp_epsilon"),
-}
+__all__ = ["app", "main"]
+
+app = typer.Typer(help="probinf: validated SMC/MCMC and its applications.", no_args_is_help=True)
+app.add_typer(tts_app, name="tts")
+app.command(name="dp-epsilon")(dp_epsilon)
+
+
+def _list_reproductions() -> None:
+    from probinf_cli.reproductions import REPRODUCTIONS
+
+    width = max(len(n) for n in REPRODUCTIONS)
+    typer.echo(f"{'name':{width}s}  {'quick':>9s}  {'full':>9s}  description")
+    for name, r in REPRODUCTIONS.items():
+        typer.echo(f"{name:{width}s}  {f'~{r.quick_minutes:g} min':>9s}  {f'~{r.full_minutes:g} min':>9s}  "
+                   f"{r.description}")
+    typer.echo("Times: minutes on 2 shared CPU cores (quick: default; full: --full).")
 
 
 @app.command()
 def reproduce(
-    names: Optional[List[str]] = typer.Argument(None, help="Reproductions to run (default: all)."),
+    names: list[str] | None = typer.Argument(None, help="Reproductions to run (default: all; see --list)."),
     quick: bool = typer.Option(True, "--quick/--full", help="Quick scale (minutes) or full paper scale."),
     out: Path = typer.Option(Path("reports"), "--out", help="Output directory for figures, tables and index."),
     seed: int = typer.Option(0, help="Master seed."),
-    list_: bool = typer.Option(False, "--list", help="List registered reproductions and exit."),
-):
+    list_: bool = typer.Option(False, "--list", help="List the reproductions with descriptions and times, and exit."),
+) -> None:
     """Run paper reproductions and write an index report (Markdown + HTML) with figures."""
-    from probinf_cli.runner import REPRODUCTIONS, run_reproductions
-
     if list_:
-        for name, target in sorted(REPRODUCTIONS.items()):
-            typer.echo(f"{name}\t{target}")
+        _list_reproductions()
         return
+    from probinf_cli.exceptions import CLIError
+    from probinf_cli.runner import run_reproductions
+
     try:
         index = run_reproductions(names or [], out, quick=quick, seed=seed, echo=typer.echo)
-    except (ValueError, RuntimeError) as exc:
+    except CLIError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1)
+        raise typer.Exit(code=1) from None
     typer.echo(f"report written to {index}")
 
 
-def _register_lazy():
-    for name, (module, attr) in _SUBAPPS.items():
-        try:
-            app.add_typer(getattr(importlib.import_module(module), attr), name=name)
-        except ImportError as exc:  # optional dependency missing: say so instead of vanishing
-            def _missing(exc=exc, name=name):
-                typer.echo(f"'{name}' is unavailable: {exc}", err=True)
-                raise typer.Exit(code=1)
-            app.command(name=name)(_missing)
-    for name, (module, attr) in _COMMANDS.items():
-        app.command(name=name)(getattr(importlib.import_module(module), attr))
+def main() -> None:  # pragma: no cover - the console script's entry point
+    """Run the ``probinf`` application."""
+    app()
 
-
-_register_lazy()
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

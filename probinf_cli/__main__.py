@@ -1,0 +1,3 @@
+from probinf_cli.main import main
+
+main()
