@@ -17,13 +17,13 @@ import pandas as pd
 from probinf.progress import progress
 from probinf_cli.runner import ReproResult
 
-from .exceptions import NoPrivacyGuaranteeWarning
-from .holdout import adaptive_overfitting_demo
-from .km_audit import audit_km, influential_points
-from .survival import PrivateKaplanMeier
-from .survival.data import cell_counts
-from .survival.mechanisms import product_limit, release_histogram, release_tree
-from .survival.paper import release_paper
+from privacy.exceptions import NoPrivacyGuaranteeWarning
+from privacy.holdout import adaptive_overfitting_demo
+from privacy.km_audit import audit_km, influential_points
+from privacy.survival import PrivateKaplanMeier
+from privacy.survival.data import cell_counts
+from privacy.survival.mechanisms import product_limit, release_histogram, release_tree
+from privacy.survival.paper import release_paper
 
 __all__ = ["run", "lung_data", "rmse_table", "tree_vs_histogram", "EPSILONS", "COARSE_GRID", "FINE_GRID"]
 
