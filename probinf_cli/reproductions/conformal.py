@@ -188,9 +188,6 @@ def _simulations(rng, R):
 
 
 def _figures(out_dir, reg, clf, sim):
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figs = []

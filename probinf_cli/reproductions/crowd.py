@@ -14,19 +14,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy import stats
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy import stats  # noqa: E402
+from probinf.progress import progress
+from probinf_cli.runner import ReproResult
 
-from probinf.progress import progress  # noqa: E402
-from probinf_cli.runner import ReproResult  # noqa: E402
-
-from crowd import BayesianTopTwo, DawidSkene, MajorityVote, OracleTopTwo, TopTwo, datasets, simulate_top_two  # noqa: E402
-from crowd.exceptions import DatasetNotFoundError  # noqa: E402
+from crowd import BayesianTopTwo, DawidSkene, MajorityVote, OracleTopTwo, TopTwo, datasets, simulate_top_two
+from crowd.exceptions import DatasetNotFoundError
 
 __all__ = ["run", "method_pairs"]
 
@@ -97,21 +94,10 @@ def _synthetic(out_dir, s_grid, reps, seed):
     return tab, pd.DataFrame(diff_rows).groupby("s").mean().drop(columns="rep").reset_index(), path
 
 
-def _data_dir():
-    """``$PROBINF_DATA``, else ``../shared/data`` beside the repository (as tests/conftest.py does)."""
-    import os
-
-    if os.environ.get("PROBINF_DATA"):
-        return None  # datasets.load reads it
-    sibling = Path(__file__).resolve().parents[2] / "shared" / "data"
-    return sibling if (sibling / "crowd").is_dir() else None
-
-
 def _real(out_dir, seed, bayes_samples):
     rows, diff = [], None
-    data_dir = _data_dir()
     for name in progress(REAL, desc="crowd: real data"):
-        d = datasets.load(name, data_dir)
+        d = datasets.load(name)  # $PROBINF_DATA (or the copies shipped with crowd)
         t0 = time.perf_counter()
         pairs, tt, bt = method_pairs(d.answers, d.labels, seed=seed, bayes_samples=bayes_samples)
         row = {"dataset": name, "K": d.n_labels, "tasks": d.answers.task.nunique(), "answers": len(d.answers)}

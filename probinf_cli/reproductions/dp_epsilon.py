@@ -66,9 +66,6 @@ def width_table(ns, epsilons, reps: int, delta: float = 1e-5, level: float = 0.9
 
 
 def _posterior_figure(out_dir: Path, seed: int) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from privacy import AttackCounts, clopper_pearson_interval, epsilon_posterior

@@ -1,4 +1,4 @@
-r"""PMMH and particle Gibbs sections of the ``smc-samplers`` reproduction (engineer A).
+r"""PMMH and particle Gibbs sections of the ``smc-samplers`` reproduction.
 
 - PMMH posterior of :math:`\rho` in the AR(1)-in-noise model against an
   exact-likelihood (Kalman) random-walk MH and the exact grid posterior, for
@@ -77,9 +77,6 @@ def _exact_mh(key, y, num_iters, num_chains, step):
 def pmmh_section(out_dir: Path, *, quick: bool = True, seed: int = 0) -> ReproResult:
     """PMMH vs exact-likelihood MH, and particle Gibbs smoothing vs the Kalman smoother."""
     import arviz as az
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     out_dir = Path(out_dir)

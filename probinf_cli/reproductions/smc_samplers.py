@@ -24,6 +24,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import betaln, gammaln
 
+from probinf_cli.reproductions.pmcmc_section import pmmh_section
 from probinf_cli.runner import ReproResult
 
 __all__ = ["run", "log_evidence_section", "SECTIONS"]
@@ -62,9 +63,6 @@ def _beta_binomial_model(n_trials, y=None):
 
 def log_evidence_section(out_dir: Path, *, quick: bool = True, seed: int = 0) -> ReproResult:
     """Log-evidence accuracy of tempered SMC vs analytic values (figure + table)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     import probinf
@@ -123,15 +121,7 @@ def log_evidence_section(out_dir: Path, *, quick: bool = True, seed: int = 0) ->
                        tables={"log_evidence": table})
 
 
-# ---------------------------------------------------------------------------------------
-# Engineer A: PMMH / particle Gibbs sections go here.  Define
-#     def pmmh_section(out_dir, *, quick=True, seed=0) -> ReproResult
-# (PMMH posterior vs exact-likelihood MH figure, particle Gibbs smoothing vs Kalman
-# smoother) and append it to SECTIONS below.
-# ---------------------------------------------------------------------------------------
-
-from probinf_cli.reproductions.pmcmc_section import pmmh_section  # noqa: E402  (engineer A)
-
+#: the sections, in report order: tempered-SMC evidence, then PMMH / particle Gibbs vs the Kalman answers
 SECTIONS = [log_evidence_section, pmmh_section]
 
 

@@ -90,9 +90,6 @@ def _float32_table(quick: bool):
 
 
 def _figure(df: pd.DataFrame, out_dir: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
