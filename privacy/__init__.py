@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from privacy.baselines import EpsilonInterval, clopper_pearson_interval, jeffreys_interval
     from privacy.counts import AttackCounts, empirical_epsilon
     from privacy.epsilon import EpsilonPosterior, epsilon_posterior
-    from privacy.holdout import ReusableHoldout
-    from privacy.survival import PrivateKaplanMeier
     from privacy.exceptions import (
         AuditViolationError,
         BudgetExhaustedError,
@@ -31,6 +29,8 @@ if TYPE_CHECKING:
         PrivacyParameterError,
         PrivacyWarning,
     )
+    from privacy.holdout import ReusableHoldout
+    from privacy.survival import PrivateKaplanMeier
 
 # name -> module: the public API is imported lazily
 _LAZY: dict[str, str] = {

@@ -18,7 +18,13 @@ if TYPE_CHECKING:
         InvalidWeightsError,
         ModelSpecificationError,
         ProbinfWarning,
+        SMCFailedError,
     )
+    from probinf.filtering import ParticleFilterResult, particle_filter, particle_filter_core
+    from probinf.kalman import LinearGaussian, kalman_filter, kalman_smoother
+    from probinf.mcmc import HMC, MALA, RandomWalk
+    from probinf.numpyro_bridge import smc
+    from probinf.pmcmc import PGResult, PMMHResult, csmc_kernel, particle_gibbs, pmmh
     from probinf.population import (
         Population,
         ResampleInfo,
@@ -30,17 +36,11 @@ if TYPE_CHECKING:
         take_particles,
     )
     from probinf.resampling import RESAMPLING_METHODS, resample, resample_with_flag
-    from probinf.ssm import Proposal, StateSpaceModel, stochastic_volatility
-    from probinf.filtering import ParticleFilterResult, particle_filter, particle_filter_core
-    from probinf.kalman import LinearGaussian, kalman_filter, kalman_smoother
-    from probinf.pmcmc import PGResult, PMMHResult, csmc_kernel, particle_gibbs, pmmh
-    from probinf.smoothing import backward_sample, trace_genealogy
-    from probinf.weights import check_log_weights, ess, log_mean_exp, normalize, weights_valid
-    from probinf.mcmc import HMC, MALA, RandomWalk
     from probinf.results import SMCResult
-    from probinf.exceptions import SMCFailedError
+    from probinf.smoothing import backward_sample, trace_genealogy
+    from probinf.ssm import Proposal, StateSpaceModel, stochastic_volatility
     from probinf.tempered import tempered_smc
-    from probinf.numpyro_bridge import smc
+    from probinf.weights import check_log_weights, ess, log_mean_exp, normalize, weights_valid
 
 
 __version__ = "0.1.0"

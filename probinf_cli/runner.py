@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -42,7 +42,7 @@ class ReproResult:
 
     title: str
     summary: str = ""
-    figures: tuple[Path, ...] = ()
+    figures: Sequence[Path | str] = ()
     tables: Mapping[str, pd.DataFrame] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -11,7 +11,6 @@ Run with ``probinf reproduce crowd --out DIR``.  Three parts:
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -19,11 +18,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from probinf.progress import progress
-from probinf_cli.runner import ReproResult
-
 from crowd import BayesianTopTwo, DawidSkene, MajorityVote, OracleTopTwo, TopTwo, datasets, simulate_top_two
 from crowd.exceptions import DatasetNotFoundError
+from probinf.progress import progress
+from probinf_cli.runner import ReproResult
 
 __all__ = ["run", "method_pairs"]
 
@@ -80,7 +78,7 @@ def _synthetic(out_dir, s_grid, reps, seed):
     df = pd.DataFrame(rows)
     tab = df.groupby(["method", "s"])[["err_g", "err_h"]].mean().reset_index()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, col, title in zip(axes, ["err_g", "err_h"], ["truth g", "most confusing h"]):
+    for ax, col, title in zip(axes, ["err_g", "err_h"], ["truth g", "most confusing h"], strict=True):
         for name, sub in tab[tab.method != "corr(p_hat, p)"].groupby("method"):
             ax.plot(sub.s, sub[col], marker="o", label=name)
         ax.set(xlabel="observation probability s", ylabel="error rate", title=f"error on {title}")
@@ -98,7 +96,6 @@ def _real(out_dir, seed, bayes_samples):
     rows, diff = [], None
     for name in progress(REAL, desc="crowd: real data"):
         d = datasets.load(name)  # $PROBINF_DATA (or the copies shipped with crowd)
-        t0 = time.perf_counter()
         pairs, tt, bt = method_pairs(d.answers, d.labels, seed=seed, bayes_samples=bayes_samples)
         row = {"dataset": name, "K": d.n_labels, "tasks": d.answers.task.nunique(), "answers": len(d.answers)}
         for m, (g, h) in pairs.items():

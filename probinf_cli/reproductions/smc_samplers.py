@@ -37,8 +37,12 @@ def _linreg(seed=3):
     y = X @ rng.normal(size=d) + sigma * rng.normal(size=n)
     lz = stats.multivariate_normal(np.zeros(n), tau**2 * X @ X.T + sigma**2 * np.eye(n)).logpdf(y)
     Xj, yj = jnp.asarray(X, jnp.float32), jnp.asarray(y, jnp.float32)
-    lp = lambda b: jnp.sum(jax.scipy.stats.norm.logpdf(b, 0.0, tau))
-    ll = lambda b: jnp.sum(jax.scipy.stats.norm.logpdf(yj, Xj @ b, sigma))
+    def lp(b):
+        return jnp.sum(jax.scipy.stats.norm.logpdf(b, 0.0, tau))
+
+    def ll(b):
+        return jnp.sum(jax.scipy.stats.norm.logpdf(yj, Xj @ b, sigma))
+
     return lp, ll, (lambda k, N: tau * jax.random.normal(k, (N, d))), lz
 
 
@@ -48,8 +52,12 @@ def _gamma_poisson():
     A, B = a + counts.sum(), b + counts.size
     lz = a * np.log(b) - gammaln(a) + gammaln(A) - A * np.log(B) - gammaln(counts + 1).sum()
     cj = jnp.asarray(counts, jnp.float32)
-    lp = lambda x: a * jnp.log(b) - gammaln(a) + a * x - b * jnp.exp(x)
-    ll = lambda x: jnp.sum(cj * x - jnp.exp(x) - jax.scipy.special.gammaln(cj + 1))
+    def lp(x):
+        return a * jnp.log(b) - gammaln(a) + a * x - b * jnp.exp(x)
+
+    def ll(x):
+        return jnp.sum(cj * x - jnp.exp(x) - jax.scipy.special.gammaln(cj + 1))
+
     return lp, ll, (lambda k, n: jnp.log(jax.random.gamma(k, a, (n,)) / b)), lz
 
 
@@ -76,14 +84,14 @@ def log_evidence_section(out_dir: Path, *, quick: bool = True, seed: int = 0) ->
              + betaln(2.0 + y_bb, 3.0 + n_bb - y_bb) - betaln(2.0, 3.0))
     configs = [
         ("linear regression (d=3)", "adaptive RWMH x10", lambda: probinf.tempered_smc(
-            keys, *lin[:3], n, num_mcmc_steps=10), lin[3]),
+            keys, lin[0], lin[1], lin[2], n, num_mcmc_steps=10), lin[3]),
         ("linear regression (d=3)", "adaptive waste-free MALA (P=5)", lambda: probinf.tempered_smc(
-            keys, *lin[:3], n, kernel=probinf.MALA(), num_mcmc_steps=4, waste_free=True), lin[3]),
+            keys, lin[0], lin[1], lin[2], n, kernel=probinf.MALA(), num_mcmc_steps=4, waste_free=True), lin[3]),
         ("linear regression (d=3)", "fixed 10-step schedule, HMC x4", lambda: probinf.tempered_smc(
-            keys, *lin[:3], n, kernel=probinf.HMC(num_leapfrog=5), num_mcmc_steps=4,
+            keys, lin[0], lin[1], lin[2], n, kernel=probinf.HMC(num_leapfrog=5), num_mcmc_steps=4,
             schedule=np.linspace(0, 1, 11)[1:] ** 3), lin[3]),
         ("Gamma-Poisson (skewed)", "adaptive RWMH x10", lambda: probinf.tempered_smc(
-            keys, *gp[:3], n, num_mcmc_steps=10), gp[3]),
+            keys, gp[0], gp[1], gp[2], n, num_mcmc_steps=10), gp[3]),
         ("Beta-Binomial (NumPyro bridge)", "adaptive RWMH x10", lambda: probinf.smc(
             _beta_binomial_model, n_bb, y=y_bb, key=keys, num_particles=n, num_mcmc_steps=10), lz_bb),
     ]

@@ -39,7 +39,8 @@ def test_dp_epsilon_bad_input_exits_with_message():
 
 
 def test_chance_level_attack_gets_a_caveat_and_the_mass_near_zero():
-    r = runner.invoke(app, ["dp-epsilon", "--tp", "500", "--fn", "500", "--tn", "500", "--fp", "500", "--delta", "1e-5"])
+    r = runner.invoke(app, ["dp-epsilon", "--tp", "500", "--fn", "500", "--tn", "500", "--fp", "500",
+                            "--delta", "1e-5"])
     assert r.exit_code == 0, r.output
     assert "CAVEAT" in r.output and "chance level" in r.output
     assert "posterior mass at eps <= 0.1" in r.output

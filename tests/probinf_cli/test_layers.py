@@ -14,7 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 #: low to high; a package may import only packages of a lower rank (the applications share one rank)
 RANK = {"probinf": 0, "privacy": 1, "crowd": 1, "conformal": 1, "llm_bridge": 1, "probinf_cli": 2}
-_NAME = re.compile(r"^(%s)(\.[A-Za-z_][\w.]*)?(:[A-Za-z_]\w*)?$" % "|".join(sorted(RANK, key=len, reverse=True)))
+_ALT = "|".join(sorted(RANK, key=len, reverse=True))
+_NAME = re.compile(rf"^({_ALT})(\.[A-Za-z_][\w.]*)?(:[A-Za-z_]\w*)?$")
 
 
 def test_import_contracts_hold():
