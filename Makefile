@@ -11,7 +11,7 @@ REPORT_DIR ?= reports
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.probinf-installed
 
-.PHONY: install test reproduce bench clean
+.PHONY: install test lint reproduce bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ install: $(STAMP)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The gates CI runs before the tests: style and bugs (ruff), types (mypy), and the import contracts (import-linter).
+lint: install
+	$(BIN)/pip install --quiet -e ".[lint]"
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 reproduce: install
 	$(BIN)/probinf reproduce --quick --out $(REPORT_DIR)
