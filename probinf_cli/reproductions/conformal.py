@@ -223,7 +223,7 @@ def _figures(out_dir, reg, clf, sim):
 
 
 def run(out_dir: Path, *, quick: bool = True, seed: int = 0):
-    """Run the reproduction; returns a :class:`probinf.reproduce.ReproResult`."""
+    """Run the reproduction; returns a :class:`probinf_cli.runner.ReproResult`."""
     from probinf_cli.runner import ReproResult
 
     rng = np.random.default_rng(seed)
