@@ -8,14 +8,14 @@ TORCH_SPEC   ?= torch==2.13.0
 LOCK         ?= constraints.txt
 # What the reproductions need (no compiler); the suite adds the test, peer and server extras.
 REPRO_EXTRAS ?= llm,privacy
-TEST_EXTRAS  ?= test,llm,privacy,peers,server
+TEST_EXTRAS  ?= test,lint,llm,privacy,peers,server
 PYTEST_ARGS  ?= -n 2 --durations=30
 REPORT_DIR   ?= reports
 
 BIN  := $(VENV)/bin
 PIP  := $(BIN)/python -m pip install --quiet --constraint $(LOCK)
 
-.PHONY: install install-test test reproduce bench lock clean
+.PHONY: install install-test test lint reproduce bench lock clean notebooks mutants test-gpu
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ install-test: $(VENV)/.installed-test
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The gates CI runs before the tests: style and bugs (ruff), types (mypy), and the import contracts (import-linter).
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 reproduce: install
 	$(BIN)/probinf reproduce --quick --out $(REPORT_DIR)
@@ -67,11 +73,11 @@ clean:
 
 # Re-execute the notebooks in place (committed with outputs; tests/test_notebooks.py checks they are fresh).
 .PHONY: notebooks
-notebooks: install
+notebooks: install-test
 	for nb in notebooks/*.ipynb; do PROBINF_PROGRESS=0 $(BIN)/jupyter execute --inplace --timeout=600 "$$nb" || exit 1; done
 
 # Mutation check: each planted one-line bug in mutants/mutants.toml must make its tests fail
 # (runs in a temporary copy of the tree; ~15 min on 2 cores).  MUTANTS_ARGS='--only ID,ID' for a few.
 .PHONY: mutants
-mutants: install
+mutants: install-test
 	$(BIN)/python mutants/run.py $(MUTANTS_ARGS)

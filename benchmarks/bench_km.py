@@ -20,7 +20,7 @@ def main() -> None:
     from lifelines import KaplanMeierFitter
 
     from privacy import NoPrivacyGuaranteeWarning, PrivateKaplanMeier
-    from privacy.repro_km import COARSE_GRID, lung_data, rmse_table
+    from probinf_cli.reproductions.dp_km import COARSE_GRID, lung_data, rmse_table
 
     warnings.simplefilter("ignore", NoPrivacyGuaranteeWarning)
     t_lung, e_lung = lung_data()

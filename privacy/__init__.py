@@ -12,21 +12,48 @@ Curated public API
 - :func:`clopper_pearson_interval`, :func:`jeffreys_interval` -- frequentist/rectangle baselines.
 """
 
-from privacy.baselines import EpsilonInterval, clopper_pearson_interval, jeffreys_interval
-from privacy.counts import AttackCounts, empirical_epsilon
-from privacy.epsilon import EpsilonPosterior, epsilon_posterior
-from privacy.exceptions import (
-    AuditViolationError,
-    BudgetExhaustedError,
-    InvalidCountsError,
-    LowEventError,
-    LowEventWarning,
-    NoPrivacyGuaranteeWarning,
-    PrivacyParameterError,
-    PrivacyWarning,
-)
-from privacy.holdout import ReusableHoldout
-from privacy.survival import PrivateKaplanMeier
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from privacy.baselines import EpsilonInterval, clopper_pearson_interval, jeffreys_interval
+    from privacy.counts import AttackCounts, empirical_epsilon
+    from privacy.epsilon import EpsilonPosterior, epsilon_posterior
+    from privacy.exceptions import (
+        AuditViolationError,
+        BudgetExhaustedError,
+        InvalidCountsError,
+        LowEventError,
+        LowEventWarning,
+        NoPrivacyGuaranteeWarning,
+        PrivacyParameterError,
+        PrivacyWarning,
+    )
+    from privacy.holdout import ReusableHoldout
+    from privacy.survival import PrivateKaplanMeier
+
+# name -> module: the public API is imported lazily
+_LAZY: dict[str, str] = {
+    "EpsilonInterval": "privacy.baselines",
+    "clopper_pearson_interval": "privacy.baselines",
+    "jeffreys_interval": "privacy.baselines",
+    "AttackCounts": "privacy.counts",
+    "empirical_epsilon": "privacy.counts",
+    "EpsilonPosterior": "privacy.epsilon",
+    "epsilon_posterior": "privacy.epsilon",
+    "ReusableHoldout": "privacy.holdout",
+    "PrivateKaplanMeier": "privacy.survival",
+    "AuditViolationError": "privacy.exceptions",
+    "BudgetExhaustedError": "privacy.exceptions",
+    "InvalidCountsError": "privacy.exceptions",
+    "LowEventError": "privacy.exceptions",
+    "LowEventWarning": "privacy.exceptions",
+    "NoPrivacyGuaranteeWarning": "privacy.exceptions",
+    "PrivacyParameterError": "privacy.exceptions",
+    "PrivacyWarning": "privacy.exceptions",
+}
 
 __all__ = [
     "AttackCounts",
@@ -47,3 +74,18 @@ __all__ = [
     "ReusableHoldout",
     "BudgetExhaustedError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the public name's module on first use (PEP 562), so that ``import privacy`` is cheap."""
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -273,7 +273,7 @@ def run_audit(*, n_models: int = 8, canaries_per_model: int = 64, noise_multipli
     Examples
     --------
     >>> from privacy.audit import run_audit
-    >>> res = run_audit(n_models=2, canaries_per_model=8, epochs=2, show_progress=False)
+    >>> res = run_audit(n_models=2, canaries_per_model=16, epochs=2, show_progress=False)
     >>> res.lower_bound <= res.theoretical_epsilon
     True
     """

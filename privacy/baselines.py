@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from statsmodels.stats.proportion import proportion_confint
+from scipy import special
 
 from privacy.counts import AttackCounts, _check_delta, empirical_epsilon
 from privacy.epsilon import check_level
@@ -52,10 +52,13 @@ class EpsilonInterval:
 
 
 def _rate_interval(k: int, n: int, gamma: float, method: str):
-    lo, hi = proportion_confint(k, n, alpha=gamma, method=method)
-    if method == "jeffreys":  # statsmodels does not pin the ends at the boundary counts
-        lo = 0.0 if k == 0 else lo
-        hi = 1.0 if k == n else hi
+    """Equal-tailed ``1 - gamma`` interval of a binomial rate: statsmodels' ``proportion_confint`` with
+    ``method="beta"`` (Clopper-Pearson) or ``"jeffreys"``, by the Beta quantiles it uses (scipy.special only, so
+    that importing this module stays fast); the ends are pinned at 0 and 1 for the boundary counts."""
+    a, b = (k + 0.5, n - k + 0.5) if method == "jeffreys" else (k, n - k + 1)
+    lo = 0.0 if k == 0 else special.betaincinv(a, b, gamma / 2)
+    a, b = (k + 0.5, n - k + 0.5) if method == "jeffreys" else (k + 1, n - k)
+    hi = 1.0 if k == n else special.betaincinv(a, b, 1 - gamma / 2)
     return float(lo), float(hi)
 
 

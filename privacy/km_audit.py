@@ -241,7 +241,7 @@ def audit_km(durations, events, mechanism, epsilon, *, grid=None, attack="curve"
     --------
     >>> import numpy as np
     >>> from privacy.km_audit import audit_km
-    >>> from privacy.repro_km import lung_data, COARSE_GRID
+    >>> from probinf_cli.reproductions.dp_km import lung_data, COARSE_GRID
     >>> t, e = lung_data()
     >>> res = audit_km(t, e, "histogram", 1.0, grid=COARSE_GRID, attack="counts", n_trials=8000, random_state=1)
     >>> round(res.lower_bound, 2)  # 95% lower bound for a 1-DP mechanism (this attack is nearly tight)

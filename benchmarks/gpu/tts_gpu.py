@@ -68,8 +68,8 @@ def main(out: Path):
     if torch.cuda.is_available():
         bench("cuda", 64)
         bench("cuda", 256)
-        import llm_bridge.repro as repro
-        from probinf.reproduce import run_reproductions
+        import probinf_cli.reproductions.tts as repro
+        from probinf_cli.runner import run_reproductions
 
         repro.DEVICE, repro.NUM_THREADS = "cuda", None
         t0 = time.time()

@@ -28,7 +28,7 @@ from probinf.validate.statistical import (
     check_filtering_means,
     pf_replicates,
 )
-from probinf.validate.geweke import GewekeResult, geweke_test  # engineer B
+from probinf.validate.geweke import GewekeResult, geweke_test
 from probinf.validate.sbc import SBCResult, rank_uniformity_test, sbc, sbc_ranks
 
 __all__ = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import llm_bridge.repro as repro
+import probinf_cli.reproductions.tts as repro
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from privacy import NoPrivacyGuaranteeWarning, PrivateKaplanMeier
-from privacy.repro_km import lung_data, rmse_table, tree_vs_histogram
+from probinf_cli.reproductions.dp_km import lung_data, rmse_table, tree_vs_histogram
 
 
 def test_rmse_table_orders_mechanisms_as_measured():

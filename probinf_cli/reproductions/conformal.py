@@ -77,7 +77,7 @@ def _regression(rng, R):
         tr, ca, te = idx[:200], idx[200:350], idx[350:]
         full = np.r_[tr, ca]
 
-        def add(name, res, n_cal):
+        def add(name, res, n_cal, te=te):
             rows.append(dict(method=name, n_calib=n_cal, coverage=float(res.covers(ys[te]).mean()),
                              width=float(res.width.mean()) * y.std()))
 
@@ -145,7 +145,7 @@ def _simulations(rng, R):
         x = rng.normal(1.0 if shifted else 0.0, 1.0, size=(n, 1))
         return x, x[:, 0] + (0.3 + np.abs(x[:, 0])) * rng.normal(size=n)
 
-    for r in progress(range(R * 5), desc="shift"):
+    for _ in progress(range(R * 5), desc="shift"):
         Xc, yc = data(500, False)
         Xt, yt = data(200, True)
         for name, est, kw in (
@@ -174,7 +174,7 @@ def _simulations(rng, R):
     # CRC
     lam = np.linspace(0, 1, 501)
     fnr = []
-    for r in range(R * 5):
+    for _ in range(R * 5):
         p = rng.beta(0.6, 1.5, size=(600, 10))
         lab = rng.uniform(size=p.shape) < p
         lab[np.arange(600), np.argmax(p, 1)] |= ~lab.any(1)
@@ -188,9 +188,6 @@ def _simulations(rng, R):
 
 
 def _figures(out_dir, reg, clf, sim):
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figs = []
@@ -226,8 +223,8 @@ def _figures(out_dir, reg, clf, sim):
 
 
 def run(out_dir: Path, *, quick: bool = True, seed: int = 0):
-    """Run the reproduction; returns a :class:`probinf.reproduce.ReproResult`."""
-    from probinf.reproduce import ReproResult
+    """Run the reproduction; returns a :class:`probinf_cli.runner.ReproResult`."""
+    from probinf_cli.runner import ReproResult
 
     rng = np.random.default_rng(seed)
     R = 10 if quick else 100
@@ -241,7 +238,7 @@ def run(out_dir: Path, *, quick: bool = True, seed: int = 0):
     split_rows = reg[reg["method"].str.startswith(("split", "CQR"))]
     inside = [(m, bool(LEVEL - 3 * se <= c <= LEVEL + 1 / (n + 1) + 3 * se))
               for m, c, se, n in zip(split_rows["method"], split_rows["coverage"], split_rows["coverage_se"],
-                                     split_rows["n_calib"])]
+                                     split_rows["n_calib"], strict=True)]
     verdict = "; ".join(f"{m}: {'inside' if ok else 'OUTSIDE'}" for m, ok in inside)
     summary = (
         f"Target level {LEVEL}; {R} random splits per dataset ({'quick' if quick else 'full'} scale, seed {seed}).\n\n"

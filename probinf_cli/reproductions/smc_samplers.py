@@ -24,7 +24,8 @@ import pandas as pd
 from scipy import stats
 from scipy.special import betaln, gammaln
 
-from probinf.reproduce import ReproResult
+from probinf_cli.reproductions.pmcmc_section import pmmh_section
+from probinf_cli.runner import ReproResult
 
 __all__ = ["run", "log_evidence_section", "SECTIONS"]
 
@@ -36,8 +37,12 @@ def _linreg(seed=3):
     y = X @ rng.normal(size=d) + sigma * rng.normal(size=n)
     lz = stats.multivariate_normal(np.zeros(n), tau**2 * X @ X.T + sigma**2 * np.eye(n)).logpdf(y)
     Xj, yj = jnp.asarray(X, jnp.float32), jnp.asarray(y, jnp.float32)
-    lp = lambda b: jnp.sum(jax.scipy.stats.norm.logpdf(b, 0.0, tau))
-    ll = lambda b: jnp.sum(jax.scipy.stats.norm.logpdf(yj, Xj @ b, sigma))
+    def lp(b):
+        return jnp.sum(jax.scipy.stats.norm.logpdf(b, 0.0, tau))
+
+    def ll(b):
+        return jnp.sum(jax.scipy.stats.norm.logpdf(yj, Xj @ b, sigma))
+
     return lp, ll, (lambda k, N: tau * jax.random.normal(k, (N, d))), lz
 
 
@@ -47,8 +52,12 @@ def _gamma_poisson():
     A, B = a + counts.sum(), b + counts.size
     lz = a * np.log(b) - gammaln(a) + gammaln(A) - A * np.log(B) - gammaln(counts + 1).sum()
     cj = jnp.asarray(counts, jnp.float32)
-    lp = lambda x: a * jnp.log(b) - gammaln(a) + a * x - b * jnp.exp(x)
-    ll = lambda x: jnp.sum(cj * x - jnp.exp(x) - jax.scipy.special.gammaln(cj + 1))
+    def lp(x):
+        return a * jnp.log(b) - gammaln(a) + a * x - b * jnp.exp(x)
+
+    def ll(x):
+        return jnp.sum(cj * x - jnp.exp(x) - jax.scipy.special.gammaln(cj + 1))
+
     return lp, ll, (lambda k, n: jnp.log(jax.random.gamma(k, a, (n,)) / b)), lz
 
 
@@ -62,9 +71,6 @@ def _beta_binomial_model(n_trials, y=None):
 
 def log_evidence_section(out_dir: Path, *, quick: bool = True, seed: int = 0) -> ReproResult:
     """Log-evidence accuracy of tempered SMC vs analytic values (figure + table)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     import probinf
@@ -78,14 +84,14 @@ def log_evidence_section(out_dir: Path, *, quick: bool = True, seed: int = 0) ->
              + betaln(2.0 + y_bb, 3.0 + n_bb - y_bb) - betaln(2.0, 3.0))
     configs = [
         ("linear regression (d=3)", "adaptive RWMH x10", lambda: probinf.tempered_smc(
-            keys, *lin[:3], n, num_mcmc_steps=10), lin[3]),
+            keys, lin[0], lin[1], lin[2], n, num_mcmc_steps=10), lin[3]),
         ("linear regression (d=3)", "adaptive waste-free MALA (P=5)", lambda: probinf.tempered_smc(
-            keys, *lin[:3], n, kernel=probinf.MALA(), num_mcmc_steps=4, waste_free=True), lin[3]),
+            keys, lin[0], lin[1], lin[2], n, kernel=probinf.MALA(), num_mcmc_steps=4, waste_free=True), lin[3]),
         ("linear regression (d=3)", "fixed 10-step schedule, HMC x4", lambda: probinf.tempered_smc(
-            keys, *lin[:3], n, kernel=probinf.HMC(num_leapfrog=5), num_mcmc_steps=4,
+            keys, lin[0], lin[1], lin[2], n, kernel=probinf.HMC(num_leapfrog=5), num_mcmc_steps=4,
             schedule=np.linspace(0, 1, 11)[1:] ** 3), lin[3]),
         ("Gamma-Poisson (skewed)", "adaptive RWMH x10", lambda: probinf.tempered_smc(
-            keys, *gp[:3], n, num_mcmc_steps=10), gp[3]),
+            keys, gp[0], gp[1], gp[2], n, num_mcmc_steps=10), gp[3]),
         ("Beta-Binomial (NumPyro bridge)", "adaptive RWMH x10", lambda: probinf.smc(
             _beta_binomial_model, n_bb, y=y_bb, key=keys, num_particles=n, num_mcmc_steps=10), lz_bb),
     ]
@@ -123,15 +129,7 @@ def log_evidence_section(out_dir: Path, *, quick: bool = True, seed: int = 0) ->
                        tables={"log_evidence": table})
 
 
-# ---------------------------------------------------------------------------------------
-# Engineer A: PMMH / particle Gibbs sections go here.  Define
-#     def pmmh_section(out_dir, *, quick=True, seed=0) -> ReproResult
-# (PMMH posterior vs exact-likelihood MH figure, particle Gibbs smoothing vs Kalman
-# smoother) and append it to SECTIONS below.
-# ---------------------------------------------------------------------------------------
-
-from probinf.repro.pmcmc_section import pmmh_section  # noqa: E402  (engineer A)
-
+#: the sections, in report order: tempered-SMC evidence, then PMMH / particle Gibbs vs the Kalman answers
 SECTIONS = [log_evidence_section, pmmh_section]
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from probinf.reproduce import ReproResult
+from probinf_cli.runner import ReproResult
 
 __all__ = ["run", "width_table"]
 
@@ -66,9 +66,6 @@ def width_table(ns, epsilons, reps: int, delta: float = 1e-5, level: float = 0.9
 
 
 def _posterior_figure(out_dir: Path, seed: int) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from privacy import AttackCounts, clopper_pearson_interval, epsilon_posterior
@@ -77,7 +74,7 @@ def _posterior_figure(out_dir: Path, seed: int) -> Path:
                 ("TP=900, FN=100, TN=950, FP=50", AttackCounts(900, 100, 950, 50), 0.95),
                 ("README example\nTP=487, FN=0, TN=1, FP=512", AttackCounts(487, 0, 1, 512), 0.9)]
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
-    for ax, (title, c, level) in zip(axes, examples):
+    for ax, (title, c, level) in zip(axes, examples, strict=True):
         post = epsilon_posterior(c, 1e-5)
         s = post.sample(np.random.default_rng(seed), 200_000)
         hi = post.quantile(0.999)
@@ -129,13 +126,14 @@ def _audit(quick: bool, seed: int, out_dir: Path):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        kw = dict(n_models=4, canaries_per_model=64, epochs=15) if quick else dict(n_models=16, canaries_per_model=128,
-                                                                                   epochs=30)
+        n_models, canaries, epochs = (4, 64, 15) if quick else (16, 128, 30)
         rows = []
         for sigma in (None, 0.3, 0.6, 1.0):
-            res = run_audit(noise_multiplier=sigma, random_state=seed, show_progress=False, **kw)
-            rows.append({"sigma": "none (non-private)" if sigma is None else sigma, **{k: v for k, v in res.summary().items()
-                         if k not in ("noise_multiplier", "max_grad_norm", "hidden", "lr", "batch_size")}})
+            res = run_audit(noise_multiplier=sigma, random_state=seed, show_progress=False,
+                            n_models=n_models, canaries_per_model=canaries, epochs=epochs)
+            kept = {k: v for k, v in res.summary().items()
+                    if k not in ("noise_multiplier", "max_grad_norm", "hidden", "lr", "batch_size")}
+            rows.append({"sigma": "none (non-private)" if sigma is None else sigma, **kept})
     finally:
         torch.set_num_threads(threads)
     df = pd.DataFrame(rows)

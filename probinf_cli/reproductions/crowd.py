@@ -11,22 +11,17 @@ Run with ``probinf reproduce crowd --out DIR``.  Three parts:
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy import stats
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from probinf.progress import progress  # noqa: E402
-from probinf.reproduce import ReproResult  # noqa: E402
-
-from crowd import BayesianTopTwo, DawidSkene, MajorityVote, OracleTopTwo, TopTwo, datasets, simulate_top_two  # noqa: E402
-from crowd.exceptions import DatasetNotFoundError  # noqa: E402
+from crowd import BayesianTopTwo, DawidSkene, MajorityVote, OracleTopTwo, TopTwo, datasets, simulate_top_two
+from crowd.exceptions import DatasetNotFoundError
+from probinf.progress import progress
+from probinf_cli.runner import ReproResult
 
 __all__ = ["run", "method_pairs"]
 
@@ -83,7 +78,7 @@ def _synthetic(out_dir, s_grid, reps, seed):
     df = pd.DataFrame(rows)
     tab = df.groupby(["method", "s"])[["err_g", "err_h"]].mean().reset_index()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, col, title in zip(axes, ["err_g", "err_h"], ["truth g", "most confusing h"]):
+    for ax, col, title in zip(axes, ["err_g", "err_h"], ["truth g", "most confusing h"], strict=True):
         for name, sub in tab[tab.method != "corr(p_hat, p)"].groupby("method"):
             ax.plot(sub.s, sub[col], marker="o", label=name)
         ax.set(xlabel="observation probability s", ylabel="error rate", title=f"error on {title}")
@@ -97,22 +92,10 @@ def _synthetic(out_dir, s_grid, reps, seed):
     return tab, pd.DataFrame(diff_rows).groupby("s").mean().drop(columns="rep").reset_index(), path
 
 
-def _data_dir():
-    """``$PROBINF_DATA``, else ``../shared/data`` beside the repository (as tests/conftest.py does)."""
-    import os
-
-    if os.environ.get("PROBINF_DATA"):
-        return None  # datasets.load reads it
-    sibling = Path(__file__).resolve().parents[2] / "shared" / "data"
-    return sibling if (sibling / "crowd").is_dir() else None
-
-
 def _real(out_dir, seed, bayes_samples):
     rows, diff = [], None
-    data_dir = _data_dir()
     for name in progress(REAL, desc="crowd: real data"):
-        d = datasets.load(name, data_dir)
-        t0 = time.perf_counter()
+        d = datasets.load(name)  # $PROBINF_DATA (or the copies shipped with crowd)
         pairs, tt, bt = method_pairs(d.answers, d.labels, seed=seed, bayes_samples=bayes_samples)
         row = {"dataset": name, "K": d.n_labels, "tasks": d.answers.task.nunique(), "answers": len(d.answers)}
         for m, (g, h) in pairs.items():

@@ -1,4 +1,4 @@
-r"""PMMH and particle Gibbs sections of the ``smc-samplers`` reproduction (engineer A).
+r"""PMMH and particle Gibbs sections of the ``smc-samplers`` reproduction.
 
 - PMMH posterior of :math:`\rho` in the AR(1)-in-noise model against an
   exact-likelihood (Kalman) random-walk MH and the exact grid posterior, for
@@ -17,13 +17,14 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 from jax.scipy.stats import norm
+from scipy import stats
 
 from probinf._compat import enable_x64
 from probinf.kalman import LinearGaussian, kalman_filter
 from probinf.pmcmc import particle_gibbs, pmmh
 from probinf.progress import progress
-from probinf.reproduce import ReproResult
 from probinf.ssm import StateSpaceModel
+from probinf_cli.runner import ReproResult
 
 __all__ = ["pmmh_section"]
 
@@ -77,9 +78,6 @@ def _exact_mh(key, y, num_iters, num_chains, step):
 def pmmh_section(out_dir: Path, *, quick: bool = True, seed: int = 0) -> ReproResult:
     """PMMH vs exact-likelihood MH, and particle Gibbs smoothing vs the Kalman smoother."""
     import arviz as az
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     out_dir = Path(out_dir)
@@ -132,7 +130,8 @@ def pmmh_section(out_dir: Path, *, quick: bool = True, seed: int = 0) -> ReproRe
     for name, s in samples.items():
         axes[0].hist(s.ravel(), bins=60, density=True, histtype="step", lw=1.5, label=name)
     axes[0].plot(grid, w, "k--", lw=1, label="exact posterior (Kalman grid)")
-    axes[0].set(xlim=(max(-1.0, exact_mean - 5 * exact_sd), min(1.0, exact_mean + 5 * exact_sd)), xlabel="rho", ylabel="density",
+    axes[0].set(xlim=(max(-1.0, exact_mean - 5 * exact_sd), min(1.0, exact_mean + 5 * exact_sd)), xlabel="rho",
+                ylabel="density",
                 title=f"PMMH vs exact-likelihood MH (T = {t_len})")
     axes[0].legend(fontsize=8)
     tt = np.arange(t_len)
@@ -149,11 +148,12 @@ def pmmh_section(out_dir: Path, *, quick: bool = True, seed: int = 0) -> ReproRe
     path = out_dir / "pmmh_pg_vs_exact.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    bonferroni = float(stats.norm.ppf(1 - 1e-3 / (2 * t_len)))
     summary = (
         f"PMMH on rho (AR(1) in noise, T = {t_len}) agrees with exact-likelihood MH and the exact grid posterior "
         f"(mean {exact_mean:.4f}, sd {exact_sd:.4f}); acceptance and ESS grow with N, the posterior does not move. "
         f"Particle Gibbs with ancestor sampling (N = 10 particles) reproduces the Kalman smoother: "
-        f"max |z| over t = {z.max():.2f} (Bonferroni 1e-3 bound {float(__import__('scipy').stats.norm.ppf(1 - 1e-3 / (2 * t_len))):.2f})."
+        f"max |z| over t = {z.max():.2f} (Bonferroni 1e-3 bound {bonferroni:.2f})."
     )
     return ReproResult(title="Particle MCMC vs exact answers", summary=summary, figures=[path],
                        tables={"pmmh_vs_exact": table, "pg_smoothing_vs_kalman": pg_table})

@@ -24,9 +24,9 @@ import pandas as pd
 from probinf._compat import enable_x64
 from probinf.kalman import LinearGaussian
 from probinf.progress import progress
-from probinf.reproduce import ReproResult
 from probinf.resampling import RESAMPLING_FROM_UNIFORMS, resample
 from probinf.validate import check_evidence_unbiased, enumerate_particle_filter, pf_replicates
+from probinf_cli.runner import ReproResult
 
 __all__ = ["run"]
 
@@ -90,9 +90,6 @@ def _float32_table(quick: bool):
 
 
 def _figure(df: pd.DataFrame, out_dir: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
@@ -140,7 +137,8 @@ def run(out_dir: Path, *, quick: bool = True, seed: int = 0) -> ReproResult:
         f"{ev[(ev['filter'] == 'guided') & (ev.N == ev.N.max())].var_log_Z.iloc[0]:.3g} vs "
         f"{ev[(ev['filter'] == 'bootstrap') & (ev.N == ev.N.max())].var_log_Z.iloc[0]:.3g}.\n"
         f"- float32 systematic resampling at N = {int(f32.N.max()):.0e}: cumulative-count drift "
-        f"{f32.probinf_max_drift.iloc[-1]:.2f} (probinf) vs {f32.naive_float32_max_drift.iloc[-1]:.1f} (plain float32 cumsum)."
+        f"{f32.probinf_max_drift.iloc[-1]:.2f} (probinf) vs {f32.naive_float32_max_drift.iloc[-1]:.1f} "
+        "(plain float32 cumsum)."
     )
     return ReproResult(
         title="SMC validity: unbiased evidence, exact enumeration, float32 resampling",

@@ -130,7 +130,7 @@ def run(out_dir: Path, *, quick: bool = True, seed: int = 0):
     import matplotlib.pyplot as plt
 
     from probinf.progress import progress
-    from probinf.reproduce import ReproResult
+    from probinf_cli.runner import ReproResult
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from probinf.cli import app
+from probinf_cli.main import app
 
 runner = CliRunner()
 
@@ -36,3 +36,30 @@ def test_dp_epsilon_bad_input_exits_with_message():
     r = runner.invoke(app, ["dp-epsilon", "--tp", "5", "--fn", "1", "--tn", "10", "--fp", "0", "--delta", "0",
                             "--level", "1"])
     assert r.exit_code == 2 and "level" in r.output
+
+
+def test_chance_level_attack_gets_a_caveat_and_the_mass_near_zero():
+    r = runner.invoke(app, ["dp-epsilon", "--tp", "500", "--fn", "500", "--tn", "500", "--fp", "500",
+                            "--delta", "1e-5"])
+    assert r.exit_code == 0, r.output
+    assert "CAVEAT" in r.output and "chance level" in r.output
+    assert "posterior mass at eps <= 0.1" in r.output
+    # negative control: a real attack gets no caveat
+    r = runner.invoke(app, ["dp-epsilon", "--tp", "900", "--fn", "100", "--tn", "950", "--fp", "50", "--delta", "1e-5"])
+    assert r.exit_code == 0 and "CAVEAT" not in r.output
+
+
+def test_chance_level_json_reports_the_mass_below_small_epsilon():
+    r = runner.invoke(app, ["dp-epsilon", "--tp", "500", "--fn", "500", "--tn", "500", "--fp", "500",
+                            "--delta", "1e-5", "--json"])
+    out = json.loads(r.output)
+    assert out["chance_level"]["at_chance"] is True
+    mass = out["chance_level"]["posterior_mass_below"]
+    assert 0.9 < mass["0.1"] <= 1 and mass["0.05"] <= mass["0.1"]
+
+
+def test_level_below_one_half_is_refused_not_a_bound_above_the_interval():
+    r = runner.invoke(app, ["dp-epsilon", "--tp", "900", "--fn", "100", "--tn", "950", "--fp", "50",
+                            "--delta", "1e-5", "--level", "0.3"])
+    assert r.exit_code == 2
+    assert "--level must be in (0.5, 1), got 0.3" in r.output and "Traceback" not in r.output

@@ -14,16 +14,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from privacy.exceptions import NoPrivacyGuaranteeWarning
+from privacy.holdout import adaptive_overfitting_demo
+from privacy.km_audit import audit_km, influential_points
+from privacy.survival import PrivateKaplanMeier
+from privacy.survival.data import cell_counts
+from privacy.survival.mechanisms import product_limit, release_histogram, release_tree
+from privacy.survival.paper import release_paper
 from probinf.progress import progress
-from probinf.reproduce import ReproResult
-
-from .exceptions import NoPrivacyGuaranteeWarning
-from .holdout import adaptive_overfitting_demo
-from .km_audit import audit_km, influential_points
-from .survival import PrivateKaplanMeier
-from .survival.data import cell_counts
-from .survival.mechanisms import product_limit, release_histogram, release_tree
-from .survival.paper import release_paper
+from probinf_cli.runner import ReproResult
 
 __all__ = ["run", "lung_data", "rmse_table", "tree_vs_histogram", "EPSILONS", "COARSE_GRID", "FINE_GRID"]
 
@@ -173,7 +172,7 @@ def _audit_figure(audit, out_dir):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    cases = list(dict.fromkeys(zip(audit["mechanism"], audit["attack"])))
+    cases = list(dict.fromkeys(zip(audit["mechanism"], audit["attack"], strict=True)))
     for _, r in audit.iterrows():
         i = cases.index((r["mechanism"], r["attack"]))
         x = r["claimed_epsilon"] * (1 + 0.06 * (i - 2))
@@ -233,9 +232,9 @@ def run(out_dir: Path, *, quick: bool = True, seed: int = 0) -> ReproResult:
         "RMSE against lifelines' exact KM at the release points (grid points, or the observed event times "
         "for the paper's mechanism), pooled over releases and points:",
         "- histogram, 35 public 30-day bins, add-remove: " + ", ".join(
-            f"eps={x:g}: {v:.4f}" for x, v in zip(EPSILONS, hist)),
+            f"eps={x:g}: {v:.4f}" for x, v in zip(EPSILONS, hist, strict=True)),
         "- paper's mechanism (reconstructed; no DP guarantee): " + ", ".join(
-            f"eps={x:g}: {v:.4f}" for x, v in zip(EPSILONS, pap)),
+            f"eps={x:g}: {v:.4f}" for x, v in zip(EPSILONS, pap, strict=True)),
         f"  (the paper reports about 0.04 at eps=10; the reconstruction gives {pap[-1]:.3f}).",
         "",
         "Tree vs histogram (table tree_vs_histogram): on long grids the tree estimates the at-risk counts "
@@ -263,5 +262,6 @@ def run(out_dir: Path, *, quick: bool = True, seed: int = 0) -> ReproResult:
         title="DP Kaplan-Meier: provable mechanisms vs Veeraragavan et al. 2024",
         summary=summary,
         figures=figures,
-        tables={"rmse": rmse, "tree_vs_histogram": tree, "audit": audit, "influential_points": infl, "thresholdout": holdout_mean},
+        tables={"rmse": rmse, "tree_vs_histogram": tree, "audit": audit, "influential_points": infl,
+                "thresholdout": holdout_mean},
     )

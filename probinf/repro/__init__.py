@@ -1,1 +1,0 @@
-"""Reproductions of probinf's own validity claims (registered in :mod:`probinf.reproduce`)."""

@@ -1,0 +1,1 @@
+"""The shell above the applications: the ``probinf`` command line and the paper reproductions."""
