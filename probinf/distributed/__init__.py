@@ -13,6 +13,7 @@ from probinf.distributed.resampling import (
     sharded_resample_particles,
 )
 from probinf.distributed.filtering import INTERACTIONS, sharded_particle_filter
+from probinf.distributed.chains import shard_chain_inputs, sharded_particle_gibbs, sharded_pmmh
 
 __all__ = [
     "PARTICLE_AXIS",
@@ -24,4 +25,7 @@ __all__ = [
     "sharded_resample_particles",
     "INTERACTIONS",
     "sharded_particle_filter",
+    "shard_chain_inputs",
+    "sharded_pmmh",
+    "sharded_particle_gibbs",
 ]

@@ -142,8 +142,9 @@ def _run(key, observations, theta, *, model, proposal, n, axis, d_count, resampl
         return _wmean(x, glw, axis), 1.0 / lax.psum(jnp.sum(jnp.exp(2.0 * glw)), axis)
 
     zero = jnp.zeros((), dtype)
-    lw0, lam0, banked0, logz0, bad0 = weigh(jnp.full((n,), -jnp.log(jnp.asarray(big_n, dtype)), dtype), g0,
-                                            zero, zero)
+    # Globally uniform weights 1/N; an island's weights are normalized within the island (1/n).
+    init_lw = -jnp.log(jnp.asarray(n if island else big_n, dtype))
+    lw0, lam0, banked0, logz0, bad0 = weigh(jnp.full((n,), init_lw, dtype), g0, zero, zero)
     first_bad0 = jnp.where(bad0, jnp.int32(0), jnp.int32(t_len))
 
     def step(carry, inp):

@@ -225,3 +225,15 @@ def sharded_resample(key, log_weights, mesh, method: str = "systematic"):
     key, lw, mesh, axis, d = _check(key, log_weights, mesh, method)
     idx = jnp.arange(lw.shape[0], dtype=jnp.int32)
     return sharded_resample_particles(key, idx, lw, mesh, method)[1]
+
+
+@partial(jax.jit, static_argnames=("mesh",))
+def systematic_from_uniform(log_weights, u, mesh):
+    """Sharded systematic ancestors driven by an explicit ``u`` in [0, 1) (the exact-enumeration harness)."""
+    _, axis, d = check_mesh(mesh, log_weights.shape[0])
+
+    def body(lw, uu):
+        cum = local_cumcounts(None, lw, lw.shape[0] * d, axis, "systematic", u=uu)
+        return local_exchange(cum, jnp.arange(lw.shape[0]), axis, d)[1]
+
+    return shard_map(body, mesh, in_specs=(P(axis), P()), out_specs=P(axis))(log_weights, u)
