@@ -215,7 +215,8 @@ def test_real_llamacpp_fleet_survives_a_killed_replica(smollm_gguf):
             stats = be.client.replica_stats()
             be.close()
         assert _texts(out) == _texts(ref)  # greedy: deterministic whatever replica served it
-        assert sum(s["served"] for s in stats) == len(prompts)
+        assert sum(s["served"] for s in stats) == len(prompts) + 1  # + GET /v1/models
+        assert stats[0]["ejections"] == 1 and stats[0]["failed"] >= 1, stats  # it died mid-run
         assert stats[1]["served"] > 0 and stats[2]["served"] > 0, stats
     finally:
         stop(procs)
