@@ -31,8 +31,9 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
+from typing import Any
 
 from llm_bridge.backends._http import _RETRY_STATUS, HTTPClient
 from llm_bridge.exceptions import BackendRequestError
@@ -47,7 +48,8 @@ def split_base_urls(base_url) -> list[str]:
     elif isinstance(base_url, (list, tuple)):
         urls = [u.strip() if isinstance(u, str) else u for u in base_url]
     else:
-        raise TypeError(f"base_url must be a str, a comma-separated str or a list of str, got {type(base_url).__name__}")
+        raise TypeError(
+            f"base_url must be a str, a comma-separated str or a list of str, got {type(base_url).__name__}")
     urls = [u for u in urls if u != ""]
     if not urls or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
         raise ValueError(f"base_url must name one or more http(s) URLs, got {base_url!r}")

@@ -6,14 +6,14 @@
 - :mod:`~probinf.distributed.chains`: PMMH and particle-Gibbs chains sharded over devices.
 """
 
+from probinf.distributed.chains import shard_chain_inputs, sharded_particle_gibbs, sharded_pmmh
+from probinf.distributed.filtering import INTERACTIONS, sharded_particle_filter
 from probinf.distributed.mesh import PARTICLE_AXIS, particle_mesh, particle_sharding, shard_particles
 from probinf.distributed.resampling import (
     SHARDED_RESAMPLING_METHODS,
     sharded_resample,
     sharded_resample_particles,
 )
-from probinf.distributed.filtering import INTERACTIONS, sharded_particle_filter
-from probinf.distributed.chains import shard_chain_inputs, sharded_particle_gibbs, sharded_pmmh
 
 __all__ = [
     "PARTICLE_AXIS",

@@ -37,7 +37,6 @@ slow links (hosts joined by Ethernet/InfiniBand).
 from __future__ import annotations
 
 from functools import partial
-from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -199,7 +198,7 @@ def _pf_sharded(key, observations, theta, *, model, proposal, mesh, n, resamplin
 
 def sharded_particle_filter(key, model, observations, num_particles: int, mesh, *, theta=None,
                             resampling: str = "systematic", ess_threshold: float = 0.5, proposal=None,
-                            interaction: str = "global", exchange_every: Optional[int] = None
+                            interaction: str = "global", exchange_every: int | None = None
                             ) -> ParticleFilterResult:
     r"""Particle filter with the particles sharded over ``mesh`` (see the module docstring).
 

@@ -160,7 +160,7 @@ def start_llama_servers(gguf, k: int):
         procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ}))
         urls.append(f"http://127.0.0.1:{port}")
     deadline = time.time() + 180
-    for p, u in zip(procs, urls):
+    for p, u in zip(procs, urls, strict=True):
         while True:
             if p.poll() is not None:
                 raise RuntimeError(f"llama_cpp.server at {u} exited")

@@ -59,7 +59,7 @@ def systematic_law(fn, w):
     cuts = np.unique(np.concatenate([[0.0, 1.0], c - np.floor(c)]))
     cuts = cuts[(cuts >= 0) & (cuts <= 1)]
     law = {}
-    for a, b in zip(cuts[:-1], cuts[1:]):
+    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
         if b - a < 1e-4:  # too thin to probe in float32: its mass is bounded below
             continue
         anc = tuple(int(i) for i in np.asarray(fn(jnp.float32((a + b) / 2))))
