@@ -3,6 +3,7 @@
 - :mod:`~probinf.distributed.mesh`: meshes over local devices or, after ``jax.distributed.initialize``, hosts;
 - :mod:`~probinf.distributed.resampling`: exact global systematic / stratified resampling over shards;
 - :mod:`~probinf.distributed.filtering`: sharded particle filters (global or island interaction);
+- :mod:`~probinf.distributed.tempered`: adaptive tempered SMC with sharded particles;
 - :mod:`~probinf.distributed.chains`: PMMH and particle-Gibbs chains sharded over devices.
 """
 
@@ -14,6 +15,7 @@ from probinf.distributed.resampling import (
     sharded_resample,
     sharded_resample_particles,
 )
+from probinf.distributed.tempered import ShardedTemperedResult, sharded_tempered_smc
 
 __all__ = [
     "PARTICLE_AXIS",
@@ -28,4 +30,6 @@ __all__ = [
     "shard_chain_inputs",
     "sharded_pmmh",
     "sharded_particle_gibbs",
+    "ShardedTemperedResult",
+    "sharded_tempered_smc",
 ]

@@ -38,7 +38,7 @@ def test_distributed_checks_on_four_forced_devices():
     proc = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0 and "ALL OK" in proc.stdout, proc.stdout[-4000:] + proc.stderr[-4000:]
     checks = [line for line in proc.stdout.splitlines() if line.startswith("OK ")]
-    assert len(checks) == 11, proc.stdout  # every check (and negative control) of the script ran
+    assert len(checks) == 13, proc.stdout  # every check (and negative control) of the script ran
 
 
 def test_one_device_mesh_runs_in_process():
