@@ -220,7 +220,8 @@ def tempered_smc_on_mesh(key, log_prior, log_likelihood, init_particles, num_par
                          "only: drop kernel=, schedule= and waste_free=, or run without a mesh")
     if isinstance(key, int):
         key = jax.random.PRNGKey(key)
-    if jnp.ndim(key) != 1 and not jnp.issubdtype(jnp.asarray(key).dtype, jax.dtypes.prng_key):
+    typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+    if (typed and key.ndim != 0) or (not typed and key.shape != (2,)):
         raise ValueError("with mesh=, give one key (the chain axis is not vectorized over a mesh)")
     if callable(init_particles):
         if num_particles is None:
