@@ -251,6 +251,7 @@ def particle_filter(
     ess_threshold: float = 0.5,
     proposal=None,
     return_history: bool = False,
+    mesh=None,
 ) -> ParticleFilterResult:
     r"""Run a bootstrap or guided particle filter (jit-compiled ``lax.scan``).
 
@@ -277,6 +278,9 @@ def particle_filter(
     return_history : bool
         Also return ancestors, particles and log-weights at every step (memory
         ``T * N``).
+    mesh : jax.sharding.Mesh, optional
+        Shard the particles over the mesh's devices (exact global resampling, same law);
+        see :func:`probinf.distributed.sharded_particle_filter`.
 
     Returns
     -------
@@ -307,6 +311,13 @@ def particle_filter(
     >>> bool(abs(res.log_evidence - lg.kalman_filter(y).log_likelihood) < 2.0)
     True
     """
+    if mesh is not None:
+        if return_history:
+            raise ValueError("return_history=True is not available with mesh=; run without a mesh to keep history")
+        from probinf.distributed.filtering import sharded_particle_filter
+
+        return sharded_particle_filter(key, model, observations, num_particles, mesh, theta=theta,
+                                       resampling=resampling, ess_threshold=ess_threshold, proposal=proposal)
     proposal, n, _, thr = check_filter_args(model, observations, num_particles, resampling, ess_threshold, proposal)
     observations = jax.tree_util.tree_map(jnp.asarray, observations)
     res = _pf_jit(

@@ -228,7 +228,7 @@ def resample_with_flag(key, log_weights, num_samples: int, method: str = "system
     return fn(key, log_weights, num_samples), weights_valid(log_weights)
 
 
-def resample(key, log_weights, num_samples: int | None = None, method: str = "systematic"):
+def resample(key, log_weights, num_samples: int | None = None, method: str = "systematic", *, mesh=None):
     r"""Draw ancestor indices from normalized or unnormalized log-weights.
 
     Parameters
@@ -242,6 +242,9 @@ def resample(key, log_weights, num_samples: int | None = None, method: str = "sy
     method : {"systematic", "stratified", "multinomial", "residual"}
         Resampling scheme.  All are unbiased: ``E[count_i] = M w_i``.  Systematic
         counts lie in ``{floor(M w_i), ceil(M w_i)}``.
+    mesh : jax.sharding.Mesh, optional
+        Resample weights sharded over the mesh's devices, exactly (systematic or
+        stratified, ``M = N``); see :func:`probinf.distributed.sharded_resample`.
 
     Returns
     -------
@@ -261,6 +264,12 @@ def resample(key, log_weights, num_samples: int | None = None, method: str = "sy
     >>> bool((idx > 0).all()), idx.shape
     (True, (3,))
     """
+    if mesh is not None:
+        from probinf.distributed.resampling import sharded_resample
+
+        if num_samples is not None and num_samples != jnp.shape(log_weights)[0]:
+            raise ValueError(f"with mesh=, num_samples must be N={jnp.shape(log_weights)[0]}, got {num_samples}")
+        return sharded_resample(key, log_weights, mesh, method)
     fn = _check_method(method)
     traced = isinstance(log_weights, jax.core.Tracer) or isinstance(key, jax.core.Tracer)
     if not isinstance(log_weights, jax.core.Tracer):

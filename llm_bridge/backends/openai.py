@@ -45,6 +45,7 @@ from typing import Any, Sequence
 
 from llm_bridge.backends._common import check_generate_args, check_prompts, check_score_args, particle_seed
 from llm_bridge.backends._http import HTTPClient
+from llm_bridge.backends.fleet import FleetClient, split_base_urls
 from llm_bridge.exceptions import BackendError, BackendRequestError, LLMBridgeWarning, MalformedOutputError
 from llm_bridge.protocols import Generation
 
@@ -67,8 +68,12 @@ class OpenAICompatibleBackend:
 
     Parameters
     ----------
-    base_url : str
-        Server root, e.g. ``"http://127.0.0.1:8000"`` (``/v1`` is appended to paths).
+    base_url : str or sequence of str
+        Server root, e.g. ``"http://127.0.0.1:8000"`` (``/v1`` is appended to paths).  Several
+        replicas of the same model (a list, or one comma-separated string) make a fleet:
+        requests go to the least-loaded healthy replica, a failing replica's requests are
+        retried on another and it is marked down for ``replica_down_time`` seconds
+        (:mod:`llm_bridge.backends.fleet`); ``max_concurrency`` then applies per replica.
     model : str, optional
         Model name sent with each request; default the first of ``GET /v1/models``.
     api : {"completions", "chat"}
@@ -85,6 +90,8 @@ class OpenAICompatibleBackend:
     extra_body : dict, optional
         Extra fields for every generation request (e.g. ``{"top_k": 50}`` for vLLM).
     api_key : str, optional
+    replica_down_time : float
+        Seconds a failing replica of a fleet stays marked down (first ejection).
 
     Examples
     --------
@@ -106,15 +113,21 @@ class OpenAICompatibleBackend:
         max_concurrency: int = 8,
         extra_body: dict | None = None,
         api_key: str | None = None,
+        replica_down_time: float = 30.0,
     ):
         if api not in ("completions", "chat"):
             raise ValueError(f"api must be 'completions' or 'chat', got {api!r}")
         if server not in ("auto", *_KNOWN):
             raise ValueError(f"server must be one of {('auto', *_KNOWN)}, got {server!r}")
-        self.client = HTTPClient(
-            base_url, api_key=api_key, timeout=timeout, max_retries=max_retries, backoff=backoff,
-            max_concurrency=max_concurrency,
-        )
+        urls = split_base_urls(base_url)
+        if len(urls) > 1:  # a fleet: least-loaded routing, failover, per-replica max_concurrency
+            self.client = FleetClient(urls, api_key=api_key, timeout=timeout, max_retries=max_retries, backoff=backoff,
+                                      max_concurrency=max_concurrency, down_time=replica_down_time)
+        else:
+            self.client = HTTPClient(
+                urls[0], api_key=api_key, timeout=timeout, max_retries=max_retries, backoff=backoff,
+                max_concurrency=max_concurrency,
+            )
         self.api = api
         self.logprobs = bool(logprobs)
         self.extra_body = dict(extra_body or {})
