@@ -14,6 +14,7 @@ from hypothesis.extra import numpy as hnp
 from scipy.special import log_softmax
 
 from probinf.kernels import token_logprobs
+from probinf.kernels._device import jax_has_gpu
 from probinf.kernels.token_logprobs import TOKEN_LOGPROBS_BACKENDS
 from probinf._compat import enable_x64
 
@@ -75,11 +76,15 @@ def test_pallas_interpret_matches_float64_reference(data):
     close(out, ref64(z, ids))
 
 
+@pytest.mark.skipif(jax_has_gpu(), reason="checks the error raised when JAX sees no GPU")
 def test_pallas_without_gpu_is_a_clear_error():
     from probinf.kernels import BackendUnavailableError
 
     with pytest.raises(BackendUnavailableError, match="interpret=True"):
         token_logprobs(np.zeros((2, 5), np.float32), np.zeros(2, int), backend="pallas")
+
+
+def test_pallas_refuses_torch_tensors():
     with pytest.raises(ValueError, match="JAX/NumPy logits"):
         token_logprobs(torch.zeros(2, 5), torch.zeros(2, dtype=torch.long), backend="pallas")
 
