@@ -149,7 +149,9 @@ def _pallas_forward(x, log_weights, means, scales, *, block_p=16, block_n=128, i
         m = jnp.max(logits, axis=-1, keepdims=True)
         m = jnp.where(m > -jnp.inf, m, 0.0)
         lse = jnp.log(jnp.sum(jnp.exp(logits - m), axis=-1)) + m[..., 0]
-        out_ref[...] = jnp.sum(lse * mask_ref[...][None, :], axis=1, keepdims=True)
+        # where, not a product: padded rows (mask 0) of a particle whose components are all off
+        # have lse = -inf, and -inf * 0 would turn the particle's total into NaN
+        out_ref[...] = jnp.sum(jnp.where(mask_ref[...][None, :] > 0, lse, 0.0), axis=1, keepdims=True)
 
     partial_sums = pl.pallas_call(
         kernel,
