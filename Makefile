@@ -11,7 +11,7 @@ REPORT_DIR ?= reports
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.probinf-installed
 
-.PHONY: install test reproduce bench clean
+.PHONY: install test test-gpu reproduce bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ install: $(STAMP)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The GPU selection (docs/kernels.md): kernels + core resampling/filter tests, < 5 min on an H200.
+GPU_TESTS ?= tests/probinf_kernels tests/probinf/test_resampling.py tests/probinf/test_filtering.py tests/probinf/test_compile_once.py
+test-gpu: install
+	$(BIN)/python -m pytest -p no:cacheprovider -q $(GPU_TESTS)
 
 reproduce: install
 	$(BIN)/probinf reproduce --quick --out $(REPORT_DIR)
