@@ -66,7 +66,7 @@ def split_static(tree):
 
     def rebuild(dynamic):
         out = list(leaves)
-        for i, v in zip(dyn_pos, dynamic):
+        for i, v in zip(dyn_pos, dynamic, strict=True):
             out[i] = v
         return jax.tree_util.tree_unflatten(treedef, out)
 

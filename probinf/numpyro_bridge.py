@@ -29,10 +29,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 from numpyro import handlers
 from numpyro.distributions import ImproperUniform
 from numpyro.infer.initialization import init_to_uniform
-from jax.flatten_util import ravel_pytree
 from numpyro.infer.util import compute_log_probs, constrain_fn, unconstrain_fn
 from numpyro.infer.util import log_likelihood as _numpyro_log_likelihood
 

@@ -68,7 +68,7 @@ def to_inference_data(posterior: dict, sample_stats: dict | None = None, *, attr
     if log_likelihood:
         kw["log_likelihood"] = {k: np.asarray(v) for k, v in log_likelihood.items()}
     if stats is not None:
-        for k, v in stats.items():
+        for k in stats:
             if k.endswith("_per_step"):
                 dims.setdefault(k, ["smc_step"])
     with warnings.catch_warnings():
@@ -183,7 +183,10 @@ class SMCResult:
 
     def _posterior(self, resample_seed: int = 0):
         idx = self._equal_weight_indices(resample_seed)
-        take = lambda v: np.take_along_axis(np.asarray(v), idx.reshape(idx.shape + (1,) * (np.ndim(v) - 2)), axis=1)
+
+        def take(v):
+            return np.take_along_axis(np.asarray(v), idx.reshape(idx.shape + (1,) * (np.ndim(v) - 2)), axis=1)
+
         return {name: take(v) for name, v in self._named_leaves()}, idx, take
 
     def get_samples(self, group_by_chain: bool = False, *, resample_seed: int = 0) -> dict:
@@ -222,8 +225,13 @@ class SMCResult:
         ess = self._batched(self.ess)
         expo = self._batched(self.exponents)
         incr = self._batched(self.log_evidence_increments)
-        last = lambda a: np.array([a[i, ns[i] - 1] if ns[i] > 0 else np.nan for i in range(c)])
-        per_step = lambda a: np.broadcast_to(a[:, None, :], (c, n, a.shape[1]))
+
+        def last(a):
+            return np.array([a[i, ns[i] - 1] if ns[i] > 0 else np.nan for i in range(c)])
+
+        def per_step(a):  # (C, steps) -> (C, N, steps), constant along draw
+            return np.broadcast_to(a[:, None, :], (c, n, a.shape[1]))
+
         stats = {
             "log_evidence": np.repeat(le[:, None], n, axis=1),
             "log_weight": np.take_along_axis(lw, idx, axis=1),

@@ -15,7 +15,11 @@ TABLE = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "backen
 MEASURED = json.loads(TABLE.read_text())["measurements"]
 
 
-@pytest.mark.parametrize("m", MEASURED, ids=lambda m: f"{m['kernel']}-{m['platform']}-{m.get('input', '')}{m['work']:.0e}")
+def _id(m):
+    return f"{m['kernel']}-{m['platform']}-{m.get('input', '')}{m['work']:.0e}"
+
+
+@pytest.mark.parametrize("m", MEASURED, ids=_id)
 def test_auto_picks_the_measured_winner(m):
     """At every measured point, auto runs the backend with the smallest measured time."""
     fastest = min(m["seconds"], key=m["seconds"].get)
