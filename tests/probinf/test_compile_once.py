@@ -130,3 +130,23 @@ def test_pmmh_second_call_does_not_compile():
     with count_compilations() as compiled:
         pmmh(jax.random.key(1), model, y2, log_prior, theta0, 10, **kw)
     assert compiled == []
+
+
+def test_tempered_smc_keys_kernels_by_value_not_repr():
+    """Two kernels with equal settings share one program; different settings do not (even if a repr hid them)."""
+    lp = lambda x: -0.5 * jnp.sum(x**2)  # noqa: E731
+    ll = lambda x: -0.5 * jnp.sum((x - 1.0) ** 2)  # noqa: E731
+    sampler = lambda k, n: jax.random.normal(k, (n, 2))  # noqa: E731
+    probinf.tempered_smc(jax.random.key(0), lp, ll, sampler, 64, num_mcmc_steps=2, kernel=probinf.RandomWalk(0.3))
+    with count_compilations() as compiled:
+        probinf.tempered_smc(jax.random.key(1), lp, ll, sampler, 64, num_mcmc_steps=2, kernel=probinf.RandomWalk(0.3))
+    assert compiled == []
+
+    class Hidden(probinf.RandomWalk):
+        def __repr__(self):
+            return "Hidden()"  # the same repr whatever the settings
+
+    probinf.tempered_smc(jax.random.key(0), lp, ll, sampler, 64, num_mcmc_steps=2, kernel=Hidden(0.3))
+    with count_compilations() as compiled:
+        probinf.tempered_smc(jax.random.key(0), lp, ll, sampler, 64, num_mcmc_steps=2, kernel=Hidden(0.9))
+    assert compiled
