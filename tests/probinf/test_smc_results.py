@@ -29,7 +29,8 @@ def model(y, prior_scale=1.0):
 
 @pytest.fixture(scope="module")
 def res():
-    return probinf.smc(model, Y, key=0, num_particles=256, num_mcmc_steps=3)
+    # prior_scale as an array: the wide-prior run below reuses the same compiled program
+    return probinf.smc(model, Y, jnp.asarray(1.0), key=0, num_particles=256, num_mcmc_steps=3)
 
 
 def _az():
@@ -85,7 +86,7 @@ def test_to_arviz_groups_and_pointwise_log_likelihood(res):
 
 def test_az_loo_and_compare_work(res):
     az = _az()
-    wide = probinf.smc(model, Y, 10.0, key=0, num_particles=256, num_mcmc_steps=3)
+    wide = probinf.smc(model, Y, jnp.asarray(10.0), key=0, num_particles=256, num_mcmc_steps=3)
     loo = az.loo(res.to_arviz())
     assert np.isfinite(loo.elpd_loo)
     # the exact elpd of one-at-a-time prediction is close to the log evidence per point here
@@ -133,7 +134,7 @@ def test_progress_bar_ticks_once_per_tempering_step(monkeypatch):
             pass
 
     monkeypatch.setattr(bridge, "_progress", lambda **kw: Bar(**kw))
-    r = probinf.smc(model, Y, key=0, num_particles=256, num_mcmc_steps=3, progress_bar=True)
+    r = probinf.smc(model, Y, jnp.asarray(1.0), key=0, num_particles=256, num_mcmc_steps=3, progress_bar=True)
     assert bars[-1].n == int(r.num_steps) and bars[-1].disable is False
-    probinf.smc(model, Y, key=0, num_particles=256, num_mcmc_steps=3, progress_bar=False)
+    probinf.smc(model, Y, jnp.asarray(1.0), key=0, num_particles=256, num_mcmc_steps=3, progress_bar=False)
     assert bars[-1].disable is True
