@@ -45,6 +45,11 @@ lint: install-test
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The GPU selection (docs/kernels.md): kernels + core resampling/filter tests, < 5 min on an H200.
+GPU_TESTS ?= tests/probinf_kernels tests/probinf/test_resampling.py tests/probinf/test_filtering.py tests/probinf/test_compile_once.py
+test-gpu: install-test
+	$(BIN)/python -m pytest -p no:cacheprovider -q $(GPU_TESTS)
+
 reproduce: install
 	$(BIN)/probinf reproduce --quick --out $(REPORT_DIR)
 

@@ -22,19 +22,34 @@ evidence estimated is :math:`p(\text{observed data})`.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 from numpyro import handlers
 from numpyro.distributions import ImproperUniform
 from numpyro.infer.initialization import init_to_uniform
 from numpyro.infer.util import compute_log_probs, constrain_fn, unconstrain_fn
+from numpyro.infer.util import log_likelihood as _numpyro_log_likelihood
 
+from probinf._compile_cache import LRUCache, Uncacheable, split_static, value_key
 from probinf.exceptions import ModelSpecificationError
+from probinf.mcmc import RandomWalk
+from probinf.progress import enabled as _progress_enabled
+from probinf.progress import progress as _progress
+from probinf.resampling import RESAMPLING_METHODS
 from probinf.results import SMCResult
-from probinf.tempered import _check_positive_int, tempered_smc
+from probinf.tempered import (
+    _check_initial_densities,
+    _check_positive_int,
+    _check_schedule,
+    _package,
+    build_sampler,
+)
 
 try:  # the handler NumPyro's potential_energy uses (adds the log-det-Jacobian factors)
     from numpyro.infer.util import _unconstrain_params
@@ -59,6 +74,7 @@ def _inspect(model, args, kwargs, key):
         tr = handlers.trace(handlers.substitute(handlers.seed(model, key), substitute_fn=init_to_uniform)).get_trace(
             *args, **kwargs)
     latent, observed, discrete, improper, subsampled, nonfinite = [], [], [], [], [], []
+    observed_data = {}
     for name, site in tr.items():
         if site["type"] == "plate":
             size, sub = site["args"][0], site["args"][1]
@@ -69,6 +85,8 @@ def _inspect(model, args, kwargs, key):
         if site["is_observed"]:
             observed.append(name)
             val = site["value"]
+            if site["fn"].__class__.__name__ != "Unit":  # numpyro.factor sites carry no data
+                observed_data[name] = np.asarray(val)
             if not isinstance(val, jax.core.Tracer) and np.issubdtype(np.asarray(val).dtype, np.floating):
                 if not np.all(np.isfinite(np.asarray(val))):
                     nonfinite.append(f"{name} ({int(np.sum(~np.isfinite(np.asarray(val))))} non-finite values)")
@@ -104,7 +122,7 @@ def _inspect(model, args, kwargs, key):
         raise ModelSpecificationError(
             f"subsampled plate(s) {subsampled}: the likelihood would be a random estimate; use full plates"
         )
-    return latent, observed
+    return latent, observed, observed_data
 
 
 def split_log_density(model, model_args=(), model_kwargs=None, latent=None):
@@ -142,8 +160,13 @@ def split_log_density(model, model_args=(), model_kwargs=None, latent=None):
 
 def smc(model, *args, key, num_particles: int, kernel=None, target_ess: float = 0.5, schedule=None,
         waste_free: bool = False, num_mcmc_steps: int = 10, resampling: str = "systematic",
-        resample_threshold=None, max_steps: int = 500, tune_on: str = "previous", **kwargs) -> SMCResult:
+        resample_threshold=None, max_steps: int = 500, tune_on: str = "previous", progress_bar=None,
+        **kwargs) -> SMCResult:
     r"""Tempered SMC on a NumPyro model with continuous latent sites; returns posterior draws and log-evidence.
+
+    Compiled once per model structure: a second call with the same model function, the same
+    argument structure (array shapes and dtypes, values of non-array arguments) and the same
+    options reuses the compiled sampler, whatever the array values and the key.
 
     Parameters
     ----------
@@ -152,11 +175,14 @@ def smc(model, *args, key, num_particles: int, kernel=None, target_ess: float = 
         ``numpyro.factor``.
     *args, **kwargs
         Model arguments (keyword arguments not listed below go to the model).
-    key : jax PRNG key (or a batch (C,) of keys for C vectorized runs)
+    key : jax PRNG key (or a batch (C,) of keys for C vectorized runs), or an int seed
     num_particles : int
         N > 0.
     kernel, target_ess, schedule, waste_free, num_mcmc_steps, resampling, resample_threshold, max_steps, tune_on
         As in :func:`probinf.tempered_smc` (kernels act in the unconstrained space).
+    progress_bar : bool, optional
+        A tqdm bar over the tempering steps; default on in interactive use and off when the
+        ``CI`` environment variable is set or ``PROBINF_PROGRESS=0`` (:func:`probinf.progress.enabled`).
 
     Returns
     -------
@@ -164,7 +190,8 @@ def smc(model, *args, key, num_particles: int, kernel=None, target_ess: float = 
         ``particles``: dict site -> constrained draws ``(N, *site_shape)``
         (deterministic sites included); ``unconstrained``: the same in
         unconstrained space; ``log_evidence``: :math:`\log \hat p(y)`;
-        ``.to_arviz()`` for ArviZ.
+        ``pointwise_log_likelihood``: observed site -> ``(N, *obs_shape)``;
+        ``.get_samples()``, ``.print_summary()``, ``.to_arviz()`` as in NumPyro/ArviZ.
 
     Raises
     ------
@@ -184,36 +211,175 @@ def smc(model, *args, key, num_particles: int, kernel=None, target_ess: float = 
     True
     """
     num_particles = _check_positive_int(num_particles, "num_particles")
-    keys = jnp.asarray(key)
+    kernel = RandomWalk() if kernel is None else kernel
+    options = _check_options(kernel, target_ess, schedule, waste_free, num_mcmc_steps, resampling,
+                             resample_threshold, max_steps, tune_on, num_particles)
+    keys = jax.random.key(key) if isinstance(key, (int, np.integer)) and not isinstance(key, bool) else jnp.asarray(key)
     batched = jnp.issubdtype(keys.dtype, jax.dtypes.prng_key) and keys.ndim == 1
     first = keys[0] if batched else keys
-    latent, observed = _inspect(model, args, kwargs, jax.random.fold_in(first, 7))
-    log_prior, log_lik, site_lps = split_log_density(model, args, kwargs, latent)
+    latent, observed, observed_data = _inspect(model, args, kwargs, jax.random.fold_in(first, 7))
+    dyn, sig, rebuild = split_static((args, kwargs))
+    try:
+        cache_key = (model, sig, tuple(latent), value_key(kernel), tuple(sorted(options.items())), num_particles,
+                     batched, keys.shape, str(keys.dtype))
+    except Uncacheable:
+        cache_key = None
+    compiled = None if cache_key is None else _COMPILED.get(cache_key)
+    if compiled is None:
+        compiled = _build(model, rebuild, latent, _TickingKernel(kernel), options, num_particles, batched, keys, dyn)
+        if cache_key is not None:
+            _COMPILED.put(cache_key, compiled)
+    flat, lp0, ll0 = compiled.init(keys, dyn)
+    _check_initial(flat, lp0, ll0, model, args, kwargs, latent, compiled.unravel, batched)
+    run_keys = jax.vmap(lambda k: jax.random.fold_in(k, 2))(keys) if batched else jax.random.fold_in(keys, 2)
+    with _progress_bar(progress_bar, num_chains=keys.shape[0] if batched else 1):
+        state, trace, num_steps, valid, constrained, pointwise = compiled.run(run_keys, flat, dyn)
+        jax.block_until_ready(valid)
+    res = _package(state, trace, num_steps, valid, compiled.unravel, batched,
+                   max_steps if options["schedule"] is None else None)
+    return replace(
+        res,
+        particles=jax.tree_util.tree_map(np.asarray, constrained),
+        unconstrained=res.particles,
+        pointwise_log_likelihood={k: np.asarray(v) for k, v in pointwise.items()},
+        observed_data=observed_data,
+        sampler="probinf.smc",
+        extra={"latent_sites": latent, "observed_sites": observed},
+    )
 
-    def draw_one(k):
-        tr = handlers.trace(handlers.seed(model, k)).get_trace(*args, **kwargs)
-        x = {n: tr[n]["value"] for n in latent}
-        return unconstrain_fn(model, args, kwargs, x)
 
-    def prior_sampler(k, n):
-        return jax.vmap(draw_one)(jax.random.split(k, n))
+_COMPILED = LRUCache(32)
+
+
+class _Compiled(NamedTuple):
+    init: Any
+    run: Any
+    unravel: Any
+
+
+def _check_options(kernel, target_ess, schedule, waste_free, num_mcmc_steps, resampling, resample_threshold,
+                   max_steps, tune_on, num_particles):
+    """The checks of :func:`probinf.tempered_smc`, before anything is traced; returns the options dict."""
+    for attr in ("init_params", "tune", "step", "needs_grad"):
+        if not hasattr(kernel, attr):
+            raise TypeError(f"kernel must follow probinf.mcmc.SMCKernel (missing {attr!r}); got {kernel!r}")
+    if not (0.0 < float(target_ess) < 1.0):
+        raise ValueError(f"target_ess must be in (0, 1), got {target_ess}")
+    num_mcmc_steps = _check_positive_int(num_mcmc_steps, "num_mcmc_steps")
+    max_steps = _check_positive_int(max_steps, "max_steps")
+    if tune_on not in ("previous", "reweighted"):
+        raise ValueError(f"tune_on must be 'previous' or 'reweighted', got {tune_on!r}")
+    if resampling not in RESAMPLING_METHODS:
+        raise ValueError(f"resampling must be one of {sorted(RESAMPLING_METHODS)}, got {resampling!r}")
+    if waste_free and num_particles % (num_mcmc_steps + 1):
+        raise ValueError(
+            f"waste_free needs num_particles divisible by the chain length P = num_mcmc_steps + 1 = "
+            f"{num_mcmc_steps + 1}; got N = {num_particles}"
+        )
+    sched = None if schedule is None else tuple(_check_schedule(schedule).tolist())
+    thr = None if resample_threshold is None else float(resample_threshold)
+    return dict(target_ess=float(target_ess), schedule=sched, waste_free=bool(waste_free),
+                num_mcmc_steps=num_mcmc_steps, resampling=resampling, resample_threshold=thr,
+                max_steps=max_steps, tune_on=tune_on)
+
+
+def _build(model, rebuild, latent, kernel, options, num_particles, batched, keys, dyn):
+    """Jitted ``init(keys, data) -> (flat draws, log prior, log lik)`` and ``run(keys, flat, data)``."""
+
+    def densities(data):
+        a, kw = rebuild(data)
+        return a, kw, split_log_density(model, a, kw, latent)
+
+    def draws(k, data):
+        a, kw = rebuild(data)
+
+        def one(kk):
+            tr = handlers.trace(handlers.seed(model, kk)).get_trace(*a, **kw)
+            return unconstrain_fn(model, a, kw, {n: tr[n]["value"] for n in latent})
+
+        return jax.vmap(one)(jax.random.split(jax.random.fold_in(k, 1), num_particles))
+
+    one_key = keys[0] if batched else keys
+    example = jax.eval_shape(lambda k, d: jax.tree_util.tree_map(lambda x: x[0], draws(k, d)), one_key, dyn)
+    _, unravel = ravel_pytree(jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), example))
+
+    def init_one(k, data):
+        _, _, (lp, ll, _) = densities(data)
+        flat = jax.vmap(lambda p: ravel_pytree(p)[0])(draws(k, data))
+        return flat, jax.vmap(lambda z: lp(unravel(z)))(flat), jax.vmap(lambda z: ll(unravel(z)))(flat)
+
+    sched = options["schedule"]
+
+    def run_one(k, flat, data):
+        a, kw, (lp, ll, _) = densities(data)
+        sampler = build_sampler(lambda z: lp(unravel(z)), lambda z: ll(unravel(z)), kernel=kernel,
+                                **{**options, "schedule": None if sched is None else np.asarray(sched)})
+        state, trace, num_steps, valid = sampler(k, flat)
+        z = jax.vmap(unravel)(state.population.particles.position)
+        constrained = constrain_fn(model, a, kw, z, return_deterministic=True)
+        pointwise = _numpyro_log_likelihood(model, {n: constrained[n] for n in latent}, *a, batch_ndims=1, **kw)
+        return state, trace, num_steps, valid, constrained, pointwise
+
+    if batched:
+        return _Compiled(jax.jit(jax.vmap(init_one, in_axes=(0, None))),
+                         jax.jit(jax.vmap(run_one, in_axes=(0, 0, None))), unravel)
+    return _Compiled(jax.jit(init_one), jax.jit(run_one), unravel)
+
+
+def _check_initial(flat, lp0, ll0, model, args, kwargs, latent, unravel, batched):
+    """Concrete checks of the prior draws; on failure, the eager check of tempered_smc names the sites."""
+    lp0, ll0 = np.asarray(lp0), np.asarray(ll0)
+    bad = (~np.isfinite(lp0)).any() or (np.isnan(ll0) | np.isposinf(ll0)).any()
+    bad = bad or (~np.isfinite(ll0)).all(axis=-1).any()
+    if not bad:
+        return
+    _, _, site_lps = split_log_density(model, args, kwargs, latent)
+    log_prior, log_lik, _ = split_log_density(model, args, kwargs, latent)
 
     def describe(z):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            lps = site_lps(z)
-        bad = {k: float(np.sum(v)) for k, v in lps.items() if not np.isfinite(np.sum(v))}
-        names = {(k[1:-8] + " (log-det-Jacobian)" if k.endswith("_log_det") else k): v for k, v in bad.items()}
+            lps = site_lps(unravel(z))
+        bad_sites = {k: float(np.sum(v)) for k, v in lps.items() if not np.isfinite(np.sum(v))}
+        names = {(k[1:-8] + " (log-det-Jacobian)" if k.endswith("_log_det") else k): v for k, v in bad_sites.items()}
         return f"; non-finite log-density at site(s) {names}" if names else ""
 
-    res = tempered_smc(keys, log_prior, log_lik, prior_sampler, num_particles, kernel=kernel,
-                       target_ess=target_ess, schedule=schedule, waste_free=waste_free,
-                       num_mcmc_steps=num_mcmc_steps, resampling=resampling,
-                       resample_threshold=resample_threshold, max_steps=max_steps, tune_on=tune_on,
-                       _describe=describe)
-    z = res.particles
-    res.unconstrained = z
-    res.particles = constrain_fn(model, args, kwargs, z, return_deterministic=True, batch_ndims=2 if batched else 1)
-    res.sampler = "probinf.smc"
-    res.extra = {"latent_sites": latent, "observed_sites": observed}
-    return res
+    chains = flat if batched else flat[None]
+    for c in range(chains.shape[0]):
+        _check_initial_densities(chains[c], lambda z: log_prior(unravel(z)), lambda z: log_lik(unravel(z)), describe)
+
+
+class _TickingKernel:
+    """The user's kernel, plus one progress tick per tempering step (its ``tune`` runs once a step)."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def tune(self, params, positions, log_weights, acceptance_rate):
+        jax.debug.callback(_tick, acceptance_rate)
+        return self._inner.tune(params, positions, log_weights, acceptance_rate)
+
+
+_BAR: list = []  # the bar of the call in progress (the compiled sampler outlives any one bar)
+
+
+def _tick(acceptance_rate):
+    if _BAR:
+        _BAR[-1].update(1)
+        _BAR[-1].set_postfix(accept=f"{float(np.mean(acceptance_rate)):.2f}", refresh=False)
+
+
+@contextmanager
+def _progress_bar(show, num_chains):
+    show = _progress_enabled() if show is None else bool(show)
+    desc = "probinf.smc tempering steps" + (f" ({num_chains} chains)" if num_chains > 1 else "")
+    bar = _progress(desc=desc, disable=not show)
+    _BAR.append(bar)
+    try:
+        yield bar
+    finally:
+        _BAR.remove(bar)
+        bar.close()

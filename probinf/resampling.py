@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from probinf.kernels.resampling import (
+    ancestors_from_cumcounts,
     compensated_cumsum,
     compensated_sum,
     exact_int_cumsum,
@@ -77,11 +78,8 @@ def scaled_weights(log_weights, num_samples: int):
 
 
 def _ancestors_from_cumcounts(cumcounts, num_samples: int, last_valid):
-    """Slot k gets the first particle whose cumulative count exceeds k (exact integers)."""
-    marks = jnp.zeros((num_samples,), _int_dtype())
-    marks = marks.at[cumcounts].add(1, mode="drop")  # entries == num_samples are dropped
-    anc = exact_int_cumsum(marks, total_bound=cumcounts.shape[0])
-    return jnp.minimum(anc, last_valid).astype(jnp.int32)
+    """Slot k gets the first particle whose cumulative count exceeds k (exact integers, no contended scatter)."""
+    return ancestors_from_cumcounts(cumcounts, num_samples, last_valid)
 
 
 def _systematic_u(log_weights, num_samples, u):

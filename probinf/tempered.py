@@ -44,6 +44,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jax.scipy.special import logsumexp
 
+from probinf._compile_cache import Uncacheable, value_key
 from probinf.exceptions import DegenerateWeightsError, ModelSpecificationError, SMCFailedError
 from probinf.mcmc import MCMCState, RandomWalk, init_state
 from probinf.population import Population, init_population, maybe_resample, move, reweight, take_particles
@@ -490,16 +491,21 @@ def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_partic
                    resample_threshold=resample_threshold, max_steps=max_steps, tune_on=tune_on)
     # Reuse the compiled loop across calls with the same densities, kernel settings and particle
     # structure (repeated calls with new keys, e.g. several seeds, do not recompile).
-    cache_key = (log_prior, log_likelihood, type(kernel), repr(kernel), tuple(sorted(options.items())),
-                 jax.tree_util.tree_structure(one), tuple(np.shape(x)[1:] for x in jax.tree_util.tree_leaves(one)),
-                 batched)
-    fn = _COMPILED_CACHE.get(cache_key)
+    # The kernel enters by type and attribute values (value_key), not repr; an unhashable one disables the cache.
+    try:
+        cache_key = (log_prior, log_likelihood, value_key(kernel), tuple(sorted(options.items())),
+                     jax.tree_util.tree_structure(one), tuple(np.shape(x)[1:] for x in jax.tree_util.tree_leaves(one)),
+                     batched)
+    except Uncacheable:
+        cache_key = None
+    fn = None if cache_key is None else _COMPILED_CACHE.get(cache_key)
     if fn is None:
         run = build_sampler(lp, ll, kernel=kernel, **{**options, "schedule": schedule})
         fn = jax.jit(jax.vmap(run) if batched else run)
         if len(_COMPILED_CACHE) >= 32:
             _COMPILED_CACHE.pop(next(iter(_COMPILED_CACHE)))
-        _COMPILED_CACHE[cache_key] = fn
+        if cache_key is not None:
+            _COMPILED_CACHE[cache_key] = fn
     run_keys = jax.vmap(lambda k: jax.random.fold_in(k, 2))(keys) if batched else jax.random.fold_in(keys, 2)
     state, trace, num_steps, valid = fn(run_keys, flat)
     return _package(state, trace, num_steps, valid, unravel, batched, max_steps if schedule is None else None)

@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from probinf.kernels._backend_table import choose_backend
 from probinf.kernels._device import jax_has_gpu as _has_gpu
 from probinf.kernels._device import next_pow2 as _next_pow2
 from probinf.kernels._device import require_pallas_device
@@ -148,7 +149,9 @@ def _pallas_forward(x, log_weights, means, scales, *, block_p=16, block_n=128, i
         m = jnp.max(logits, axis=-1, keepdims=True)
         m = jnp.where(m > -jnp.inf, m, 0.0)
         lse = jnp.log(jnp.sum(jnp.exp(logits - m), axis=-1)) + m[..., 0]
-        out_ref[...] = jnp.sum(lse * mask_ref[...][None, :], axis=1, keepdims=True)
+        # where, not a product: padded rows (mask 0) of a particle whose components are all off
+        # have lse = -inf, and -inf * 0 would turn the particle's total into NaN
+        out_ref[...] = jnp.sum(jnp.where(mask_ref[...][None, :] > 0, lse, 0.0), axis=1, keepdims=True)
 
     partial_sums = pl.pallas_call(
         kernel,
@@ -196,7 +199,9 @@ def mixture_loglik(x, log_weights, means, scales, *, backend: str = "auto", chun
     means, scales : arrays (P, K, D), or (P, K) when ``x`` is 1-D
         Component means and standard deviations (> 0).
     backend : {"auto", "reference", "cpu", "pallas"}
-        ``"auto"`` picks ``"pallas"`` when JAX sees a GPU, else ``"cpu"``.
+        ``"auto"`` picks the path measured fastest for the device and size
+        (:mod:`probinf.kernels._backend_table`: ``"pallas"`` on a GPU from ~1e9
+        point-component pairs, ``"cpu"``, XLA's chunked path, otherwise).
     chunk_size : int
         Data points per chunk on the ``"cpu"`` path (memory O(P * chunk_size * K)).
     interpret : bool
@@ -226,7 +231,7 @@ def mixture_loglik(x, log_weights, means, scales, *, backend: str = "auto", chun
     if x.shape[0] == 0:
         return jnp.zeros((P,), x.dtype)
     if backend == "auto":
-        backend = "pallas" if _has_gpu() else "cpu"
+        backend = choose_backend("mixture", "gpu" if _has_gpu() else "cpu", P * x.shape[0] * K * x.shape[1])
     if backend == "reference":
         return _reference(x, log_weights, means, scales)
     if backend == "cpu":

@@ -39,6 +39,8 @@ import numpy as np
 from jax import lax
 
 __all__ = [
+    "ancestors_from_cumcounts",
+    "ANCESTOR_METHODS",
     "compensated_cumsum",
     "compensated_sum",
     "exact_int_cumsum",
@@ -252,3 +254,61 @@ def search_sorted_split(whole, frac, target_whole, target_frac, *, last_valid=No
     lo, _ = lax.fori_loop(0, steps, body, (lo, hi))
     cap = n - 1 if last_valid is None else last_valid
     return jnp.minimum(lo, cap)
+
+
+def _ancestors_scatter_add(cumcounts, num_samples: int):
+    """``#{i : cum_i <= k}`` for every slot ``k``: scatter-add one mark per particle, then an exact cumsum.
+
+    Fast on CPU (a sequential scatter); on a GPU the marks of zero-count particles
+    pile onto the same slot and the atomic adds serialize.
+    """
+    marks = jnp.zeros((num_samples,), cumcounts.dtype)
+    marks = marks.at[cumcounts].add(1, mode="drop")  # entries == num_samples are dropped
+    return exact_int_cumsum(marks, total_bound=cumcounts.shape[0])
+
+
+def _ancestors_fill(cumcounts, num_samples: int):
+    """The same slots by a forward fill: contention-free on a GPU.
+
+    Particle ``i`` with children (``cum_{i-1} < cum_i``) owns slots
+    ``[cum_{i-1}, cum_i)``; it writes its index at its first slot (these slots are
+    distinct, so the scatter has no collisions) and a running maximum fills the rest.
+    Slots at or beyond ``cum_{N-1}`` (rounding spill-over) get ``N``, as
+    ``#{i : cum_i <= k}`` does.
+    """
+    n = cumcounts.shape[0]
+    dt = cumcounts.dtype
+    prev = jnp.concatenate([jnp.zeros((1,), dt), cumcounts[:-1]])
+    start = jnp.where(cumcounts > prev, prev, num_samples)  # num_samples: out of range, dropped
+    marks = jnp.zeros((num_samples,), dt).at[start].max(jnp.arange(n, dtype=dt), mode="drop")
+    filled = lax.cummax(marks)
+    slot = jnp.arange(num_samples, dtype=dt)
+    return jnp.where(slot >= cumcounts[-1], n, filled)
+
+
+#: Ways to turn exact cumulative offspring counts into ancestors (identical results).
+ANCESTOR_METHODS = {"scatter_add": _ancestors_scatter_add, "fill": _ancestors_fill}
+
+
+def ancestors_from_cumcounts(cumcounts, num_samples: int, last_valid=None, *, method: str = "auto"):
+    """Ancestor of every slot ``k < num_samples``: the first particle whose cumulative count exceeds ``k``.
+
+    ``cumcounts`` are exact, non-decreasing integer cumulative offspring counts
+    (``cum_{N-1} <= num_samples``).  Pure integer arithmetic, so the result is exact
+    whatever N.  ``method="auto"`` lowers to the scatter-add form on CPU (measured
+    faster there, see ``benchmarks/results/resampling_ancestors.json``) and to the
+    contention-free forward fill elsewhere (GPU).  Indices are clipped to
+    ``last_valid`` (the last particle with positive weight) when given.
+    """
+    cumcounts = jnp.asarray(cumcounts)
+    if method == "auto":
+        anc = lax.platform_dependent(
+            cumcounts,
+            cpu=lambda c: _ancestors_scatter_add(c, num_samples),
+            default=lambda c: _ancestors_fill(c, num_samples),
+        )
+    else:
+        anc = ANCESTOR_METHODS[method](cumcounts, num_samples)
+    if last_valid is not None:
+        anc = jnp.minimum(anc, last_valid)
+    return anc.astype(jnp.int32)

@@ -63,11 +63,18 @@ def test_exact_systematic_distribution_values():
 
 
 def test_enumeration_rejects_a_broken_resampler():
-    """Negative control: a systematic scheme whose uniform only covers [0, 0.5) is biased."""
+    """Negative control: the shipped systematic scheme fed a uniform that only covers [0, 0.5) is biased.
+
+    The cells are those of the broken scheme (the correct breakpoints ``b`` and their images ``2 b``
+    under ``u -> u / 2``), so every cell midpoint lies well inside a cell on every platform: the
+    enumeration is exact for the broken scheme, not decided by float32 rounding at a cell edge.
+    """
     broken = lambda lw, m, u: RESAMPLING_FROM_UNIFORMS["systematic"](lw, m, 0.5 * u)  # noqa: E731
     w = np.array([0.1, 0.6, 0.3])
-    dist = enumerate_resampling(w, resampler=broken, breakpoints=resampling_breakpoints(w * 2, 3, "systematic")
-                                + [])
+    b = resampling_breakpoints(w, 3, "systematic")[0]
+    cells = np.unique(np.concatenate([b, np.minimum(2 * b, 1.0)]))
+    assert np.diff(cells).min() > 0.05  # midpoints are far from every edge
+    dist = enumerate_resampling(w, resampler=broken, breakpoints=[cells])
     counts = {}
     for a, p in dist.items():
         c = tuple(np.bincount(a, minlength=3))

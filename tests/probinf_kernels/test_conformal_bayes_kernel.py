@@ -278,5 +278,8 @@ def test_pallas_without_gpu_is_a_clear_error_and_auto_routing(monkeypatch):
 
     monkeypatch.setattr(cb, "_has_gpu", lambda: True)
     monkeypatch.setattr(cb, "_pallas", fake_pallas)
+    # auto on a GPU runs the XLA path (measured faster than Pallas); Pallas stays opt-in
+    np.testing.assert_array_equal(conformal_bayes_scores(lt, lg).pvalues,
+                                  conformal_bayes_scores(lt, lg, backend="cpu").pvalues)
     with pytest.raises(Routed):
-        conformal_bayes_scores(lt, lg)  # auto picks pallas when JAX sees a GPU
+        conformal_bayes_scores(lt, lg, backend="pallas")

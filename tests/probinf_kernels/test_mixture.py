@@ -56,6 +56,25 @@ def test_cpu_matches_reference(seed, P, n, K, D, chunk):
     assert np.all(np.abs(cpu - ref) <= tol)
 
 
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    P=st.sampled_from([1, 3]),
+    n=st.sampled_from([1, 9]),
+    weight_scale=st.sampled_from([1.0, 100.0]),
+    outlier=st.sampled_from([0.0, 50.0, 1e3]),
+)
+@settings(max_examples=6, deadline=None)  # interpreter mode: each shape is a new (slow) trace
+def test_pallas_interpret_matches_scipy_property(seed, P, n, weight_scale, outlier):
+    """Random problems with peaked weights and one far point: Pallas (interpreted) vs float64 scipy."""
+    x, lw, mu, sc = _random_problem(seed, P, n, 3, 2, weight_scale=weight_scale)
+    x = x.copy()
+    x[0, 0] += np.float32(outlier)
+    pal = np.asarray(mixture_loglik(x, lw, mu, sc, backend="pallas", interpret=True), np.float64)
+    ref = _scipy_oracle(x, lw, mu, sc)
+    assert np.all(np.isfinite(pal))
+    assert np.all(np.abs(pal - ref) <= 1e-5 * (np.abs(ref) + 1.0) + 1e-6 * n)
+
+
 @pytest.mark.parametrize("P,n,K,D", [(1, 1, 1, 1), (3, 40, 3, 2), (17, 130, 5, 1), (2, 5, 3, 3)])
 def test_pallas_interpret_matches_reference(P, n, K, D):
     args = _random_problem(P * 1000 + n, P, n, K, D)
@@ -64,28 +83,44 @@ def test_pallas_interpret_matches_reference(P, n, K, D):
     np.testing.assert_allclose(pal, ref, rtol=2e-5, atol=1e-4)
 
 
-def test_extreme_log_weights():
+@pytest.mark.parametrize("backend", ["cpu", "pallas"])
+def test_extreme_log_weights(backend):
+    kw = {"interpret": True} if backend == "pallas" else {}
     x, lw, mu, sc = _random_problem(3, 3, 20, 3, 1)
     lw = lw.copy()
     lw[0, 1:] = -1e30  # effectively switched off
     lw[1, :] = [700.0, 699.0, -700.0]  # huge but finite: must not overflow
     lw[2, 0] = -np.inf  # exactly off
     ref = np.asarray(mixture_loglik(x, lw, mu, sc, backend="reference"))
-    for backend in ("cpu",):
-        out = np.asarray(mixture_loglik(x, lw, mu, sc, backend=backend))
-        assert np.all(np.isfinite(out))
-        np.testing.assert_allclose(out, ref, rtol=1e-5)
+    out = np.asarray(mixture_loglik(x, lw, mu, sc, backend=backend, **kw))
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out, ref, rtol=1e-5)
     # Particle 0 equals a single-Gaussian likelihood plus n * lw[0, 0].
     single = norm.logpdf(x[:, 0], mu[0, 0, 0], sc[0, 0, 0]).sum() + 20 * lw[0, 0]
     np.testing.assert_allclose(ref[0], single, rtol=1e-5)
 
 
-def test_all_components_off_is_minus_inf_not_nan():
+@pytest.mark.parametrize("backend", ["cpu", "pallas"])
+def test_one_outlier_is_finite_not_minus_inf(backend):
+    """One point 1e3 standard deviations from every component: each component's log-density is
+    about -5e5, so exp() underflows to 0 without the max-subtraction; the exact answer is finite."""
+    kw = {"interpret": True} if backend == "pallas" else {}
+    x, lw, mu, sc = _random_problem(11, 3, 20, 3, 1)
+    x = x.copy()
+    x[7, 0] = 1e3
+    out = np.asarray(mixture_loglik(x, lw, mu, sc, backend=backend, **kw), np.float64)
+    expect = _scipy_oracle(x, lw, mu, sc)
+    assert np.all(np.isfinite(out)), out
+    np.testing.assert_allclose(out, expect, rtol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu", "pallas"])
+def test_all_components_off_is_minus_inf_not_nan(backend):
+    kw = {"interpret": True} if backend == "pallas" else {}
     x, lw, mu, sc = _random_problem(4, 2, 5, 2, 1)
     lw = np.full_like(lw, -np.inf)
-    for backend in ("reference", "cpu"):
-        out = np.asarray(mixture_loglik(x, lw, mu, sc, backend=backend))
-        assert np.all(out == -np.inf)
+    out = np.asarray(mixture_loglik(x, lw, mu, sc, backend=backend, **kw))
+    assert np.all(out == -np.inf)
 
 
 def test_empty_reductions():
@@ -95,11 +130,13 @@ def test_empty_reductions():
     assert np.all(np.asarray(mixture_loglik(x, lw, mu, sc)) == -np.inf)  # no components
 
 
-def test_nan_propagates_to_affected_particle_only():
+@pytest.mark.parametrize("backend", ["cpu", "pallas"])
+def test_nan_propagates_to_affected_particle_only(backend):
+    kw = {"interpret": True} if backend == "pallas" else {}
     x, lw, mu, sc = _random_problem(6, 3, 10, 2, 1)
     mu = mu.copy()
     mu[1, 0, 0] = np.nan
-    out = np.asarray(mixture_loglik(x, lw, mu, sc, backend="cpu"))
+    out = np.asarray(mixture_loglik(x, lw, mu, sc, backend=backend, **kw))
     assert np.isnan(out[1]) and np.all(np.isfinite(out[[0, 2]]))
 
 

@@ -8,7 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from probinf.kernels._device import jax_has_gpu
 from probinf.kernels.resampling import (
+    ANCESTOR_METHODS,
+    ancestors_from_cumcounts,
     compensated_cumsum,
     compensated_sum,
     exact_int_cumsum,
@@ -68,3 +71,70 @@ def test_offspring_counts_and_search():
 def test_empty_input():
     w, f = compensated_cumsum(jnp.zeros((0,)))
     assert w.shape == (0,) and f.shape == (0,)
+
+
+def _ancestors_by_definition(cum, m):
+    """Slot k -> #{i : cum_i <= k} (NumPy, the definition)."""
+    return np.searchsorted(np.asarray(cum), np.arange(m), side="right")
+
+
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=60), st.integers(0, 2))
+def test_ancestor_methods_agree_with_the_definition(counts, spill):
+    """Scatter-add (CPU) and forward fill (GPU) give the same ancestors, including zero-count runs
+    and a rounding spill-over (cumulative counts ending below M)."""
+    counts = np.asarray(counts)
+    m = int(counts.sum()) + spill
+    if m == 0:
+        return
+    cum = jnp.asarray(np.minimum(np.cumsum(counts), m), jnp.int32)
+    expect = _ancestors_by_definition(cum, m)
+    for name, fn in ANCESTOR_METHODS.items():
+        got = np.asarray(jax.jit(fn, static_argnums=1)(cum, m))
+        np.testing.assert_array_equal(got, expect, err_msg=name)
+    clipped = np.asarray(ancestors_from_cumcounts(cum, m, len(counts) - 1))
+    np.testing.assert_array_equal(clipped, np.minimum(expect, len(counts) - 1))
+
+
+def test_ancestor_fill_degenerate_weights():
+    """One particle takes every slot (the case that serializes a GPU scatter-add): exact."""
+    n = 10_001
+    cum = jnp.asarray(np.r_[np.zeros(5000), np.full(n - 5000, n)].astype(np.int32))
+    for method in ("fill", "scatter_add", "auto"):
+        anc = np.asarray(ancestors_from_cumcounts(cum, n, n - 1, method=method))
+        np.testing.assert_array_equal(anc, np.full(n, 5000))
+
+
+@pytest.mark.slow
+def test_ancestor_fill_exact_beyond_float32_integers():
+    """N = 2**24 + 3 (past float32's exact-integer range), skewed weights: fill == scatter-add."""
+    from probinf.resampling import scaled_weights
+
+    n = 2**24 + 3
+    lw = jax.random.normal(jax.random.PRNGKey(0), (n,), jnp.float32) * 2.0
+
+    @jax.jit
+    def both(lw):
+        v, last = scaled_weights(lw, n)
+        whole, frac = compensated_cumsum(v, total_bound=n + 1)
+        cum = jnp.minimum(whole + (frac > 0.37).astype(whole.dtype), n)
+        return (ancestors_from_cumcounts(cum, n, last, method="fill"),
+                ancestors_from_cumcounts(cum, n, last, method="scatter_add"))
+
+    a, b = both(lw)
+    assert bool(jnp.array_equal(a, b))
+
+
+@pytest.mark.skipif(not jax_has_gpu(), reason="N = 1e8 needs a GPU (GPU selection: make test-gpu)")
+def test_float32_systematic_exact_at_1e8_on_gpu():
+    """N = 1e8 float32 on the GPU path: counts within floor/ceil of N w, cumulative counts within 1 of the mass."""
+    from probinf import resample
+
+    n = 100_000_000
+    lw = jax.random.normal(jax.random.PRNGKey(0), (n,), jnp.float32) * 2.0
+    idx = resample(jax.random.PRNGKey(1), lw)
+    counts = np.bincount(np.asarray(idx), minlength=n)
+    w = np.exp(np.asarray(lw, np.float64) - float(np.max(lw)))
+    nw = n * w / w.sum()
+    assert counts.sum() == n
+    assert np.all(counts >= np.floor(nw - 1e-2)) and np.all(counts <= np.ceil(nw + 1e-2))
+    assert np.abs(np.cumsum(counts) - np.cumsum(nw)).max() < 1 + n * 2.0**-24

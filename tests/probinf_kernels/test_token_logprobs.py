@@ -14,6 +14,7 @@ from hypothesis.extra import numpy as hnp
 from scipy.special import log_softmax
 
 from probinf.kernels import token_logprobs
+from probinf.kernels._device import jax_has_gpu
 from probinf.kernels.token_logprobs import TOKEN_LOGPROBS_BACKENDS
 from probinf._compat import enable_x64
 
@@ -75,11 +76,45 @@ def test_pallas_interpret_matches_float64_reference(data):
     close(out, ref64(z, ids))
 
 
+@st.composite
+def extreme_logits_and_ids(draw):
+    """Small logits with -1e30, +-700, -inf entries mixed into ordinary values (at least one finite per row)."""
+    R, V = draw(st.sampled_from([(3, 5), (17, 9)]))
+    el = st.one_of(st.floats(-5, 5, width=32), st.sampled_from([-1e30, -700.0, 700.0, -np.inf]))
+    z = draw(hnp.arrays(np.float32, (R, V), elements=el))
+    z[:, 0] = np.where(np.isfinite(z[:, 0]), z[:, 0], 0.0)
+    ids = draw(hnp.arrays(np.int64, (R,), elements=st.integers(0, V - 1)))
+    return z, ids
+
+
+@settings(max_examples=6, deadline=None)  # interpreter mode: few examples, two shapes
+@given(extreme_logits_and_ids())
+def test_pallas_interpret_extreme_values_property(data):
+    z, ids = data
+    close(token_logprobs(z, ids, backend="pallas", interpret=True), ref64(z, ids))
+
+
+def test_pallas_interpret_outlier_in_a_later_vocabulary_block():
+    """One huge logit in the third vocabulary block (block_v = 1024): the others must be about -1e4,
+    not -inf (a block combine without rescaling to the running max underflows)."""
+    V = 2500
+    z = np.zeros((3, V), np.float32)
+    z[:, 2100] = 1e4
+    ids = np.array([5, 2100, 2499])
+    out = np.asarray(token_logprobs(z, ids, backend="pallas", interpret=True))
+    assert np.all(np.isfinite(out))
+    close(out, ref64(z, ids))
+
+
+@pytest.mark.skipif(jax_has_gpu(), reason="checks the error raised when JAX sees no GPU")
 def test_pallas_without_gpu_is_a_clear_error():
     from probinf.kernels import BackendUnavailableError
 
     with pytest.raises(BackendUnavailableError, match="interpret=True"):
         token_logprobs(np.zeros((2, 5), np.float32), np.zeros(2, int), backend="pallas")
+
+
+def test_pallas_refuses_torch_tensors():
     with pytest.raises(ValueError, match="JAX/NumPy logits"):
         token_logprobs(torch.zeros(2, 5), torch.zeros(2, dtype=torch.long), backend="pallas")
 
