@@ -47,6 +47,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from llm_bridge.contracts import check_backend, check_score_steps_args, check_step_scores, check_token_scores
 from llm_bridge.exceptions import InvalidRewardError, MalformedOutputError
 
 __all__ = [
@@ -62,51 +63,6 @@ __all__ = [
 
 #: The system prompt Qwen2.5-Math-PRM was trained with.
 QWEN_PRM_SYSTEM_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
-
-
-# ---------------------------------------------------------------------------- validation
-def _check_inputs(questions, steps) -> tuple[list[str], list[list[str]]]:
-    if isinstance(questions, str):
-        raise TypeError("questions must be a sequence of strings, got a single str")
-    qs = list(questions)
-    st = [list(s) if not isinstance(s, str) else None for s in steps]
-    if any(s is None for s in st):
-        raise TypeError("steps must be a sequence of lists of step strings, got a str where a list was expected")
-    if len(qs) != len(st):
-        raise ValueError(f"questions and steps must have the same length, got {len(qs)} and {len(st)}")
-    for i, q in enumerate(qs):
-        if not isinstance(q, str):
-            raise TypeError(f"questions[{i}] must be a str, got {type(q).__name__}")
-    for i, s in enumerate(st):
-        for j, x in enumerate(s):
-            if not isinstance(x, str):
-                raise TypeError(f"steps[{i}][{j}] must be a str, got {type(x).__name__}")
-    return qs, st
-
-
-def check_step_scores(scores, steps: Sequence[Sequence[str]], source: str = "reward model") -> list[list[float]]:
-    """Validate a PRM's output: one list per answer, one finite probability in ``[0, 1]`` per step.
-
-    Returns the scores as lists of Python floats; raises
-    :class:`~llm_bridge.exceptions.InvalidRewardError` naming the answer and step otherwise.
-    """
-    if len(scores) != len(steps):
-        raise InvalidRewardError(f"{source} returned {len(scores)} score lists for {len(steps)} partial answers")
-    out = []
-    for i, (sc, st) in enumerate(zip(scores, steps)):
-        try:
-            vals = [float(v) for v in sc]
-        except (TypeError, ValueError):
-            raise InvalidRewardError(f"{source} returned non-numeric scores {sc!r} for answer {i}") from None
-        if len(vals) != len(st):
-            raise InvalidRewardError(f"{source} returned {len(vals)} scores for an answer of {len(st)} steps (answer {i})")
-        for j, v in enumerate(vals):
-            if not (0.0 <= v <= 1.0):  # also rejects NaN
-                raise InvalidRewardError(
-                    f"{source} returned {v!r} for step {j} of answer {i}; expected a probability in [0, 1]"
-                )
-        out.append(vals)
-    return out
 
 
 class _PrefixMemo:
@@ -149,7 +105,7 @@ class _PerStepPRM:
 
     def score_steps(self, questions: Sequence[str], steps: Sequence[Sequence[str]]) -> list[list[float]]:
         """One probability per step of each partial answer (see :class:`~llm_bridge.protocols.RewardModel`)."""
-        qs, st = _check_inputs(questions, steps)
+        qs, st = check_score_steps_args(questions, steps)
         keys = [[(q, tuple(s[: t + 1])) for t in range(len(s))] for q, s in zip(qs, st)]
         values: dict = {}
         todo = []
@@ -296,7 +252,7 @@ class TransformersPRM:
         """Positive-class probability at every separator (one batched forward per ``batch_size`` answers)."""
         import torch
 
-        qs, st = _check_inputs(questions, steps)
+        qs, st = check_score_steps_args(questions, steps)
         out: list[list[float]] = [[] for _ in qs]
         todo = [i for i, s in enumerate(st) if s]
         for start in range(0, len(todo), self.batch_size):
@@ -416,7 +372,7 @@ class EndpointPRM:
 
     def score_steps(self, questions: Sequence[str], steps: Sequence[Sequence[str]]) -> list[list[float]]:
         """Score all partial answers (batched requests of ``batch_size`` inputs)."""
-        qs, st = _check_inputs(questions, steps)
+        qs, st = check_score_steps_args(questions, steps)
         out: list[list[float]] = [[] for _ in qs]
         todo = [i for i, s in enumerate(st) if s]
         if self.use_messages:
@@ -526,10 +482,7 @@ class SelfCertaintyPRM(_PerStepPRM):
         if reduce not in ("mean", "min"):
             raise ValueError(f"reduce must be 'mean' or 'min', got {reduce!r}")
         self.reduce = reduce
-        if not callable(getattr(backend, "score_tokens", None)):
-            raise TypeError(
-                f"SelfCertaintyPRM needs a backend with score_tokens (per-token log-probabilities), got {type(backend).__name__}"
-            )
+        check_backend(backend, token_scoring=True)
         self.backend = backend
         self.prompt_fn = prompt_fn
         self.joiner = joiner
@@ -542,15 +495,13 @@ class SelfCertaintyPRM(_PerStepPRM):
             base = self.prompt_fn(q) if self.prompt_fn else q
             prompts.append(base + "".join(x + self.joiner for x in s[:-1]))
             conts.append(s[-1] + (self.joiner if self.include_joiner else ""))
-        toks = self.backend.score_tokens(prompts, conts)
+        toks = check_token_scores(self.backend.score_tokens(prompts, conts), conts, type(self.backend).__name__)
         out = []
-        for t, c in zip(toks, conts):
-            t = np.asarray(t, float)
-            if t.size == 0:
+        for t in toks:
+            if not t:
                 out.append(1.0)  # an empty step is certain
                 continue
-            if np.any(np.isnan(t)) or np.any(t > 1e-6):
-                raise MalformedOutputError(f"{self.name}: invalid token log-probabilities {t[:5]} for {c[:40]!r}")
+            t = np.asarray(t, float)
             agg = t.mean() if self.reduce == "mean" else t.min()
             out.append(float(np.exp(np.minimum(agg, 0.0))))
         return out

@@ -46,7 +46,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from llm_bridge.exceptions import BackendRequestError
-from llm_bridge.protocols import Generation
+from llm_bridge.contracts import Generation
 
 __all__ = ["MarkovStepProcess", "FakeBackend", "FakePRM", "answer_of", "symbols_of", "exact_target"]
 

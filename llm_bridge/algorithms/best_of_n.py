@@ -27,7 +27,10 @@ from typing import Callable, Hashable
 
 import numpy as np
 
-from llm_bridge.algorithms._engine import Particle, Session, StepConfig, TTSResult, default_answer_fn
+from llm_bridge.algorithms.config import StepConfig
+from llm_bridge.algorithms.particle import Particle, TTSResult
+from llm_bridge.algorithms.selection import default_answer_fn
+from llm_bridge.algorithms.session import Session
 from llm_bridge.algorithms.voting import best_of_majority, majority_index, weighted_index
 from llm_bridge.budget import Usage, check_budget
 
@@ -66,9 +69,8 @@ class _Sampler:
         n = check_budget(budget)
         if self.needs_prm and prm is None:
             raise ValueError(f"{self.name} needs a reward model (prm); use 'majority' for none")
-        rng = np.random.default_rng(seed)
         session = Session(backend, prm if self.needs_prm else None, prompt, config=self.step,
-                          aggregation=self.aggregation, usage=usage, rng=rng, question=question)
+                          aggregation=self.aggregation, usage=usage, key=seed, question=question)
         particles, history = rollout(session, n)
         if self.needs_prm:
             particles = session.score(particles)

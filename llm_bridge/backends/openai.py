@@ -43,10 +43,10 @@ import math
 import warnings
 from typing import Any, Sequence
 
-from llm_bridge.backends._common import check_generate_args, check_prompts, check_score_args, particle_seed
+from llm_bridge.backends._common import particle_seed
 from llm_bridge.backends._http import HTTPClient
 from llm_bridge.exceptions import BackendError, BackendRequestError, LLMBridgeWarning, MalformedOutputError
-from llm_bridge.protocols import Generation
+from llm_bridge.contracts import Generation, check_generate_args, check_prompts, check_score_args
 
 __all__ = ["OpenAICompatibleBackend", "CHAT_SENTINEL"]
 

@@ -47,9 +47,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from llm_bridge.backends._common import check_generate_args, check_prompts, check_score_args, truncate_at_stop
+from llm_bridge.backends._common import truncate_at_stop
 from llm_bridge.exceptions import BackendUnavailableError
-from llm_bridge.protocols import Generation
+from llm_bridge.contracts import Generation, check_generate_args, check_prompts, check_score_args
 
 __all__ = ["TransformersBackend", "load_gguf_as_transformers"]
 
@@ -478,10 +478,11 @@ class TransformersBackend:
         """
         return [float(math.fsum(t)) for t in self.score_tokens(prompts, continuations)]
 
-    def score_tokens(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[np.ndarray]:
-        """Per-token log-probabilities of each continuation (float64 arrays, possibly empty)."""
+    def score_tokens(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[list[float]]:
+        """Per-token log-probabilities of each continuation (lists of floats, possibly empty)."""
         prompts, conts = check_score_args(prompts, continuations)
-        return self.score_ids([self.encode(p) for p in prompts], [self._encode_continuation(c) for c in conts])
+        ids = self.score_ids([self.encode(p) for p in prompts], [self._encode_continuation(c) for c in conts])
+        return [row.tolist() for row in ids]
 
     def score_ids(self, prompt_ids: Sequence[Sequence[int]], continuation_ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
         """Per-token log-probabilities of given continuation token ids after given prompt token ids."""

@@ -34,9 +34,9 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from llm_bridge.backends._common import check_generate_args, check_prompts, check_score_args, particle_seed
+from llm_bridge.backends._common import particle_seed
 from llm_bridge.exceptions import BackendUnavailableError, MalformedOutputError
-from llm_bridge.protocols import Generation
+from llm_bridge.contracts import Generation, check_generate_args, check_prompts, check_score_args
 
 __all__ = ["VLLMBackend"]
 
