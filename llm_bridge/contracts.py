@@ -52,6 +52,7 @@ __all__ = [
     "check_token_scores",
     "check_step_scores",
     "check_backend",
+    "check_token_scoring_backend",
     "check_reward_model",
 ]
 
@@ -91,8 +92,8 @@ class Backend(Protocol):
 
 
 @runtime_checkable
-class TokenScoringBackend(Backend, Protocol):
-    """A :class:`Backend` that also returns per-token log-probabilities (needed by :class:`SelfCertaintyPRM`)."""
+class TokenScoringBackend(Protocol):
+    """A scorer of per-token log-probabilities (needed by ``SelfCertaintyPRM``; every shipped backend is one)."""
 
     def score_tokens(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[list[float]]: ...
 
@@ -105,12 +106,17 @@ class RewardModel(Protocol):
 
 
 # ----------------------------------------------------------------------------- implementations
-def check_backend(backend, name: str = "backend", *, token_scoring: bool = False):
-    """``backend`` if it implements :class:`Backend` (and ``score_tokens`` when asked), else a ``TypeError``."""
+def check_backend(backend, name: str = "backend"):
+    """``backend`` if it implements :class:`Backend` (``generate``), else a clear ``TypeError``."""
     if not callable(getattr(backend, "generate", None)):
         raise TypeError(f"{name} must implement Backend.generate (see llm_bridge.contracts.Backend), "
                         f"got {type(backend).__name__}")
-    if token_scoring and not callable(getattr(backend, "score_tokens", None)):
+    return backend
+
+
+def check_token_scoring_backend(backend, name: str = "backend"):
+    """``backend`` if it implements :class:`TokenScoringBackend` (``score_tokens``), else a clear ``TypeError``."""
+    if not callable(getattr(backend, "score_tokens", None)):
         raise TypeError(f"{name} must implement TokenScoringBackend.score_tokens (per-token log-probabilities), "
                         f"got {type(backend).__name__}; use TransformersBackend, VLLMBackend or a vLLM server")
     return backend

@@ -47,7 +47,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from llm_bridge.contracts import check_backend, check_score_steps_args, check_step_scores, check_token_scores
+from llm_bridge.contracts import check_score_steps_args, check_step_scores, check_token_scores, check_token_scoring_backend
 from llm_bridge.exceptions import InvalidRewardError, MalformedOutputError
 
 __all__ = [
@@ -482,7 +482,7 @@ class SelfCertaintyPRM(_PerStepPRM):
         if reduce not in ("mean", "min"):
             raise ValueError(f"reduce must be 'mean' or 'min', got {reduce!r}")
         self.reduce = reduce
-        check_backend(backend, token_scoring=True)
+        check_token_scoring_backend(backend)
         self.backend = backend
         self.prompt_fn = prompt_fn
         self.joiner = joiner
