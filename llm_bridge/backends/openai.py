@@ -44,7 +44,7 @@ import warnings
 from typing import Any, Sequence
 
 from llm_bridge.backends._common import particle_seed
-from llm_bridge.backends._http import HTTPClient
+from llm_bridge.backends._http import HTTPClient, normalize_base_url
 from llm_bridge.exceptions import BackendError, BackendRequestError, LLMBridgeWarning, MalformedOutputError
 from llm_bridge.contracts import Generation, check_generate_args, check_prompts, check_score_args
 
@@ -68,7 +68,8 @@ class OpenAICompatibleBackend:
     Parameters
     ----------
     base_url : str
-        Server root, e.g. ``"http://127.0.0.1:8000"`` (``/v1`` is appended to paths).
+        Server root, e.g. ``"http://127.0.0.1:8000"`` (``/v1`` is appended to paths; a ``base_url`` ending in
+        ``/v1`` or ``/v1/`` is normalised to the root).
     model : str, optional
         Model name sent with each request; default the first of ``GET /v1/models``.
     api : {"completions", "chat"}
@@ -112,7 +113,7 @@ class OpenAICompatibleBackend:
         if server not in ("auto", *_KNOWN):
             raise ValueError(f"server must be one of {('auto', *_KNOWN)}, got {server!r}")
         self.client = HTTPClient(
-            base_url, api_key=api_key, timeout=timeout, max_retries=max_retries, backoff=backoff,
+            normalize_base_url(base_url, strip_v1=True), api_key=api_key, timeout=timeout, max_retries=max_retries, backoff=backoff,
             max_concurrency=max_concurrency,
         )
         self.api = api
