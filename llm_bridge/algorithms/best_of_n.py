@@ -33,6 +33,7 @@ from llm_bridge.algorithms.selection import default_answer_fn
 from llm_bridge.algorithms.session import Session
 from llm_bridge.algorithms.voting import best_of_majority, majority_index, weighted_index
 from llm_bridge.budget import Usage, check_budget
+from llm_bridge.contracts import check_reward_model
 
 __all__ = ["rollout", "BestOfN", "WeightedBestOfN", "SelfConsistency", "WeightedMajority", "BestOfMajority"]
 
@@ -69,6 +70,8 @@ class _Sampler:
         n = check_budget(budget)
         if self.needs_prm and prm is None:
             raise ValueError(f"{self.name} needs a reward model (prm); use 'majority' for none")
+        if prm is not None:
+            check_reward_model(prm)  # unused here, but an object that is no reward model is a mistake
         session = Session(backend, prm if self.needs_prm else None, prompt, config=self.step,
                           aggregation=self.aggregation, usage=usage, key=seed, question=question)
         particles, history = rollout(session, n)
