@@ -45,8 +45,8 @@ from typing import Any, Sequence
 
 from llm_bridge.backends._common import particle_seed
 from llm_bridge.backends._http import HTTPClient, normalize_base_url
-from llm_bridge.exceptions import BackendError, BackendRequestError, LLMBridgeWarning, MalformedOutputError
 from llm_bridge.contracts import Generation, check_generate_args, check_prompts, check_score_args
+from llm_bridge.exceptions import BackendError, BackendRequestError, LLMBridgeWarning, MalformedOutputError
 
 __all__ = ["OpenAICompatibleBackend", "CHAT_SENTINEL"]
 
