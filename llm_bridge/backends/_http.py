@@ -22,7 +22,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
-from llm_bridge.exceptions import BackendRequestError, BackendUnavailableError, MalformedOutputError
+from llm_bridge.exceptions import (
+    BackendRequestError,
+    BackendUnavailableError,
+    MalformedOutputError,
+)
 
 __all__ = ["HTTPClient", "normalize_base_url"]
 

@@ -50,7 +50,12 @@ import numpy as np
 from llm_bridge.backends._decode import DecodeLoop
 from llm_bridge.backends.gguf import load_gguf_as_transformers
 from llm_bridge.backends.gguf import require_torch as _require_torch
-from llm_bridge.contracts import Generation, check_generate_args, check_prompts, check_score_args
+from llm_bridge.contracts import (
+    Generation,
+    check_generate_args,
+    check_prompts,
+    check_score_args,
+)
 
 __all__ = ["TransformersBackend", "load_gguf_as_transformers"]
 

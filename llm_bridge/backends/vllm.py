@@ -35,7 +35,12 @@ import math
 from typing import Any, Sequence
 
 from llm_bridge.backends._common import particle_seed
-from llm_bridge.contracts import Generation, check_generate_args, check_prompts, check_score_args
+from llm_bridge.contracts import (
+    Generation,
+    check_generate_args,
+    check_prompts,
+    check_score_args,
+)
 from llm_bridge.exceptions import BackendUnavailableError, MalformedOutputError
 
 __all__ = ["VLLMBackend"]
