@@ -56,8 +56,10 @@ class StepConfig:
     def validate(self) -> StepConfig:
         if self.tokens_per_step is None:
             if not isinstance(self.delimiter, str) or self.delimiter == "":
-                raise ValueError(f"delimiter must be a non-empty string (or set tokens_per_step), got {self.delimiter!r}")
-        elif isinstance(self.tokens_per_step, bool) or not isinstance(self.tokens_per_step, int) or self.tokens_per_step < 1:
+                raise ValueError(
+                    f"delimiter must be a non-empty string (or set tokens_per_step), got {self.delimiter!r}")
+        elif isinstance(self.tokens_per_step, bool) or not isinstance(self.tokens_per_step, int) \
+                or self.tokens_per_step < 1:
             raise ValueError(f"tokens_per_step must be a positive int or None, got {self.tokens_per_step!r}")
         for name in ("max_steps", "max_step_tokens"):
             v = getattr(self, name)

@@ -38,7 +38,8 @@ class Particle:
         """This particle as it was after algorithm step ``t`` (used for particle Gibbs references)."""
         n = min(t, len(self.steps))
         done = self.done and t >= len(self.steps)
-        rw = self.rewards[:t] if t <= len(self.rewards) else self.rewards + (self.rewards[-1],) * (t - len(self.rewards))
+        pad = (self.rewards[-1],) * (t - len(self.rewards)) if t > len(self.rewards) else ()
+        rw = self.rewards[:t] + pad
         return Particle(self.steps[:n], done, self.finish_reason if done else None, self.num_tokens, self.logprob, rw)
 
 

@@ -16,7 +16,8 @@ increment is :math:`\log G_t - \log G_{t-1}`, so the target is
 
 Resampling every step (default) or when ``ESS < ess_threshold * N`` (its_hub #208),
 through probinf's reweight / ESS / resampling blocks on an index population
-(:mod:`llm_bridge.algorithms.smc`; multinomial by default, as in the paper).  Finished particles (EOS / ``final_stop`` / ``max_steps``) stay in
+(:mod:`llm_bridge.algorithms.smc`; multinomial by default, as in the paper).
+Finished particles (EOS / ``final_stop`` / ``max_steps``) stay in
 the pool, frozen: never extended again, their final reward re-applied in "step"
 mode, increment 0 in "twisted" mode; ``resample_finished=False`` resamples only the
 active particles among themselves.  Final pick: ``argmax`` of the final reward (the

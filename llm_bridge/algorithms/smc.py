@@ -32,11 +32,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
+from llm_bridge.algorithms.particle import Particle
 from probinf.population import Population, init_population, resample_population, reweight, take_particles
 from probinf.resampling import RESAMPLING_METHODS
 from probinf.weights import ess as _ess
-
-from llm_bridge.algorithms.particle import Particle
 
 __all__ = ["SMCOptions", "log_potential", "log_increments", "smc_step", "run_smc", "RESAMPLING_TRIGGERS"]
 

@@ -6,7 +6,7 @@ The argument validators live in :mod:`llm_bridge.contracts`.
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from collections.abc import Sequence
 
 __all__ = ["truncate_at_stop", "particle_seed"]
 

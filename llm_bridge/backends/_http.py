@@ -19,8 +19,9 @@ import json
 import random
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
+from typing import Any
 
 from llm_bridge.exceptions import (
     BackendRequestError,

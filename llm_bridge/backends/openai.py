@@ -40,7 +40,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from llm_bridge.backends._chat import CHAT_SENTINEL, chat_prompt, decode_chat
 from llm_bridge.backends._common import particle_seed

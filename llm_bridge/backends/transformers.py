@@ -42,8 +42,9 @@ from __future__ import annotations
 import inspect
 import math
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -143,7 +144,7 @@ class TransformersBackend(DecodeLoop):
         dtype=None,
         num_threads: int | None = None,
         **kwargs: Any,
-    ) -> "TransformersBackend":
+    ) -> TransformersBackend:
         """Load a local ``save_pretrained`` folder (or a GGUF file inside it) offline.
 
         Parameters

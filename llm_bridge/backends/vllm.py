@@ -32,7 +32,8 @@ the continuation without) are sent as one ``{"prompt_token_ids": ...}`` input wi
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from llm_bridge.backends._common import particle_seed
 from llm_bridge.contracts import (

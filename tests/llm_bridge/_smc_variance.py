@@ -12,7 +12,8 @@ For a Feynman-Kac model with multinomial resampling after the last step ``e`` of
 where :math:`\mathbb E_s` runs the path from :math:`X_s \sim \eta_s` (the predictive law at step
 ``s``) through the kernels.  With a resampling at every step this is Del Moral's (2004, Prop. 9.4.2)
 :math:`\sum_p \eta_p(Q_{p,T}\bar\varphi^2)/\eta_p(Q_{p,T}1)^2` (Chopin 2004, Thm. 1); with none it is
-self-normalised importance sampling's :math:`\mathbb E[W^2 \bar\varphi^2]/\mathbb E[W]^2`.  With ESS-triggered resampling the resampling steps converge to those of the limiting
+self-normalised importance sampling's :math:`\mathbb E[W^2 \bar\varphi^2]/\mathbb E[W]^2`.
+With ESS-triggered resampling the resampling steps converge to those of the limiting
 ESS (Del Moral, Doucet & Jasra 2012), computed here by the same enumeration.  Every quantity is a
 finite sum over the fake process's prefixes, so the test tolerances are derived, not measured.
 
@@ -88,8 +89,8 @@ def filter_law(proc, prm, lp, *, potential="step", resampling="every", threshold
         if block_nu is None or starts[-1] == t:
             block_nu, block_w = dict(eta), {y: g[y] for y in eta}
         else:
-            block_nu = {y: block_nu_prev[par[y]] * _trans(par[y], y) for y in eta}
-            block_w = {y: block_w_prev[par[y]] * g[y] for y in eta}
+            block_nu = {y: block_nu[par[y]] * _trans(par[y], y) for y in eta}
+            block_w = {y: block_w[par[y]] * g[y] for y in eta}
         active = any(not y[1] for y in eta)
         s1 = sum(block_nu[y] * block_w[y] for y in eta)
         s2 = sum(block_nu[y] * block_w[y] ** 2 for y in eta)
@@ -98,7 +99,6 @@ def filter_law(proc, prm, lp, *, potential="step", resampling="every", threshold
         fire = {"every": True, "ess": ess_ratio < threshold, "never": False}[resampling]
         if fire and active and t < T:
             starts.append(t + 1)
-        block_nu_prev, block_w_prev = block_nu, block_w
         blocks.append((block_nu, block_w))
         # the particles at step t+1 come from the weighted law eta_t * G_t
         zg = sum(eta[y] * g[y] for y in eta)

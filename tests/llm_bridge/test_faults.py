@@ -97,8 +97,10 @@ def test_blocking_in_process_backend_times_out_clearly():
 
 def test_watchdog_passes_results_and_errors_through():
     proc = MarkovStepProcess.default()
-    a = ParticleFiltering(step=StepConfig(timeout=None)).infer(FakeBackend(proc), FakePRM(proc), "Q:\n", budget=8, seed=3)
-    b = ParticleFiltering(step=StepConfig(timeout=30.0)).infer(FakeBackend(proc), FakePRM(proc), "Q:\n", budget=8, seed=3)
+    a = ParticleFiltering(step=StepConfig(timeout=None)).infer(FakeBackend(proc), FakePRM(proc), "Q:\n", budget=8,
+                                                               seed=3)
+    b = ParticleFiltering(step=StepConfig(timeout=30.0)).infer(FakeBackend(proc), FakePRM(proc), "Q:\n", budget=8,
+                                                               seed=3)
     assert [p.steps for p in a.particles] == [p.steps for p in b.particles]
 
 
