@@ -58,7 +58,7 @@ from llm_bridge.exceptions import (
     MalformedOutputError,
     RewardModelError,
 )
-from llm_bridge.protocols import Backend, Generation, RewardModel
+from llm_bridge.contracts import Backend, Generation, RewardModel, TokenScoringBackend
 from llm_bridge.testing import FakeBackend, FakePRM, MarkovStepProcess
 
 # Heavy or optional pieces, imported on first access (torch, httpx, vllm stay unimported).
@@ -88,7 +88,7 @@ def __dir__():
 
 __all__ = [
     # protocols
-    "Backend", "Generation", "RewardModel",
+    "Backend", "Generation", "RewardModel", "TokenScoringBackend",
     # backends and reward models (lazy)
     *_LAZY,
     # aggregation and budget

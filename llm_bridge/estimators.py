@@ -109,6 +109,8 @@ def coverage_curve(n, c, ks: Sequence[int], *, num_resamples: int = 1000, level:
     """
     c = np.atleast_1d(c)
     n = np.broadcast_to(np.asarray(n), c.shape)
+    if isinstance(ks, (str, bytes)) or np.ndim(ks) != 1 or len(ks) == 0:
+        raise ValueError(f"ks must be a non-empty sequence of ints (the k of pass@k), got {ks!r}")
     ks = np.asarray(ks)
     per = np.stack([pass_at_k(n, c, k) for k in ks], axis=1)  # (problems, ks)
     mean, lo, hi = bootstrap_mean(per, num_resamples=num_resamples, level=level, seed=seed)
@@ -147,6 +149,8 @@ def accuracy_vs_budget(df: pd.DataFrame, *, value: str = "correct", by: Sequence
     are averaged first, so the bootstrap resamples problems.  Returns columns
     ``*by, accuracy, lower, upper, problems``.
     """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame (one row per problem, method, budget), got {type(df).__name__}")
     missing = [c for c in (*by, value, problem) if c not in df.columns]
     if missing:
         raise ValueError(f"df lacks columns {missing}; it has {list(df.columns)}")
@@ -169,10 +173,14 @@ def subsample_curve(samples: Sequence, budgets: Sequence[int], rule: Callable[[S
     turns one run at ``N`` samples into BoN / majority curves for every ``b <= N``.
     """
     samples = list(samples)
+    if isinstance(budgets, (str, bytes)) or not len(budgets):
+        raise ValueError(f"budgets must be a non-empty sequence of ints, got {budgets!r}")
+    if not callable(rule):
+        raise TypeError(f"rule must be a callable subset -> score, got {type(rule).__name__}")
     rng = np.random.default_rng(seed)
     out = {}
     for b in budgets:
-        if not 1 <= b <= len(samples):
+        if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 1 <= b <= len(samples):
             raise ValueError(f"budgets must lie in [1, {len(samples)}], got {b}")
         if b == len(samples):
             out[b] = float(rule(samples))

@@ -1,7 +1,7 @@
 """Exceptions and warnings of :mod:`llm_bridge` (all subclass builtins).
 
 Shared by backends, reward models and the algorithms: catch the builtin base
-(``ValueError``, ``RuntimeError``, ``ImportError``) or the specific class.
+(``ValueError``, ``RuntimeError``, ``TimeoutError``) or the specific class.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ __all__ = [
     "LLMBridgeWarning",
     "BackendError",
     "BackendUnavailableError",
+    "BackendTimeoutError",
     "MalformedOutputError",
     "BackendRequestError",
     "RewardModelError",
@@ -25,8 +26,15 @@ class BackendError(RuntimeError):
     """A generation/scoring backend failed (base class of the backend errors)."""
 
 
-class BackendUnavailableError(ImportError):
-    """An optional backend library is missing (e.g. ``vllm``, ``transformers``); the message says what to install."""
+class BackendUnavailableError(BackendError):
+    """A backend cannot be used at all: its library is missing (``vllm``, ``transformers``, ``httpx``) or its
+    server does not answer.  The message names what is missing (the package, or the URL tried) and the fix.
+    Never retried."""
+
+
+class BackendTimeoutError(BackendError, TimeoutError):
+    """A backend or reward-model call did not return within its ``timeout`` (an in-process call is abandoned
+    by the watchdog; its thread may still be running).  Never retried."""
 
 
 class MalformedOutputError(BackendError, ValueError):

@@ -46,7 +46,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from llm_bridge.exceptions import BackendRequestError
-from llm_bridge.protocols import Generation
+from llm_bridge.contracts import Generation, check_generate_args, check_prompts
 
 __all__ = ["MarkovStepProcess", "FakeBackend", "FakePRM", "answer_of", "symbols_of", "exact_target"]
 
@@ -244,6 +244,9 @@ class FakeBackend:
 
     # -- protocol --------------------------------------------------------------------
     def generate(self, prompts, *, n=1, max_tokens=64, temperature=1.0, top_p=1.0, stop=(), seed=None):
+        prompts = check_prompts(prompts)
+        n, max_tokens, temperature, top_p, stop, seed = check_generate_args(
+            n=n, max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop, seed=seed)
         idx = len(self.calls)
         self.calls.append(dict(prompts=list(prompts), n=n, max_tokens=max_tokens, stop=list(stop), seed=seed,
                                failed=idx in self.fail_calls))

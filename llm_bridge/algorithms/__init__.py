@@ -8,14 +8,6 @@ and the method registry :func:`get_method` (``"pf"``, ``"pg"``, ...).
 
 from __future__ import annotations
 
-from llm_bridge.algorithms._engine import (
-    Particle,
-    Session,
-    StepConfig,
-    TTSResult,
-    default_answer_fn,
-    log_potential,
-)
 from llm_bridge.algorithms.beam_search import DVTS, BeamSearch
 from llm_bridge.algorithms.best_of_n import (
     BestOfMajority,
@@ -25,8 +17,14 @@ from llm_bridge.algorithms.best_of_n import (
     WeightedMajority,
     rollout,
 )
-from llm_bridge.algorithms.particle_filtering import ParticleFiltering, SMCOptions, run_smc
+from llm_bridge.algorithms.config import StepConfig
+from llm_bridge.algorithms.particle import Particle, TTSResult
+from llm_bridge.algorithms.particle_filtering import ParticleFiltering
 from llm_bridge.algorithms.particle_gibbs import ParallelTempering, ParticleGibbs
+from llm_bridge.algorithms.randomness import KeyStream
+from llm_bridge.algorithms.selection import default_answer_fn
+from llm_bridge.algorithms.session import Session
+from llm_bridge.algorithms.smc import SMCOptions, log_potential, run_smc
 from llm_bridge.algorithms.voting import (
     best_of_majority,
     majority_index,
@@ -67,6 +65,7 @@ __all__ = [
     "get_method",
     "Particle",
     "Session",
+    "KeyStream",
     "StepConfig",
     "TTSResult",
     "SMCOptions",

@@ -24,11 +24,14 @@ True
 
 from __future__ import annotations
 
-from typing import Callable, Hashable
+from collections.abc import Callable, Hashable
 
 import numpy as np
 
-from llm_bridge.algorithms._engine import Particle, Session, StepConfig, TTSResult, default_answer_fn
+from llm_bridge.algorithms.config import StepConfig
+from llm_bridge.algorithms.particle import Particle, TTSResult
+from llm_bridge.algorithms.selection import default_answer_fn
+from llm_bridge.algorithms.session import Session
 from llm_bridge.algorithms.voting import weighted_index
 from llm_bridge.budget import Usage, check_budget
 
@@ -53,9 +56,8 @@ class _Search:
             raise ValueError(f"final must be 'argmax' or 'weighted' for search methods, got {self.final!r}")
         if prm is None:
             raise ValueError(f"{self.name} needs a reward model (prm)")
-        rng = np.random.default_rng(seed)
         session = Session(backend, prm, prompt, config=self.step, aggregation=self.aggregation, usage=usage,
-                          rng=rng, question=question)
+                          key=seed, question=question)
         return session, n, m
 
     def _result(self, session: Session, pool: list[Particle], history) -> TTSResult:

@@ -23,13 +23,17 @@ True
 
 from __future__ import annotations
 
-from typing import Callable, Hashable
+from collections.abc import Callable, Hashable
 
 import numpy as np
 
-from llm_bridge.algorithms._engine import Particle, Session, StepConfig, TTSResult, default_answer_fn
+from llm_bridge.algorithms.config import StepConfig
+from llm_bridge.algorithms.particle import Particle, TTSResult
+from llm_bridge.algorithms.selection import default_answer_fn
+from llm_bridge.algorithms.session import Session
 from llm_bridge.algorithms.voting import best_of_majority, majority_index, weighted_index
 from llm_bridge.budget import Usage, check_budget
+from llm_bridge.contracts import check_reward_model
 
 __all__ = ["rollout", "BestOfN", "WeightedBestOfN", "SelfConsistency", "WeightedMajority", "BestOfMajority"]
 
@@ -66,9 +70,10 @@ class _Sampler:
         n = check_budget(budget)
         if self.needs_prm and prm is None:
             raise ValueError(f"{self.name} needs a reward model (prm); use 'majority' for none")
-        rng = np.random.default_rng(seed)
+        if prm is not None:
+            check_reward_model(prm)  # unused here, but an object that is no reward model is a mistake
         session = Session(backend, prm if self.needs_prm else None, prompt, config=self.step,
-                          aggregation=self.aggregation, usage=usage, rng=rng, question=question)
+                          aggregation=self.aggregation, usage=usage, key=seed, question=question)
         particles, history = rollout(session, n)
         if self.needs_prm:
             particles = session.score(particles)

@@ -30,12 +30,16 @@ Example
 
 from __future__ import annotations
 
-from typing import Callable, Hashable
+from collections.abc import Callable, Hashable
 
 import numpy as np
 
-from llm_bridge.algorithms._engine import Particle, Session, StepConfig, TTSResult, log_potential
-from llm_bridge.algorithms.particle_filtering import ParticleFiltering, SMCOptions, finish, run_smc
+from llm_bridge.algorithms.config import StepConfig
+from llm_bridge.algorithms.particle import Particle, TTSResult
+from llm_bridge.algorithms.particle_filtering import ParticleFiltering
+from llm_bridge.algorithms.selection import finish
+from llm_bridge.algorithms.session import Session
+from llm_bridge.algorithms.smc import SMCOptions, log_potential, run_smc
 from llm_bridge.budget import Usage, check_budget
 
 __all__ = ["ParticleGibbs", "ParallelTempering"]
@@ -43,7 +47,7 @@ __all__ = ["ParticleGibbs", "ParallelTempering"]
 
 def _draw_reference(particles, lw, rng) -> Particle:
     w = np.exp(lw - lw.max())
-    return particles[int(rng.choice(len(w), p=w / w.sum()))]
+    return particles[rng.choice(len(w), p=w / w.sum())]
 
 
 class ParticleGibbs(ParticleFiltering):
@@ -81,17 +85,15 @@ class ParticleGibbs(ParticleFiltering):
         self._check_final()
         if prm is None:
             raise ValueError("particle Gibbs needs a reward model (prm)")
-        rng = np.random.default_rng(seed)
         session = Session(backend, prm, prompt, config=self.step, aggregation=self.aggregation, usage=usage,
-                          rng=rng, question=question)
+                          key=seed, question=question)
+        rng = session.rng
         history = []
         for it in range(t_it):
             particles, lw, h = self.sweep(session, n, reference, opts)
             history += [dict(rec, iteration=it) for rec in h]
             reference = _draw_reference(particles, lw, rng)
-        res = finish(self.name, session, particles, lw, history, self.final, self.answer_fn)
-        res.reference = reference  # type: ignore[attr-defined]
-        return res
+        return finish(self.name, session, particles, lw, history, self.final, self.answer_fn, reference=reference)
 
 
 class ParallelTempering(ParticleGibbs):
@@ -124,9 +126,9 @@ class ParallelTempering(ParticleGibbs):
             raise ValueError("parallel tempering needs a reward model (prm)")
         taus = self.tau * ladder
         opts = [SMCOptions(float(tk), "step", "every", 0.5, "multinomial", True).validate() for tk in taus]
-        rng = np.random.default_rng(seed)
         session = Session(backend, prm, prompt, config=self.step, aggregation=self.aggregation, usage=usage,
-                          rng=rng, question=question)
+                          key=seed, question=question)
+        rng = session.rng
         refs: list[Particle | None] = [None] * m
         history, swaps = [], 0
         for it in range(t_it):
@@ -140,10 +142,10 @@ class ParallelTempering(ParticleGibbs):
                 s_k = float(np.sum(log_potential(np.array(refs[k].rewards))))
                 s_l = float(np.sum(log_potential(np.array(refs[k + 1].rewards))))
                 log_acc = (1 / taus[k] - 1 / taus[k + 1]) * (s_l - s_k)
-                if np.log(rng.random()) < log_acc:
+                if np.log(max(rng.random(), 1e-300)) < log_acc:
                     refs[k], refs[k + 1] = refs[k + 1], refs[k]
                     swaps += 1
         particles = [p for pool, _ in pools for p in pool]
         lw = np.concatenate([w - np.logaddexp.reduce(w) for _, w in pools])
         history.append({"swaps": swaps})
-        return finish(self.name, session, particles, lw, history, self.final, self.answer_fn)
+        return finish(self.name, session, particles, lw, history, self.final, self.answer_fn, reference=refs[0])

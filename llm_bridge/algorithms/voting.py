@@ -28,7 +28,7 @@ Example
 from __future__ import annotations
 
 from collections import Counter
-from typing import Hashable, Sequence
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 
@@ -36,20 +36,38 @@ __all__ = ["majority_index", "weighted_index", "best_of_majority", "majority_vot
 
 
 def _check(answers, weights=None):
+    if isinstance(answers, (str, bytes, dict, set, frozenset)) or not hasattr(answers, "__len__"):
+        raise TypeError(f"answers must be a sequence (list) of canonical answers, got {type(answers).__name__}")
     answers = list(answers)
     if not answers:
         raise ValueError("answers must be a non-empty sequence")
+    for a in answers:
+        if not isinstance(a, Hashable):
+            raise TypeError(f"every answer must be hashable (a str, number or None), got {type(a).__name__}")
     if weights is not None:
-        w = np.asarray(weights, float)
+        try:
+            w = np.asarray(weights, float)
+        except (TypeError, ValueError):
+            raise TypeError(f"weights must be a sequence of numbers, got {weights!r}") from None
         if w.shape != (len(answers),):
             raise ValueError(f"weights must have shape ({len(answers)},), got {w.shape}")
-        if np.isnan(w).any() or (w < 0).any():
-            raise ValueError("weights must be non-negative numbers (no NaN)")
+        if not np.isfinite(w).all() or (w < 0).any():
+            raise ValueError(f"weights must be finite non-negative numbers (no NaN or inf), got {w.tolist()}")
         return answers, w
     return answers, None
 
 
+def _as_rng(rng):
+    """``None``, a generator with ``integers`` (numpy's, or a :class:`KeyStream`), or a seed / JAX key."""
+    if rng is None or callable(getattr(rng, "integers", None)):
+        return rng
+    from llm_bridge.algorithms.randomness import KeyStream
+
+    return KeyStream(rng)
+
+
 def _pick(scores: dict, rng) -> Hashable:
+    rng = _as_rng(rng)
     best = max(scores.values())
     tied = [a for a, s in scores.items() if s >= best - 1e-12 * max(1.0, abs(best))]
     if rng is None or len(tied) == 1:

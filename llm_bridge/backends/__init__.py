@@ -17,7 +17,7 @@ __all__ = ["TransformersBackend", "OpenAICompatibleBackend", "VLLMBackend", "loa
 
 _WHERE = {
     "TransformersBackend": "llm_bridge.backends.transformers",
-    "load_gguf_as_transformers": "llm_bridge.backends.transformers",
+    "load_gguf_as_transformers": "llm_bridge.backends.gguf",
     "OpenAICompatibleBackend": "llm_bridge.backends.openai",
     "VLLMBackend": "llm_bridge.backends.vllm",
 }

@@ -19,14 +19,41 @@ import json
 import random
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
+from typing import Any
 
-from llm_bridge.exceptions import BackendRequestError, BackendUnavailableError, MalformedOutputError
+from llm_bridge.exceptions import (
+    BackendRequestError,
+    BackendUnavailableError,
+    MalformedOutputError,
+)
 
-__all__ = ["HTTPClient"]
+__all__ = ["HTTPClient", "normalize_base_url"]
 
 _RETRY_STATUS = {429, 500, 502, 503, 504}
+#: Attempts at reaching a server that refuses connections (or cannot be resolved / connected to) before
+#: :class:`~llm_bridge.exceptions.BackendUnavailableError`: a dead server fails in about a second, not after
+#: the whole retry budget meant for a busy one.
+CONNECT_ATTEMPTS = 2
+_CONNECT_BACKOFF = 0.25
+_CONNECT_TIMEOUT = 5.0
+
+
+def normalize_base_url(base_url, *, strip_v1: bool = False) -> str:
+    """``base_url`` without trailing slashes (and without a trailing ``/v1`` when ``strip_v1``), else ``ValueError``.
+
+    OpenAI-compatible servers are often given as ``http://host:8000/v1`` (the form their docs print); the
+    backend appends ``/v1/...`` itself, so the suffix is dropped instead of requesting ``/v1/v1/completions``.
+    """
+    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+        raise ValueError(f"base_url must be an http(s) URL such as 'http://127.0.0.1:8000', got {base_url!r}")
+    url = base_url.strip().rstrip("/")
+    if strip_v1 and url.endswith("/v1"):
+        url = url[: -len("/v1")]
+    if not url.partition("://")[2].strip("/"):
+        raise ValueError(f"base_url has no host: {base_url!r}")
+    return url
 
 
 class HTTPClient:
@@ -35,11 +62,11 @@ class HTTPClient:
     Parameters
     ----------
     base_url : str
-        E.g. ``"http://127.0.0.1:8000"`` (a trailing ``/v1`` is kept as given).
+        E.g. ``"http://127.0.0.1:8000"`` (trailing slashes dropped; a trailing ``/v1`` is kept as given).
     api_key : str, optional
         Sent as ``Authorization: Bearer ...``.
     timeout : float
-        Seconds per request (connect + read).
+        Seconds per request (read; connecting is capped at 5 s).
     max_retries : int
         Retries after the first attempt (so ``max_retries + 1`` attempts at most).
     backoff, max_backoff : float
@@ -66,15 +93,17 @@ class HTTPClient:
             import httpx
         except ImportError as e:  # pragma: no cover
             raise BackendUnavailableError("HTTP backends need httpx: pip install 'probinf[llm]'") from e
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
-        if not (isinstance(timeout, (int, float)) and timeout > 0):
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        if not isinstance(max_retries, int) or max_retries < 0:
+        base_url = normalize_base_url(base_url)
+        if isinstance(timeout, bool) or not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
+            raise ValueError(f"timeout must be a positive finite number of seconds, got {timeout!r}")
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
-        if not isinstance(max_concurrency, int) or max_concurrency < 1:
+        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
             raise ValueError(f"max_concurrency must be an int >= 1, got {max_concurrency!r}")
-        self.base_url = base_url.rstrip("/")
+        for name, v in (("backoff", backoff), ("max_backoff", max_backoff)):
+            if isinstance(v, bool) or not (isinstance(v, (int, float)) and 0 <= v < float("inf")):
+                raise ValueError(f"{name} must be a finite number of seconds >= 0, got {v!r}")
+        self.base_url = base_url
         self.timeout = float(timeout)
         self.max_retries = max_retries
         self.backoff = float(backoff)
@@ -86,7 +115,7 @@ class HTTPClient:
         self._httpx = httpx
         self._client = httpx.Client(
             headers=headers,
-            timeout=httpx.Timeout(self.timeout),
+            timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, _CONNECT_TIMEOUT)),
             limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
         )
         self._rng = random.Random(seed)
@@ -114,6 +143,7 @@ class HTTPClient:
         last: Exception | None = None
         status = None
         max_retries = self.max_retries if retries is None else int(retries)
+        connect_failures = 0
         for attempt in range(max_retries + 1):
             with self._lock:
                 self.stats["requests"] += 1
@@ -121,6 +151,13 @@ class HTTPClient:
                     self.stats["retries"] += 1
             try:
                 resp = self._client.request(method, url, json=payload)
+            except (self._httpx.ConnectError, self._httpx.ConnectTimeout) as e:
+                connect_failures += 1
+                if connect_failures >= min(CONNECT_ATTEMPTS, max_retries + 1):
+                    self._unavailable(url, e)
+                last, status = e, None
+                time.sleep(_CONNECT_BACKOFF)
+                continue
             except (self._httpx.TimeoutException, self._httpx.TransportError) as e:
                 last, status = e, None
                 if attempt < max_retries:
@@ -152,6 +189,15 @@ class HTTPClient:
             status_code=status,
             attempts=max_retries + 1,
         ) from last
+
+    def _unavailable(self, url: str, exc: Exception):
+        with self._lock:
+            self.stats["failures"] += 1
+        raise BackendUnavailableError(
+            f"no server answers at {url} ({type(exc).__name__}: {exc}); start it first (e.g. "
+            "`python -m llama_cpp.server --model MODEL.gguf --port 8000` or `vllm serve MODEL --port 8000`) "
+            f"or pass the base_url it listens on (now {self.base_url!r}, without /v1)"
+        ) from None
 
     def post(self, path: str, payload: dict, *, retries: int | None = None) -> Any:
         """POST ``payload`` as JSON to ``path``."""

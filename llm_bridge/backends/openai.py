@@ -38,21 +38,31 @@ conversation into a prompt string to which particles append their steps, continu
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from llm_bridge.backends._common import check_generate_args, check_prompts, check_score_args, particle_seed
-from llm_bridge.backends._http import HTTPClient
+from llm_bridge.backends._chat import CHAT_SENTINEL, chat_prompt, decode_chat
+from llm_bridge.backends._common import particle_seed
+from llm_bridge.backends._http import HTTPClient, normalize_base_url
 from llm_bridge.backends.fleet import FleetClient, split_base_urls
-from llm_bridge.exceptions import BackendError, BackendRequestError, LLMBridgeWarning, MalformedOutputError
-from llm_bridge.protocols import Generation
+from llm_bridge.contracts import (
+    Generation,
+    check_generate_args,
+    check_prompts,
+    check_score_args,
+)
+from llm_bridge.exceptions import (
+    BackendError,
+    BackendRequestError,
+    LLMBridgeWarning,
+    MalformedOutputError,
+)
 
 __all__ = ["OpenAICompatibleBackend", "CHAT_SENTINEL"]
 
 #: Prefix of a chat prompt made by :meth:`OpenAICompatibleBackend.chat_prompt`.
-CHAT_SENTINEL = "\x00chat\x00"
 
 _KNOWN = {
     # server: (accepts prompt lists, honours n, exact echo scoring, continue_final_message)
@@ -69,10 +79,10 @@ class OpenAICompatibleBackend:
     Parameters
     ----------
     base_url : str or sequence of str
-        Server root, e.g. ``"http://127.0.0.1:8000"`` (``/v1`` is appended to paths).  Several
-        replicas of the same model (a list, or one comma-separated string) make a fleet:
-        requests go to the least-loaded healthy replica, a failing replica's requests are
-        retried on another and it is marked down for ``replica_down_time`` seconds
+        Server root, e.g. ``"http://127.0.0.1:8000"`` (``/v1`` is appended to paths; a ``base_url`` ending in
+        ``/v1`` or ``/v1/`` is normalised to the root).  Several replicas of the same model (a list, or one
+        comma-separated string) make a fleet: requests go to the least-loaded healthy replica, a failing
+        replica's requests are retried on another and it is marked down for ``replica_down_time`` seconds
         (:mod:`llm_bridge.backends.fleet`); ``max_concurrency`` then applies per replica.
     model : str, optional
         Model name sent with each request; default the first of ``GET /v1/models``.
@@ -119,7 +129,7 @@ class OpenAICompatibleBackend:
             raise ValueError(f"api must be 'completions' or 'chat', got {api!r}")
         if server not in ("auto", *_KNOWN):
             raise ValueError(f"server must be one of {('auto', *_KNOWN)}, got {server!r}")
-        urls = split_base_urls(base_url)
+        urls = [normalize_base_url(u, strip_v1=True) for u in split_base_urls(base_url)]
         if len(urls) > 1:  # a fleet: least-loaded routing, failover, per-replica max_concurrency
             self.client = FleetClient(urls, api_key=api_key, timeout=timeout, max_retries=max_retries, backoff=backoff,
                                       max_concurrency=max_concurrency, down_time=replica_down_time)
@@ -183,37 +193,9 @@ class OpenAICompatibleBackend:
     def __exit__(self, *exc):
         self.close()
 
-    # ------------------------------------------------------------------ chat encoding
-    @staticmethod
-    def chat_prompt(messages: Sequence[dict], *, continue_final_message: bool = False) -> str:
-        """Encode a conversation as a prompt string for ``api="chat"``.
-
-        With ``continue_final_message=True`` the last message (the assistant's partial
-        answer) is left open: text appended to the returned string (a particle's steps)
-        extends that message.  Otherwise a new assistant turn is generated.
-        """
-        msgs = [dict(m) for m in messages]
-        for i, m in enumerate(msgs):
-            if not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
-                raise ValueError(f"messages[{i}] needs string 'role' and 'content', got {m!r}")
-        partial = ""
-        if continue_final_message:
-            if not msgs or msgs[-1]["role"] != "assistant":
-                raise ValueError("continue_final_message=True needs a final assistant message")
-            partial = msgs.pop()["content"]
-        return CHAT_SENTINEL + json.dumps(msgs) + "\x00" + partial
-
-    @staticmethod
-    def _decode_chat(prompt: str) -> tuple[list[dict], str | None]:
-        if not prompt.startswith(CHAT_SENTINEL):
-            return [{"role": "user", "content": prompt}], None
-        body = prompt[len(CHAT_SENTINEL) :]
-        head, sep, partial = body.partition("\x00")
-        try:
-            msgs = json.loads(head)
-        except json.JSONDecodeError as e:
-            raise ValueError("a chat prompt was corrupted (text inserted before the partial answer)") from e
-        return msgs, (partial if sep else None)
+    # ------------------------------------------------------------------ chat encoding (backends/_chat.py)
+    chat_prompt = staticmethod(chat_prompt)
+    _decode_chat = staticmethod(decode_chat)
 
     # ------------------------------------------------------------------ requests
     def _payload(self, prompt, n, max_tokens, temperature, top_p, stop, seed) -> dict:

@@ -32,11 +32,17 @@ the continuation without) are sent as one ``{"prompt_token_ids": ...}`` input wi
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from llm_bridge.backends._common import check_generate_args, check_prompts, check_score_args, particle_seed
+from llm_bridge.backends._common import particle_seed
+from llm_bridge.contracts import (
+    Generation,
+    check_generate_args,
+    check_prompts,
+    check_score_args,
+)
 from llm_bridge.exceptions import BackendUnavailableError, MalformedOutputError
-from llm_bridge.protocols import Generation
 
 __all__ = ["VLLMBackend"]
 

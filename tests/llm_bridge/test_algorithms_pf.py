@@ -11,6 +11,8 @@ from llm_bridge.algorithms import ParticleFiltering, StepConfig, log_potential
 from llm_bridge.exceptions import BackendRequestError, InvalidRewardError, MalformedOutputError
 from llm_bridge.testing import FakeBackend, FakePRM, MarkovStepProcess, exact_target, symbols_of
 
+from _smc_variance import filter_law
+
 N_BIG = 8192
 T1 = StepConfig(temperature=1.0)
 
@@ -24,13 +26,22 @@ def _weighted_dist(res):
     return out
 
 
-def _max_z(est, target, n):
-    # Per-trajectory z-scores with an SMC variance inflation of 4 over iid sampling
-    # (three resampling steps; measured max |z_iid| ~ 2.5 over 27 cells at N=20000).
-    return max(abs(est.get(k, 0.0) - p) / math.sqrt(4 * p * (1 - p) / n) for k, p in target.items())
+def _max_z(est, target, n, sigma2):
+    # Per-cell z-scores with the filter's exact asymptotic variance sigma2(cell) / n, derived by
+    # enumeration (tests/llm_bridge/_smc_variance.py), not measured.
+    return max(abs(est.get(k, 0.0) - p) / math.sqrt(sigma2(k) / n) for k, p in target.items())
 
 
-# Bound: 27-36 cells, Bonferroni at family alpha 1e-3 -> |z| < 4.5.
+def _law(proc, prm, potential, resampling, target, tokens=False, res=None):
+    law, sigma2, starts = filter_law(proc, prm, log_potential, potential=potential, resampling=resampling,
+                                     tokens=tokens)
+    assert law == pytest.approx(target, abs=1e-12)  # the enumeration's limit is the exact target
+    if res is not None:  # the run resampled where the limit ESS does, so sigma2 is the variance of this run
+        assert [h["step"] + 1 for h in res.history if h["resampled"]] == starts[1:]
+    return sigma2
+
+
+# Bound: 27-36 cells, Bonferroni at family alpha 1e-3 -> |z| < 4.5 (two-sided normal quantile 1 - 1e-3/72).
 Z = 4.5
 
 
@@ -44,9 +55,10 @@ def test_pf_step_potential_matches_exact_target(resampling):
     step_t = exact_target(proc, prm, log_potential=lp, potential="step")
     twisted_t = exact_target(proc, prm, log_potential=lp, potential="twisted")
     est = _weighted_dist(res)
-    assert _max_z(est, step_t, N_BIG) < Z
+    sigma2 = _law(proc, prm, "step", resampling, step_t, res=res)
+    assert _max_z(est, step_t, N_BIG, sigma2) < Z
     # negative control: the other weighting's target differs visibly and is rejected
-    assert _max_z(est, twisted_t, N_BIG) > 10 * Z
+    assert _max_z(est, twisted_t, N_BIG, sigma2) > 10 * Z
 
 
 def _mild_prm(proc):
@@ -64,9 +76,10 @@ def test_pf_twisted_variable_length_matches_exact_target(resampling):
     res = pf.infer(FakeBackend(proc), prm, "Q:\n", budget=N_BIG, seed=2)
     target = exact_target(proc, prm, log_potential=log_potential, potential="twisted")
     est = _weighted_dist(res)
-    assert _max_z(est, target, N_BIG) < Z  # measured max z 1.5-2.7 over 5 seeds
-    p_model = dict(proc.trajectories())  # negative control: the unweighted model (z = 14.9 from the target)
-    assert _max_z(est, p_model, N_BIG) > 2 * Z
+    sigma2 = _law(proc, prm, "twisted", resampling, target, res=res)
+    assert _max_z(est, target, N_BIG, sigma2) < Z
+    p_model = dict(proc.trajectories())  # negative control: the unweighted model is rejected
+    assert _max_z(est, p_model, N_BIG, sigma2) > 2 * Z
 
 
 def test_token_count_steps_match_the_delimiter_target():
@@ -77,7 +90,8 @@ def test_token_count_steps_match_the_delimiter_target():
     res = pf.infer(FakeBackend(proc), prm, "Q:\n", budget=N_BIG, seed=3)
     assert all(p.done and p.finish_reason == "eos" for p in res.particles)
     target = exact_target(proc, prm, log_potential=log_potential, potential="twisted")
-    assert _max_z(_weighted_dist(res), target, N_BIG) < Z
+    sigma2 = _law(proc, prm, "twisted", "every", target, tokens=True, res=res)
+    assert _max_z(_weighted_dist(res), target, N_BIG, sigma2) < Z
 
 
 def _terminal_process():
