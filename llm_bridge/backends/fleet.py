@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from llm_bridge.backends._http import _RETRY_STATUS, HTTPClient
-from llm_bridge.exceptions import BackendRequestError
+from llm_bridge.exceptions import BackendRequestError, BackendUnavailableError
 
 __all__ = ["FleetClient", "split_base_urls"]
 
@@ -182,7 +182,7 @@ class FleetClient:
         timeout = self.replicas[0].client.timeout
         deadline = time.monotonic() + attempts * (timeout + self.down_time) + 1.0
         tried: set = set()
-        last: BackendRequestError | None = None
+        last: BackendRequestError | BackendUnavailableError | None = None
         for attempt in range(attempts):
             rep = self._acquire(tried, deadline)
             with self._cond:
@@ -192,11 +192,12 @@ class FleetClient:
                     self.stats["failovers"] += rep.url not in tried
             try:
                 out = rep.client.request(method, path, payload, retries=0)
-            except BackendRequestError as e:
-                if e.status_code is not None and e.status_code not in _RETRY_STATUS:
+            except (BackendRequestError, BackendUnavailableError) as e:  # unavailable: nothing listens there
+                status = getattr(e, "status_code", None)
+                if status is not None and status not in _RETRY_STATUS:
                     self._release(rep, "rejected")
                     raise
-                self._release(rep, "down" if e.status_code is None else ("neutral" if probing else "status"))
+                self._release(rep, "down" if status is None else ("neutral" if probing else "status"))
                 tried.add(rep.url)
                 last = e
                 if len(tried) >= len(self.replicas) and attempt + 1 < attempts:
