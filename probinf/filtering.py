@@ -28,10 +28,10 @@ from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import logsumexp
 
+from probinf._checks import as_key, check_positive_int
 from probinf.exceptions import DegenerateWeightsError
-from probinf.population import Population, maybe_resample
+from probinf.population import Population, maybe_resample, reweight
 from probinf.resampling import RESAMPLING_METHODS
 from probinf.ssm import Proposal, StateSpaceModel, check_model, check_observations
 
@@ -87,18 +87,6 @@ def weighted_mean(particles, log_weights):
     return jax.tree_util.tree_map(lambda x: jnp.tensordot(w, x, axes=(0, 0)), particles)
 
 
-def _step_valid(lw_unnorm, lse):
-    return jnp.isfinite(lse) & ~jnp.any(jnp.isnan(lw_unnorm)) & ~jnp.any(lw_unnorm == jnp.inf)
-
-
-def _reweight(pop: Population, log_increment):
-    # Same as probinf.reweight, but also returns the step's validity and increment.
-    lw = pop.log_weights + log_increment
-    lse = logsumexp(lw)
-    ok = _step_valid(lw, lse)
-    return Population(pop.particles, lw - lse, pop.log_evidence + lse), lse, ok
-
-
 def particle_filter_core(
     key,
     model: StateSpaceModel,
@@ -134,7 +122,7 @@ def particle_filter_core(
         )
     dtype = jnp.result_type(log_g0.dtype, jnp.float32)
     uniform = jnp.full((n,), -jnp.log(jnp.asarray(n, dtype)), dtype)
-    pop0, lse0, ok0 = _reweight(Population(x0, uniform, jnp.zeros((), dtype)), log_g0.astype(dtype))
+    pop0, rw0 = reweight(Population(x0, uniform, jnp.zeros((), dtype)), log_g0.astype(dtype))
     identity = jnp.arange(n, dtype=jnp.int32)
 
     def step(carry, inp):
@@ -154,19 +142,19 @@ def particle_filter_core(
                 + model.transition_log_density(x, x_prev, t, theta)
                 - proposal.log_density(x, x_prev, y, t, theta)
             )
-        pop, lse, ok = _reweight(pop._replace(particles=x), log_g.astype(dtype))
-        first_bad = jnp.where(ok | (first_bad < t_len), first_bad, t)
+        pop, rw = reweight(pop._replace(particles=x), log_g.astype(dtype))
+        first_bad = jnp.where(rw.valid | (first_bad < t_len), first_bad, t)
         out = dict(
-            inc=lse,
+            inc=rw.log_evidence_increment,
             mean=weighted_mean(pop.particles, pop.log_weights),
-            ess=jnp.exp(-logsumexp(2.0 * pop.log_weights)),
+            ess=rw.ess,
             resampled=rinfo.resampled,
         )
         if return_history:
             out.update(anc=rinfo.ancestors, x=x, lw=pop.log_weights)
         return (pop, first_bad), out
 
-    first_bad0 = jnp.where(ok0, jnp.int32(t_len), jnp.int32(0))
+    first_bad0 = jnp.where(rw0.valid, jnp.int32(t_len), jnp.int32(0))
     keys = jax.random.split(kscan, max(t_len - 1, 1))[: t_len - 1]
     ts = jnp.arange(1, t_len, dtype=jnp.int32)
     (pop, first_bad), outs = jax.lax.scan(step, (pop0, first_bad0), (ts, keys))
@@ -175,8 +163,8 @@ def particle_filter_core(
         return jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b], axis=0), first, rest)
 
     means = stack(weighted_mean(pop0.particles, pop0.log_weights), outs["mean"])
-    incs = jnp.concatenate([lse0[None], outs["inc"]])
-    ess = jnp.concatenate([jnp.exp(-logsumexp(2.0 * pop0.log_weights))[None], outs["ess"]])
+    incs = jnp.concatenate([rw0.log_evidence_increment[None], outs["inc"]])
+    ess = jnp.concatenate([rw0.ess[None], outs["ess"]])
     resampled = jnp.concatenate([jnp.zeros((1,), bool), outs["resampled"]])
     anc = hist = lwh = None
     if return_history:
@@ -205,19 +193,10 @@ _pf_jit = jax.jit(
 )
 
 
-def _check_num_particles(num_particles):
-    if isinstance(num_particles, bool) or not isinstance(num_particles, (int,)) and not hasattr(num_particles, "__index__"):
-        raise TypeError(f"num_particles must be a positive int, got {type(num_particles).__name__}")
-    num_particles = int(num_particles)
-    if num_particles < 1:
-        raise ValueError(f"num_particles must be >= 1, got {num_particles}")
-    return num_particles
-
-
 def check_filter_args(model, observations, num_particles, resampling, ess_threshold, proposal):
     """Validate the arguments shared by the filters and particle MCMC; return ``(proposal, N, T)``."""
     check_model(model)
-    n = _check_num_particles(num_particles)
+    n = check_positive_int(num_particles, "num_particles")
     t_len = check_observations(observations)
     if resampling not in RESAMPLING_METHODS:
         raise ValueError(f"resampling must be one of {sorted(RESAMPLING_METHODS)}, got {resampling!r}")

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from probinf._checks import as_key, check_nonnegative_int, check_positive_int
 from probinf.filtering import check_filter_args, particle_filter_core
 from probinf.resampling import RESAMPLING_METHODS
 from probinf.ssm import StateSpaceModel, check_model
@@ -94,14 +95,6 @@ def _theta_init(initial_theta, num_chains):
 def _initial_chol(step_size, d, dtype):
     s = jnp.broadcast_to(jnp.asarray(step_size, dtype), (d,))
     return jnp.diag(s)
-
-
-def _check_positive_int(x, name):
-    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
-        raise TypeError(f"{name} must be a positive int, got {type(x).__name__}")
-    if x < 1:
-        raise ValueError(f"{name} must be >= 1, got {x}")
-    return int(x)
 
 
 @partial(jax.jit, static_argnames=("model", "log_prior", "num_particles", "num_iters", "num_warmup", "adapt",
@@ -215,8 +208,8 @@ def pmmh(key, model: StateSpaceModel, observations, log_prior: Callable, initial
     proposal, n, _, thr = check_filter_args(model, observations, num_particles, resampling, ess_threshold, proposal)
     if not callable(log_prior):
         raise TypeError(f"log_prior must be a callable theta -> log density, got {type(log_prior).__name__}")
-    num_samples = _check_positive_int(num_samples, "num_samples")
-    num_chains = _check_positive_int(num_chains, "num_chains")
+    num_samples = check_positive_int(num_samples, "num_samples")
+    num_chains = check_positive_int(num_chains, "num_chains")
     num_warmup = num_samples if num_warmup is None else int(num_warmup)
     if num_warmup < 0:
         raise ValueError(f"num_warmup must be >= 0, got {num_warmup}")
@@ -443,8 +436,8 @@ def particle_gibbs(key, model: StateSpaceModel, observations, num_samples: int, 
     """
     check_model(model, need_densities=True, what="particle Gibbs")
     _, n, t_len, _ = check_filter_args(model, observations, num_particles, "multinomial", 0.5, None)
-    num_samples = _check_positive_int(num_samples, "num_samples")
-    num_chains = _check_positive_int(num_chains, "num_chains")
+    num_samples = check_positive_int(num_samples, "num_samples")
+    num_chains = check_positive_int(num_chains, "num_chains")
     if num_warmup < 0:
         raise ValueError(f"num_warmup must be >= 0, got {num_warmup}")
     has_theta = log_prior is not None or update_theta is not None

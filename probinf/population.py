@@ -6,7 +6,8 @@ estimate :math:`\log \hat Z`.  Keeping the weights normalized makes the evidence
 bookkeeping local and correct whether or not a step resampled:
 
 - :func:`reweight` multiplies by incremental weights ``G_i`` and adds
-  :math:`\log \sum_i W_i G_i` to the log-evidence (then renormalizes);
+  :math:`\log \sum_i W_i G_i` to the log-evidence (then renormalizes); its
+  :class:`ReweightInfo` carries that increment, the ESS and a validity flag;
 - :func:`resample_population` replaces the population by equally weighted
   offspring and leaves the evidence unchanged (resampling is unbiased);
 - :func:`maybe_resample` resamples only when ``ESS < threshold * N``;
@@ -34,6 +35,7 @@ from probinf.weights import weights_valid
 __all__ = [
     "Population",
     "ResampleInfo",
+    "ReweightInfo",
     "init_population",
     "reweight",
     "resample_population",
@@ -66,6 +68,12 @@ class ResampleInfo(NamedTuple):
     valid: jax.Array  # () bool: weights were usable
 
 
+class ReweightInfo(NamedTuple):
+    log_evidence_increment: jax.Array  # () log sum_i W_i G_i
+    ess: jax.Array  # () ESS after reweighting
+    valid: jax.Array  # () bool: finite increment, no NaN / +inf incremental weight
+
+
 def init_population(particles, log_weights=None):
     """Population from particles (uniform weights unless ``log_weights`` given); log-evidence 0 or ``log mean w``."""
     n = jax.tree_util.tree_leaves(particles)[0].shape[0]
@@ -83,11 +91,19 @@ def take_particles(particles, indices):
     return jax.tree_util.tree_map(lambda x: jnp.take(x, indices, axis=0), particles)
 
 
-def reweight(population: Population, log_increment) -> Population:
-    r"""Multiply by incremental weights ``exp(log_increment)``; evidence gains :math:`\log\sum_i W_i G_i`."""
+def reweight(population: Population, log_increment) -> tuple[Population, ReweightInfo]:
+    r"""Multiply by incremental weights ``exp(log_increment)``; evidence gains :math:`\log\sum_i W_i G_i`.
+
+    Returns ``(Population, ReweightInfo)``.  ``info.valid`` is False when the
+    increment is not finite (every particle got zero weight) or some incremental
+    log-weight is NaN or ``+inf``; the new weights are then unusable and the
+    caller raises (outside ``jit``) or carries the flag.
+    """
     lw = population.log_weights + log_increment
     lse = logsumexp(lw)
-    return Population(population.particles, lw - lse, population.log_evidence + lse)
+    valid = jnp.isfinite(lse) & ~jnp.any(jnp.isnan(lw)) & ~jnp.any(lw == jnp.inf)
+    new = Population(population.particles, lw - lse, population.log_evidence + lse)
+    return new, ReweightInfo(lse, new.ess, valid)
 
 
 def resample_population(key, population: Population, method: str = "systematic"):

@@ -44,6 +44,8 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jax.scipy.special import logsumexp
 
+from probinf._checks import as_key, check_positive_int
+from probinf._checks import check_positive_int as _check_positive_int  # noqa: F401  (used by numpyro_bridge)
 from probinf.exceptions import DegenerateWeightsError, ModelSpecificationError, SMCFailedError
 from probinf.mcmc import MCMCState, RandomWalk, init_state
 from probinf.population import Population, init_population, maybe_resample, move, reweight, take_particles
@@ -197,9 +199,9 @@ def step(key, state: TemperedState, next_exponent, *, log_prior, log_likelihood,
     n = pop.num_particles
     delta = next_exponent - state.exponent
     old_lz = pop.log_evidence
-    pop = reweight(pop, _tempered_increment(pop.particles.log_likelihood, delta))
-    valid = weights_valid(pop.log_weights)
-    ess = pop.ess
+    pop, rw_info = reweight(pop, _tempered_increment(pop.particles.log_likelihood, delta))
+    valid = rw_info.valid
+    ess = rw_info.ess
     if tune_on == "previous":  # calibrate on the population before this step's reweighting
         params = kernel.tune(state.params, state.population.particles.position, state.population.log_weights,
                              state.acceptance_rate)
@@ -284,14 +286,6 @@ def build_sampler(log_prior, log_likelihood, *, kernel, target_ess=0.5, schedule
         return state, trace, i, valid
 
     return run
-
-
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a positive int, got {type(value).__name__} ({value!r})")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value}")
-    return int(value)
 
 
 def _check_schedule(schedule):
@@ -435,8 +429,8 @@ def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_partic
         raise TypeError("log_prior and log_likelihood must be callables particle -> scalar")
     if not (0.0 < float(target_ess) < 1.0):
         raise ValueError(f"target_ess must be in (0, 1), got {target_ess}")
-    num_mcmc_steps = _check_positive_int(num_mcmc_steps, "num_mcmc_steps")
-    max_steps = _check_positive_int(max_steps, "max_steps")
+    num_mcmc_steps = check_positive_int(num_mcmc_steps, "num_mcmc_steps")
+    max_steps = check_positive_int(max_steps, "max_steps")
     if tune_on not in ("previous", "reweighted"):
         raise ValueError(f"tune_on must be 'previous' or 'reweighted', got {tune_on!r}")
     if resampling not in RESAMPLING_METHODS:
@@ -450,7 +444,7 @@ def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_partic
     if callable(init_particles):
         if num_particles is None:
             raise ValueError("num_particles is required when init_particles is a prior sampler")
-        num_particles = _check_positive_int(num_particles, "num_particles")
+        num_particles = check_positive_int(num_particles, "num_particles")
         if batched:
             particles = jax.vmap(lambda k: init_particles(jax.random.fold_in(k, 1), num_particles))(keys)
         else:
@@ -463,7 +457,7 @@ def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_partic
             raise ValueError("a batch of keys needs a prior sampler, not fixed init_particles")
     one = jax.tree_util.tree_map(lambda x: x[0], particles) if batched else particles
     flat0, unravel, n = _flatten_particles(one)
-    if num_particles is not None and _check_positive_int(num_particles, "num_particles") != n:
+    if num_particles is not None and check_positive_int(num_particles, "num_particles") != n:
         raise ValueError(f"num_particles={num_particles} but init_particles have {n} particles")
     if waste_free and n % (num_mcmc_steps + 1):
         raise ValueError(
