@@ -24,16 +24,17 @@ uses it).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 
-from probinf._checks import as_key, check_positive_int
-from probinf.exceptions import DegenerateWeightsError
+from probinf._checks import as_key, check_fraction, check_positive_int
+from probinf.exceptions import DegenerateWeightsError, ProbinfWarning
 from probinf.population import Population, maybe_resample, reweight
 from probinf.resampling import RESAMPLING_METHODS
-from probinf.ssm import Proposal, StateSpaceModel, check_model, check_observations
+from probinf.ssm import Proposal, StateSpaceModel, as_observations, check_model, check_observations, probe_model
 
 __all__ = ["ParticleFilterResult", "particle_filter", "particle_filter_core", "weighted_mean"]
 
@@ -194,18 +195,17 @@ _pf_jit = jax.jit(
 
 
 def check_filter_args(model, observations, num_particles, resampling, ess_threshold, proposal):
-    """Validate the arguments shared by the filters and particle MCMC; return ``(proposal, N, T)``."""
+    """Validate the arguments shared by the filters and particle MCMC.
+
+    ``observations`` must already be arrays (see :func:`probinf.ssm.as_observations`).
+    Returns ``(proposal, N, T, ess_threshold)``.
+    """
     check_model(model)
     n = check_positive_int(num_particles, "num_particles")
     t_len = check_observations(observations)
-    if resampling not in RESAMPLING_METHODS:
+    if not isinstance(resampling, str) or resampling not in RESAMPLING_METHODS:
         raise ValueError(f"resampling must be one of {sorted(RESAMPLING_METHODS)}, got {resampling!r}")
-    try:
-        thr = float(ess_threshold)
-    except (TypeError, ValueError):
-        raise TypeError(f"ess_threshold must be a number in [0, 1], got {ess_threshold!r}") from None
-    if not 0.0 <= thr <= 1.0:
-        raise ValueError(f"ess_threshold must be in [0, 1] (fraction of N), got {ess_threshold}")
+    thr = check_fraction(ess_threshold, "ess_threshold")
     if isinstance(proposal, str):
         if proposal != "model":
             raise ValueError(f"proposal must be None, 'model' or a probinf.Proposal, got {proposal!r}")
@@ -235,14 +235,14 @@ def particle_filter(
 
     Parameters
     ----------
-    key : jax.random.PRNGKey
-        Explicit PRNG key; same key, same result.
+    key : jax.random.key or int
+        Explicit PRNG key (an int seed is accepted); same key, same result.
     model : StateSpaceModel
         The model; its functions act on batches of ``N`` particles.
-    observations : array or pytree with leading axis T
+    observations : array, pytree with leading axis T, or a rectangular list of numbers
         ``y_0, ..., y_{T-1}``.
     num_particles : int
-        Number of particles ``N >= 1``.
+        Number of particles ``N >= 1`` (``N = 1`` warns: see Warns).
     theta : pytree, optional
         Model parameters passed to every model function.
     resampling : {"systematic", "stratified", "multinomial", "residual"}
@@ -269,7 +269,16 @@ def particle_filter(
         Every particle got zero weight (or NaN / +inf weights) at some step;
         the message names the step.
     ValueError, TypeError
-        Bad arguments (``N < 1``, empty or NaN observations, unknown scheme, ...).
+        Bad arguments (``N < 1``, empty or NaN observations, unknown scheme, a key
+        that is neither a JAX key nor an int, ...).
+    ModelSpecificationError
+        The model evaluated on 2 particles fails or returns a log-density of the
+        wrong shape (e.g. observations of the wrong shape).
+
+    Warns
+    -----
+    ProbinfWarning
+        ``num_particles=1``: unbiased but nearly useless.
 
     References
     ----------
@@ -286,8 +295,17 @@ def particle_filter(
     >>> bool(abs(res.log_evidence - lg.kalman_filter(y).log_likelihood) < 2.0)
     True
     """
+    key = as_key(key)
+    observations = as_observations(observations)
     proposal, n, _, thr = check_filter_args(model, observations, num_particles, resampling, ess_threshold, proposal)
+    if n == 1:
+        warnings.warn(
+            "particle_filter with num_particles=1 is unbiased but its log-evidence has enormous variance and its "
+            "filtering means are single draws; use num_particles >= 2 (typically hundreds)",
+            ProbinfWarning, stacklevel=2,
+        )
     observations = jax.tree_util.tree_map(jnp.asarray, observations)
+    probe_model(model, observations, theta)
     res = _pf_jit(
         key, model, observations, n, theta,
         resampling=resampling, ess_threshold=thr, proposal=proposal, return_history=bool(return_history),

@@ -35,6 +35,9 @@ from typing import Any, Callable, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from probinf._checks import check_fraction, check_positive_int
 
 __all__ = [
     "MCMCState",
@@ -47,6 +50,7 @@ __all__ = [
     "hmc_step",
     "build_kernel",
     "weighted_covariance_chol",
+    "check_kernel_hyperparameters",
     "RandomWalk",
     "MALA",
     "HMC",
@@ -249,6 +253,28 @@ def _repr(self):
     # Every hyperparameter appears: tempered_smc keys its compilation cache on type and repr.
     args = ", ".join(f"{k}={v!r}" for k, v in sorted(vars(self).items()))
     return f"{type(self).__name__}({args})"
+
+
+def _positive_or_none(kernel, name):
+    v = getattr(kernel, name, None)
+    if v is None:
+        return
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) or not (
+            np.isfinite(v) and v > 0):
+        raise ValueError(f"{type(kernel).__name__}({name}=...) must be a positive finite float or None, got {v!r}")
+
+
+def check_kernel_hyperparameters(kernel) -> None:
+    """Validate the hyperparameters of :class:`RandomWalk`, :class:`MALA` and :class:`HMC` (at use, not in
+    ``__init__``, following scikit-learn); other :class:`SMCKernel` objects are left to themselves."""
+    if not isinstance(kernel, (RandomWalk, MALA, HMC)):
+        return
+    for name in ("scale", "step_size"):
+        _positive_or_none(kernel, name)
+    check_fraction(kernel.target_accept, f"{type(kernel).__name__}(target_accept=...)", open_low=True,
+                   open_high=True)
+    if isinstance(kernel, HMC):
+        check_positive_int(kernel.num_leapfrog, "HMC(num_leapfrog=...)")
 
 
 class RandomWalk:

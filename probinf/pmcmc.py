@@ -23,6 +23,7 @@ filter).  Results convert with ``.to_arviz()``.
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from typing import Callable, NamedTuple, Optional
 
@@ -31,9 +32,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from probinf._checks import as_key, check_nonnegative_int, check_positive_int
+from probinf.exceptions import ProbinfWarning
 from probinf.filtering import check_filter_args, particle_filter_core
 from probinf.resampling import RESAMPLING_METHODS
-from probinf.ssm import StateSpaceModel, check_model
+from probinf.ssm import StateSpaceModel, as_observations, check_model, probe_model
 
 __all__ = ["PMMHResult", "PGResult", "pmmh", "particle_gibbs", "csmc_kernel", "complete_data_log_density"]
 
@@ -82,14 +84,31 @@ class PMMHResult(NamedTuple):
 
 
 def _theta_init(initial_theta, num_chains):
-    th = jnp.asarray(initial_theta)
+    if initial_theta is None or isinstance(initial_theta, (str, bytes, dict)):
+        raise TypeError(f"initial_theta must be a (d,) or (num_chains, d) array of floats, got {initial_theta!r}")
+    try:
+        th = jnp.asarray(initial_theta)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"initial_theta must be a (d,) or (num_chains, d) array of floats, got {initial_theta!r}") from None
+    if not np.all(np.isfinite(np.asarray(th, dtype=float))):
+        raise ValueError(f"initial_theta must be finite, got {np.asarray(initial_theta)}")
     if not jnp.issubdtype(th.dtype, jnp.floating):
         th = th.astype(jnp.result_type(float))
     if th.ndim == 1:
         th = jnp.broadcast_to(th, (num_chains, th.shape[0]))
-    if th.ndim != 2 or th.shape[0] != num_chains:
-        raise ValueError(f"initial_theta must have shape (d,) or (num_chains, d) = ({num_chains}, d), got {th.shape}")
+    if th.ndim != 2 or th.shape[0] != num_chains or th.shape[1] < 1:
+        raise ValueError(f"initial_theta must have shape (d,) or (num_chains, d) = ({num_chains}, d) with d >= 1, "
+                         f"got {th.shape}")
     return th
+
+
+def _check_step_size(step_size, d):
+    s = np.asarray(step_size, dtype=float) if not isinstance(step_size, (str, bytes)) else None
+    if s is None or s.ndim > 1 or (s.ndim == 1 and s.shape[0] != d) or not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise ValueError(
+            f"step_size must be a positive finite float or a (d,) = ({d},) array of them, got {step_size!r}"
+        )
 
 
 def _initial_chol(step_size, d, dtype):
@@ -204,16 +223,21 @@ def pmmh(key, model: StateSpaceModel, observations, log_prior: Callable, initial
     >>> r.samples.shape
     (2, 20, 1)
     """
+    key = as_key(key)
     check_model(model)
+    observations = as_observations(observations)
     proposal, n, _, thr = check_filter_args(model, observations, num_particles, resampling, ess_threshold, proposal)
     if not callable(log_prior):
         raise TypeError(f"log_prior must be a callable theta -> log density, got {type(log_prior).__name__}")
     num_samples = check_positive_int(num_samples, "num_samples")
     num_chains = check_positive_int(num_chains, "num_chains")
-    num_warmup = num_samples if num_warmup is None else int(num_warmup)
-    if num_warmup < 0:
-        raise ValueError(f"num_warmup must be >= 0, got {num_warmup}")
+    num_warmup = num_samples if num_warmup is None else check_nonnegative_int(num_warmup, "num_warmup")
+    if n == 1:
+        warnings.warn("pmmh with num_particles=1: the likelihood estimate has huge variance and the chain will "
+                      "barely move; use enough particles for Var(log Z_hat) ~ 1", ProbinfWarning, stacklevel=2)
     theta0 = _theta_init(initial_theta, num_chains)
+    _check_step_size(step_size, theta0.shape[1])
+    probe_model(model, jax.tree_util.tree_map(jnp.asarray, observations), theta0[0], check_indices=True)
     d = theta0.shape[1]
     names = _names(param_names, d)
     lp0 = np.asarray(jax.vmap(log_prior)(theta0))
@@ -434,12 +458,22 @@ def particle_gibbs(key, model: StateSpaceModel, observations, num_samples: int, 
     >>> r.trajectories.shape
     (2, 10, 15)
     """
+    key = as_key(key)
     check_model(model, need_densities=True, what="particle Gibbs")
+    observations = as_observations(observations)
     _, n, t_len, _ = check_filter_args(model, observations, num_particles, "multinomial", 0.5, None)
+    if n < 2:
+        raise ValueError(
+            f"particle_gibbs needs num_particles >= 2, got {n}: with one particle the conditional SMC keeps the "
+            "reference trajectory and the chain never moves; use num_particles >= 2 (10-50 is typical)"
+        )
     num_samples = check_positive_int(num_samples, "num_samples")
     num_chains = check_positive_int(num_chains, "num_chains")
-    if num_warmup < 0:
-        raise ValueError(f"num_warmup must be >= 0, got {num_warmup}")
+    num_warmup = check_nonnegative_int(num_warmup, "num_warmup")
+    num_theta_steps = check_positive_int(num_theta_steps, "num_theta_steps")
+    for name, fn in (("log_prior", log_prior), ("update_theta", update_theta)):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"{name} must be callable or None, got {type(fn).__name__}")
     has_theta = log_prior is not None or update_theta is not None
     if has_theta:
         if initial_theta is None:
@@ -455,6 +489,9 @@ def particle_gibbs(key, model: StateSpaceModel, observations, num_samples: int, 
     d = theta0.shape[1]
     names = _names(param_names, d) if has_theta else ()
     observations = jax.tree_util.tree_map(jnp.asarray, observations)
+    if has_theta:
+        _check_step_size(step_size, d)
+    probe_model(model, observations, theta0[0] if has_theta else None, check_indices=has_theta)
     if initial_trajectory is None:
         from probinf.smoothing import trace_genealogy
 

@@ -26,14 +26,14 @@ from typing import Protocol
 import jax
 import jax.numpy as jnp
 
+from probinf._checks import as_key, check_positive_int, int_dtype
+from probinf.exceptions import DegenerateWeightsError
 from probinf.kernels.resampling import (
     compensated_cumsum,
     compensated_sum,
     exact_int_cumsum,
     search_sorted_split,
 )
-from probinf._checks import as_key, check_positive_int, int_dtype
-from probinf.exceptions import DegenerateWeightsError
 from probinf.weights import check_log_weights, weights_valid
 
 __all__ = [

@@ -34,7 +34,7 @@ clear errors and packages an :class:`~probinf.results.SMCResult`.
 
 from __future__ import annotations
 
-import math
+import warnings
 from functools import partial
 from typing import Any, Callable, NamedTuple
 
@@ -44,10 +44,17 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jax.scipy.special import logsumexp
 
-from probinf._checks import as_key, check_positive_int
+from probinf._checks import as_key, check_fraction, check_positive_int
 from probinf._checks import check_positive_int as _check_positive_int  # noqa: F401  (used by numpyro_bridge)
-from probinf.exceptions import DegenerateWeightsError, ModelSpecificationError, SMCFailedError
-from probinf.mcmc import MCMCState, RandomWalk, init_state
+from probinf._tempered_checks import (
+    _check_initial_densities,
+    _check_not_collapsed,
+    _check_schedule,
+    _flatten_particles,
+    warn_if_improper,
+)
+from probinf.exceptions import ProbinfWarning, SMCFailedError
+from probinf.mcmc import MCMCState, RandomWalk, check_kernel_hyperparameters, init_state
 from probinf.population import Population, init_population, maybe_resample, move, reweight, take_particles
 from probinf.resampling import RESAMPLING_METHODS
 from probinf.results import SMCResult
@@ -288,61 +295,6 @@ def build_sampler(log_prior, log_likelihood, *, kernel, target_ess=0.5, schedule
     return run
 
 
-def _check_schedule(schedule):
-    s = np.asarray(schedule, dtype=float)
-    if s.ndim != 1 or s.size < 1:
-        raise ValueError(f"schedule must be a 1-d sequence of exponents ending at 1, got shape {s.shape}")
-    if not np.all(np.isfinite(s)) or s[0] <= 0 or np.any(np.diff(s) <= 0) or s[-1] != 1.0:
-        raise ValueError(
-            "schedule must be strictly increasing exponents in (0, 1] ending exactly at 1.0 "
-            f"(lambda_0 = 0 is implicit), got {s.tolist()[:8]}{'...' if s.size > 8 else ''}"
-        )
-    return s
-
-
-def _flatten_particles(particles):
-    leaves = jax.tree_util.tree_leaves(particles)
-    if not leaves:
-        raise ValueError("init_particles is an empty pytree")
-    n = np.shape(leaves[0])[0] if np.ndim(leaves[0]) else None
-    if n is None or any(np.ndim(x) == 0 or np.shape(x)[0] != n for x in leaves):
-        raise ValueError(
-            "init_particles must be a pytree whose leaves share a leading particle axis N; got shapes "
-            f"{[np.shape(x) for x in leaves]}"
-        )
-    _, unravel = ravel_pytree(jax.tree_util.tree_map(lambda x: x[0], particles))
-    flat = jax.vmap(lambda p: ravel_pytree(p)[0])(particles)
-    if not jnp.issubdtype(flat.dtype, jnp.floating):
-        raise TypeError(f"particles must be floating point (continuous), got dtype {flat.dtype}")
-    return flat, unravel, n
-
-
-def _check_initial_densities(flat, log_prior, log_likelihood, describe=None):
-    """Concrete check of the prior draws: finite prior density, no NaN/+inf likelihood, some mass."""
-    lp = np.asarray(jax.vmap(log_prior)(flat))
-    ll = np.asarray(jax.vmap(log_likelihood)(flat))
-    bad_lp = np.flatnonzero(~np.isfinite(lp))
-    bad_ll = np.flatnonzero(np.isnan(ll) | np.isposinf(ll))
-    detail = (lambda i: describe(flat[i])) if describe is not None else (lambda i: "")
-    if bad_lp.size:
-        i = int(bad_lp[0])
-        raise ModelSpecificationError(
-            f"log_prior is not finite ({lp[i]}) at {bad_lp.size} of {lp.size} initial particles "
-            f"(first: particle {i}){detail(i)}; initial particles must be draws from the prior's support"
-        )
-    if bad_ll.size:
-        i = int(bad_ll[0])
-        raise ModelSpecificationError(
-            f"log_likelihood is NaN or +inf ({ll[i]}) at {bad_ll.size} of {ll.size} initial particles "
-            f"(first: particle {i}){detail(i)}"
-        )
-    if not np.isfinite(ll).any():
-        raise DegenerateWeightsError(
-            f"log_likelihood is -inf at all {ll.size} initial particles{detail(0)}: data outside the likelihood's support, NaN data, or a "
-            "prior that puts no particle where the data are possible (use more particles or a broader prior)"
-        )
-
-
 _COMPILED_CACHE: dict = {}
 
 
@@ -399,8 +351,18 @@ def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_partic
     Raises
     ------
     ValueError, TypeError
-        Bad arguments; :class:`~probinf.ModelSpecificationError` for non-finite
-        initial densities; :class:`~probinf.SMCFailedError` if the run degenerates.
+        Bad arguments (a key that is neither a JAX key nor an int, fewer than 2
+        particles, initial particles that are all identical, ...);
+        :class:`~probinf.ModelSpecificationError` for non-finite initial densities;
+        :class:`~probinf.SMCFailedError` if the run degenerates.
+
+    Warns
+    -----
+    ProbinfWarning
+        The target looks improper: along the rays from the prior draws' mean through
+        the final particles, the log posterior keeps increasing (an unbounded log
+        density, e.g. a likelihood term that grows faster than the prior decays); the
+        evidence estimate is then meaningless.
 
     References
     ----------
@@ -425,10 +387,12 @@ def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_partic
     for attr in ("init_params", "tune", "step", "needs_grad"):
         if not hasattr(kernel, attr):
             raise TypeError(f"kernel must follow probinf.mcmc.SMCKernel (missing {attr!r}); got {kernel!r}")
+    check_kernel_hyperparameters(kernel)
     if not callable(log_prior) or not callable(log_likelihood):
         raise TypeError("log_prior and log_likelihood must be callables particle -> scalar")
-    if not (0.0 < float(target_ess) < 1.0):
-        raise ValueError(f"target_ess must be in (0, 1), got {target_ess}")
+    target_ess = check_fraction(target_ess, "target_ess", open_low=True, open_high=True)
+    if resample_threshold is not None:
+        resample_threshold = check_fraction(resample_threshold, "resample_threshold")
     num_mcmc_steps = check_positive_int(num_mcmc_steps, "num_mcmc_steps")
     max_steps = check_positive_int(max_steps, "max_steps")
     if tune_on not in ("previous", "reweighted"):
@@ -438,7 +402,7 @@ def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_partic
     if schedule is not None:
         schedule = _check_schedule(schedule)
 
-    keys = jnp.asarray(key)
+    keys = as_key(key, allow_batch=True)
     batched = jnp.issubdtype(keys.dtype, jax.dtypes.prng_key) and keys.ndim == 1
     first_key = keys[0] if batched else keys
     if callable(init_particles):
@@ -459,6 +423,7 @@ def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_partic
     flat0, unravel, n = _flatten_particles(one)
     if num_particles is not None and check_positive_int(num_particles, "num_particles") != n:
         raise ValueError(f"num_particles={num_particles} but init_particles have {n} particles")
+    _check_not_collapsed(flat0)
     if waste_free and n % (num_mcmc_steps + 1):
         raise ValueError(
             f"waste_free needs num_particles divisible by the chain length P = num_mcmc_steps + 1 = "
@@ -486,7 +451,19 @@ def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_partic
         _COMPILED_CACHE[cache_key] = fn
     run_keys = jax.vmap(lambda k: jax.random.fold_in(k, 2))(keys) if batched else jax.random.fold_in(keys, 2)
     state, trace, num_steps, valid = fn(run_keys, flat)
-    return _package(state, trace, num_steps, valid, unravel, batched, max_steps if schedule is None else None)
+    final = state.population.particles.position
+    try:
+        result = _package(state, trace, num_steps, valid, unravel, batched, max_steps if schedule is None else None)
+    except SMCFailedError as err:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            improper = warn_if_improper(flat0, final[0] if batched else final, lp, ll)
+        hints = [str(c.message) for c in caught if issubclass(c.category, ProbinfWarning)]
+        if improper and hints:
+            raise SMCFailedError(f"{err}. {hints[0]}") from None
+        raise
+    warn_if_improper(flat0, final[0] if batched else final, lp, ll)
+    return result
 
 
 def _package(state, trace, num_steps, valid, unravel, batched, max_steps):

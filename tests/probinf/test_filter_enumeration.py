@@ -138,7 +138,8 @@ def enumerate_public_filter(method, threshold, num_search_keys=64):
                 count = int(np.sum(anc == 0))
                 assert count in law, f"{method}: offspring count {count} has probability 0 (weights {w})"
                 keys.setdefault(count, jax.random.key(s))
-            assert set(keys) == set(law), f"{method}: no key among {num_search_keys} gives counts {set(law) - set(keys)}"
+            missing = set(law) - set(keys)
+            assert not missing, f"{method}: no key among {num_search_keys} gives offspring counts {missing}"
             for u1 in itertools.product(GRID, repeat=N):
                 p_tape = 0.25 ** (2 * N)
                 tape = np.array([u0, u1])
