@@ -1,9 +1,10 @@
-"""Input checks and diagnostics of :func:`probinf.tempered_smc` (run on concrete values, outside ``jit``).
+"""Input checks, diagnostics and result packaging of :func:`probinf.tempered_smc` (outside ``jit``).
 
 - ``_check_schedule``, ``_flatten_particles``, ``_check_initial_densities``: arguments and prior draws;
 - ``_check_not_collapsed``: identical initial particles (the kernels calibrate on the particle spread, so a
   collapsed population never moves and reports acceptance 1 with a wrong evidence);
-- :func:`warn_if_improper`: an unbounded log posterior found along the final particles.
+- :func:`warn_if_improper`: an unbounded log posterior found along the final particles;
+- ``_package_or_explain``: the :class:`~probinf.results.SMCResult`, or a clear error for a failed run.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from probinf.exceptions import DegenerateWeightsError, ModelSpecificationError, ProbinfWarning
+from probinf.exceptions import DegenerateWeightsError, ModelSpecificationError, ProbinfWarning, SMCFailedError
+from probinf.results import SMCResult
 
 __all__ = ["warn_if_improper"]
 
@@ -136,3 +138,55 @@ def warn_if_improper(flat0, final, log_prior, log_likelihood, *, min_gain: float
         )
         return True
     return False
+
+
+def _package_or_explain(state, trace, num_steps, valid, unravel, batched, max_steps, flat0, lp, ll):
+    """Package the result; a failed run on an improper target says so; a finished one may warn."""
+    final = state.population.particles.position
+    final = final[0] if batched else final
+    try:
+        result = _package(state, trace, num_steps, valid, unravel, batched, max_steps)
+    except SMCFailedError as err:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            improper = warn_if_improper(flat0, final, lp, ll)
+        hints = [str(c.message) for c in caught if issubclass(c.category, ProbinfWarning)]
+        if improper and hints:
+            raise SMCFailedError(f"{err}. {hints[0]}") from None
+        raise
+    warn_if_improper(flat0, final, lp, ll)
+    return result
+
+
+def _package(state, trace, num_steps, valid, unravel, batched, max_steps):
+    valid = np.asarray(valid)
+    expo = np.asarray(state.exponent)
+    if not valid.all():
+        bad = np.flatnonzero(~np.atleast_1d(valid))
+        raise SMCFailedError(
+            f"tempered SMC degenerated (all weights zero, NaN or infinite log-evidence) in run(s) {bad.tolist()} "
+            f"at exponent(s) {np.atleast_1d(expo)[bad].tolist()}; check the log-likelihood for NaN/+inf, "
+            "use more particles or a higher target_ess"
+        )
+    if np.any(expo < 1.0):
+        raise SMCFailedError(
+            f"tempered SMC did not reach exponent 1 within max_steps={max_steps} (stopped at "
+            f"{np.atleast_1d(expo).min():.3g}); raise max_steps or target_ess"
+        )
+    pos = state.population.particles.position
+    unr = jax.vmap(jax.vmap(unravel)) if batched else jax.vmap(unravel)
+    ns = np.asarray(num_steps)
+    tr = jax.tree_util.tree_map(np.asarray, trace)
+    if not batched:
+        k = int(ns)
+        tr = type(tr)(tr.exponents[: k + 1], tr.acceptance[:k], tr.ess[:k], tr.increments[:k])
+    return SMCResult(
+        particles=unr(pos),
+        log_weights=np.asarray(state.population.log_weights),
+        log_evidence=np.asarray(state.population.log_evidence),
+        exponents=tr.exponents,
+        acceptance_rates=tr.acceptance,
+        ess=tr.ess,
+        log_evidence_increments=tr.increments,
+        num_steps=ns,
+    )

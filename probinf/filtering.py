@@ -88,6 +88,23 @@ def weighted_mean(particles, log_weights):
     return jax.tree_util.tree_map(lambda x: jnp.tensordot(w, x, axes=(0, 0)), particles)
 
 
+def _initial_population(key, model, y0, n, theta, proposal):
+    """Draw ``x_0`` (model or proposal) and reweight uniform weights by ``G_0``: ``(Population, ReweightInfo)``."""
+    if proposal is None:
+        x0 = model.initial_sampler(key, n, theta)
+        log_g0 = model.observation_log_density(y0, x0, 0, theta)
+    else:
+        x0 = proposal.initial_sampler(key, n, y0, theta)
+        log_g0 = (
+            model.observation_log_density(y0, x0, 0, theta)
+            + model.initial_log_density(x0, theta)
+            - proposal.initial_log_density(x0, y0, theta)
+        )
+    dtype = jnp.result_type(log_g0.dtype, jnp.float32)
+    uniform = jnp.full((n,), -jnp.log(jnp.asarray(n, dtype)), dtype)
+    return reweight(Population(x0, uniform, jnp.zeros((), dtype)), log_g0.astype(dtype))
+
+
 def particle_filter_core(
     key,
     model: StateSpaceModel,
@@ -110,20 +127,8 @@ def particle_filter_core(
     obs_at = lambda t: jax.tree_util.tree_map(lambda y: y[t], observations)  # noqa: E731
     k0, kscan = jax.random.split(key)
 
-    y0 = obs_at(0)
-    if proposal is None:
-        x0 = model.initial_sampler(k0, n, theta)
-        log_g0 = model.observation_log_density(y0, x0, 0, theta)
-    else:
-        x0 = proposal.initial_sampler(k0, n, y0, theta)
-        log_g0 = (
-            model.observation_log_density(y0, x0, 0, theta)
-            + model.initial_log_density(x0, theta)
-            - proposal.initial_log_density(x0, y0, theta)
-        )
-    dtype = jnp.result_type(log_g0.dtype, jnp.float32)
-    uniform = jnp.full((n,), -jnp.log(jnp.asarray(n, dtype)), dtype)
-    pop0, rw0 = reweight(Population(x0, uniform, jnp.zeros((), dtype)), log_g0.astype(dtype))
+    pop0, rw0 = _initial_population(k0, model, obs_at(0), n, theta, proposal)
+    dtype = pop0.log_weights.dtype
     identity = jnp.arange(n, dtype=jnp.int32)
 
     def step(carry, inp):

@@ -252,6 +252,8 @@ def enumerate_particle_filter(initial_probs, transition_matrix, obs_log_lik, num
     >>> r.max_evidence_rel_error < 1e-12, r.max_filtering_error < 1e-12
     (True, True)
     """
+    # One function on purpose (about 100 lines): the nested helpers share the enumeration's
+    # state (resampling cache, batched reweight), and the time loop reads as the filter it mirrors.
     p0 = np.asarray(initial_probs, np.float64)
     P = np.asarray(transition_matrix, np.float64)
     ll = np.asarray(obs_log_lik, np.float64)
