@@ -142,6 +142,11 @@ def rwmh_step(key, state: MCMCState, logdensity_fn, params, *, has_aux: bool = F
     return _mh_accept(k2, new.logdensity - state.logdensity, new, state)
 
 
+def _mala_log_q_ratio(z, rev):
+    """:math:`\log q(x \mid x') - \log q(x' \mid x)` from the whitened forward and reverse residuals."""
+    return -0.5 * jnp.sum(rev**2) + 0.5 * jnp.sum(z**2)
+
+
 def mala_step(key, state: MCMCState, logdensity_fn, params, *, has_aux: bool = False):
     r"""Preconditioned MALA: :math:`x' = x + \tfrac{\epsilon^2}{2} L L^\top \nabla + \epsilon L z`.
 
@@ -159,8 +164,7 @@ def mala_step(key, state: MCMCState, logdensity_fn, params, *, has_aux: bool = F
     new = MCMCState(prop, _safe(val), g, aux)
     u_new = chol.T @ g
     rev = -z - 0.5 * eps * (u + u_new)
-    log_q_ratio = -0.5 * jnp.sum(rev**2) + 0.5 * jnp.sum(z**2)
-    return _mh_accept(k2, new.logdensity - state.logdensity + log_q_ratio, new, state)
+    return _mh_accept(k2, new.logdensity - state.logdensity + _mala_log_q_ratio(z, rev), new, state)
 
 
 def hmc_step(key, state: MCMCState, logdensity_fn, params, *, num_leapfrog: int = 10, has_aux: bool = False):
