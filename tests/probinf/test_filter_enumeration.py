@@ -230,6 +230,7 @@ def test_negative_control_wrong_evidence_increment(monkeypatch, fresh_jit):
     assert err_z > 1e-2
 
 
+@pytest.mark.slow
 def test_negative_control_off_by_one_integer_draw(monkeypatch, fresh_jit):
     """An off-by-one in the integer part of the multinomial / residual targets is rejected."""
     orig = probinf.resampling._uniform_targets

@@ -60,6 +60,7 @@ def test_sbc_accepts_tempered_smc():
     assert not res.rejected, res.pvalues
 
 
+@pytest.mark.slow
 def test_sbc_rejects_tempered_smc_with_a_broken_move(monkeypatch):
     """Negative control on the shipped code: the Metropolis-Hastings test of the moves with its
     log-ratio negated (one line of probinf.mcmc._mh_accept) must be rejected by the same SBC."""
