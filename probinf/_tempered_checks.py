@@ -72,8 +72,8 @@ def _check_initial_densities(flat, log_prior, log_likelihood, describe=None):
         )
     if not np.isfinite(ll).any():
         raise DegenerateWeightsError(
-            f"log_likelihood is -inf at all {ll.size} initial particles{detail(0)}: data outside the likelihood's support, NaN data, or a "
-            "prior that puts no particle where the data are possible (use more particles or a broader prior)"
+            f"log_likelihood is -inf at all {ll.size} initial particles{detail(0)}: data outside the likelihood's "
+            "support, NaN data, or a prior that puts no particle where the data are possible (use more particles or a broader prior)"
         )
 
 
