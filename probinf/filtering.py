@@ -24,16 +24,17 @@ uses it).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import logsumexp
 
-from probinf.exceptions import DegenerateWeightsError
-from probinf.population import Population, maybe_resample
+from probinf._checks import as_key, check_fraction, check_positive_int
+from probinf.exceptions import DegenerateWeightsError, ProbinfWarning
+from probinf.population import Population, maybe_resample, reweight
 from probinf.resampling import RESAMPLING_METHODS
-from probinf.ssm import Proposal, StateSpaceModel, check_model, check_observations
+from probinf.ssm import Proposal, StateSpaceModel, as_observations, check_model, check_observations, probe_model
 
 __all__ = ["ParticleFilterResult", "particle_filter", "particle_filter_core", "weighted_mean"]
 
@@ -87,16 +88,21 @@ def weighted_mean(particles, log_weights):
     return jax.tree_util.tree_map(lambda x: jnp.tensordot(w, x, axes=(0, 0)), particles)
 
 
-def _step_valid(lw_unnorm, lse):
-    return jnp.isfinite(lse) & ~jnp.any(jnp.isnan(lw_unnorm)) & ~jnp.any(lw_unnorm == jnp.inf)
-
-
-def _reweight(pop: Population, log_increment):
-    # Same as probinf.reweight, but also returns the step's validity and increment.
-    lw = pop.log_weights + log_increment
-    lse = logsumexp(lw)
-    ok = _step_valid(lw, lse)
-    return Population(pop.particles, lw - lse, pop.log_evidence + lse), lse, ok
+def _initial_population(key, model, y0, n, theta, proposal):
+    """Draw ``x_0`` (model or proposal) and reweight uniform weights by ``G_0``: ``(Population, ReweightInfo)``."""
+    if proposal is None:
+        x0 = model.initial_sampler(key, n, theta)
+        log_g0 = model.observation_log_density(y0, x0, 0, theta)
+    else:
+        x0 = proposal.initial_sampler(key, n, y0, theta)
+        log_g0 = (
+            model.observation_log_density(y0, x0, 0, theta)
+            + model.initial_log_density(x0, theta)
+            - proposal.initial_log_density(x0, y0, theta)
+        )
+    dtype = jnp.result_type(log_g0.dtype, jnp.float32)
+    uniform = jnp.full((n,), -jnp.log(jnp.asarray(n, dtype)), dtype)
+    return reweight(Population(x0, uniform, jnp.zeros((), dtype)), log_g0.astype(dtype))
 
 
 def particle_filter_core(
@@ -121,20 +127,8 @@ def particle_filter_core(
     obs_at = lambda t: jax.tree_util.tree_map(lambda y: y[t], observations)  # noqa: E731
     k0, kscan = jax.random.split(key)
 
-    y0 = obs_at(0)
-    if proposal is None:
-        x0 = model.initial_sampler(k0, n, theta)
-        log_g0 = model.observation_log_density(y0, x0, 0, theta)
-    else:
-        x0 = proposal.initial_sampler(k0, n, y0, theta)
-        log_g0 = (
-            model.observation_log_density(y0, x0, 0, theta)
-            + model.initial_log_density(x0, theta)
-            - proposal.initial_log_density(x0, y0, theta)
-        )
-    dtype = jnp.result_type(log_g0.dtype, jnp.float32)
-    uniform = jnp.full((n,), -jnp.log(jnp.asarray(n, dtype)), dtype)
-    pop0, lse0, ok0 = _reweight(Population(x0, uniform, jnp.zeros((), dtype)), log_g0.astype(dtype))
+    pop0, rw0 = _initial_population(k0, model, obs_at(0), n, theta, proposal)
+    dtype = pop0.log_weights.dtype
     identity = jnp.arange(n, dtype=jnp.int32)
 
     def step(carry, inp):
@@ -154,19 +148,19 @@ def particle_filter_core(
                 + model.transition_log_density(x, x_prev, t, theta)
                 - proposal.log_density(x, x_prev, y, t, theta)
             )
-        pop, lse, ok = _reweight(pop._replace(particles=x), log_g.astype(dtype))
-        first_bad = jnp.where(ok | (first_bad < t_len), first_bad, t)
+        pop, rw = reweight(pop._replace(particles=x), log_g.astype(dtype))
+        first_bad = jnp.where(rw.valid | (first_bad < t_len), first_bad, t)
         out = dict(
-            inc=lse,
+            inc=rw.log_evidence_increment,
             mean=weighted_mean(pop.particles, pop.log_weights),
-            ess=jnp.exp(-logsumexp(2.0 * pop.log_weights)),
+            ess=rw.ess,
             resampled=rinfo.resampled,
         )
         if return_history:
             out.update(anc=rinfo.ancestors, x=x, lw=pop.log_weights)
         return (pop, first_bad), out
 
-    first_bad0 = jnp.where(ok0, jnp.int32(t_len), jnp.int32(0))
+    first_bad0 = jnp.where(rw0.valid, jnp.int32(t_len), jnp.int32(0))
     keys = jax.random.split(kscan, max(t_len - 1, 1))[: t_len - 1]
     ts = jnp.arange(1, t_len, dtype=jnp.int32)
     (pop, first_bad), outs = jax.lax.scan(step, (pop0, first_bad0), (ts, keys))
@@ -175,8 +169,8 @@ def particle_filter_core(
         return jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b], axis=0), first, rest)
 
     means = stack(weighted_mean(pop0.particles, pop0.log_weights), outs["mean"])
-    incs = jnp.concatenate([lse0[None], outs["inc"]])
-    ess = jnp.concatenate([jnp.exp(-logsumexp(2.0 * pop0.log_weights))[None], outs["ess"]])
+    incs = jnp.concatenate([rw0.log_evidence_increment[None], outs["inc"]])
+    ess = jnp.concatenate([rw0.ess[None], outs["ess"]])
     resampled = jnp.concatenate([jnp.zeros((1,), bool), outs["resampled"]])
     anc = hist = lwh = None
     if return_history:
@@ -205,28 +199,18 @@ _pf_jit = jax.jit(
 )
 
 
-def _check_num_particles(num_particles):
-    if isinstance(num_particles, bool) or not isinstance(num_particles, (int,)) and not hasattr(num_particles, "__index__"):
-        raise TypeError(f"num_particles must be a positive int, got {type(num_particles).__name__}")
-    num_particles = int(num_particles)
-    if num_particles < 1:
-        raise ValueError(f"num_particles must be >= 1, got {num_particles}")
-    return num_particles
-
-
 def check_filter_args(model, observations, num_particles, resampling, ess_threshold, proposal):
-    """Validate the arguments shared by the filters and particle MCMC; return ``(proposal, N, T)``."""
+    """Validate the arguments shared by the filters and particle MCMC.
+
+    ``observations`` must already be arrays (see :func:`probinf.ssm.as_observations`).
+    Returns ``(proposal, N, T, ess_threshold)``.
+    """
     check_model(model)
-    n = _check_num_particles(num_particles)
+    n = check_positive_int(num_particles, "num_particles")
     t_len = check_observations(observations)
-    if resampling not in RESAMPLING_METHODS:
+    if not isinstance(resampling, str) or resampling not in RESAMPLING_METHODS:
         raise ValueError(f"resampling must be one of {sorted(RESAMPLING_METHODS)}, got {resampling!r}")
-    try:
-        thr = float(ess_threshold)
-    except (TypeError, ValueError):
-        raise TypeError(f"ess_threshold must be a number in [0, 1], got {ess_threshold!r}") from None
-    if not 0.0 <= thr <= 1.0:
-        raise ValueError(f"ess_threshold must be in [0, 1] (fraction of N), got {ess_threshold}")
+    thr = check_fraction(ess_threshold, "ess_threshold")
     if isinstance(proposal, str):
         if proposal != "model":
             raise ValueError(f"proposal must be None, 'model' or a probinf.Proposal, got {proposal!r}")
@@ -257,14 +241,14 @@ def particle_filter(
 
     Parameters
     ----------
-    key : jax.random.PRNGKey
-        Explicit PRNG key; same key, same result.
+    key : jax.random.key or int
+        Explicit PRNG key (an int seed is accepted); same key, same result.
     model : StateSpaceModel
         The model; its functions act on batches of ``N`` particles.
-    observations : array or pytree with leading axis T
+    observations : array, pytree with leading axis T, or a rectangular list of numbers
         ``y_0, ..., y_{T-1}``.
     num_particles : int
-        Number of particles ``N >= 1``.
+        Number of particles ``N >= 1`` (``N = 1`` warns: see Warns).
     theta : pytree, optional
         Model parameters passed to every model function.
     resampling : {"systematic", "stratified", "multinomial", "residual"}
@@ -294,7 +278,16 @@ def particle_filter(
         Every particle got zero weight (or NaN / +inf weights) at some step;
         the message names the step.
     ValueError, TypeError
-        Bad arguments (``N < 1``, empty or NaN observations, unknown scheme, ...).
+        Bad arguments (``N < 1``, empty or NaN observations, unknown scheme, a key
+        that is neither a JAX key nor an int, ...).
+    ModelSpecificationError
+        The model evaluated on 2 particles fails or returns a log-density of the
+        wrong shape (e.g. observations of the wrong shape).
+
+    Warns
+    -----
+    ProbinfWarning
+        ``num_particles=1``: unbiased but nearly useless.
 
     References
     ----------
@@ -311,6 +304,8 @@ def particle_filter(
     >>> bool(abs(res.log_evidence - lg.kalman_filter(y).log_likelihood) < 2.0)
     True
     """
+    key = as_key(key)
+    observations = as_observations(observations)
     if mesh is not None:
         if return_history:
             raise ValueError("return_history=True is not available with mesh=; run without a mesh to keep history")
@@ -319,7 +314,14 @@ def particle_filter(
         return sharded_particle_filter(key, model, observations, num_particles, mesh, theta=theta,
                                        resampling=resampling, ess_threshold=ess_threshold, proposal=proposal)
     proposal, n, _, thr = check_filter_args(model, observations, num_particles, resampling, ess_threshold, proposal)
+    if n == 1:
+        warnings.warn(
+            "particle_filter with num_particles=1 is unbiased but its log-evidence has enormous variance and its "
+            "filtering means are single draws; use num_particles >= 2 (typically hundreds)",
+            ProbinfWarning, stacklevel=2,
+        )
     observations = jax.tree_util.tree_map(jnp.asarray, observations)
+    probe_model(model, observations, theta)
     res = _pf_jit(
         key, model, observations, n, theta,
         resampling=resampling, ess_threshold=thr, proposal=proposal, return_history=bool(return_history),

@@ -22,10 +22,12 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.linalg import cho_factor, cho_solve
 from jax.scipy.stats import multivariate_normal, norm
 
-from probinf.ssm import Proposal, StateSpaceModel
+from probinf._checks import as_key, check_positive_int
+from probinf.ssm import Proposal, StateSpaceModel, as_observations
 
 __all__ = ["KalmanResult", "SmootherResult", "LinearGaussian", "kalman_filter", "kalman_smoother"]
 
@@ -52,6 +54,15 @@ class SmootherResult(NamedTuple):
 
 
 def _as_2d_obs(observations):
+    if not isinstance(observations, jax.core.Tracer):
+        arr = np.asarray(as_observations(observations))
+        if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+            raise TypeError(f"observations must be real numbers, got dtype {arr.dtype}")
+        if arr.ndim in (1, 2) and arr.shape[0] == 0:
+            raise ValueError("observations must contain at least one time step, got T = 0")
+        if arr.size and not np.all(np.isfinite(arr)):
+            raise ValueError("observations contain NaN or +-inf; the Kalman filter needs finite observations "
+                             "(drop missing time steps or model them explicitly)")
     y = jnp.asarray(observations)
     if y.ndim == 1:
         y = y[:, None]
@@ -60,7 +71,39 @@ def _as_2d_obs(observations):
     return y
 
 
+def _check_params(F, Q, H, R, m0, P0):
+    """Concrete checks of the model matrices: finite, and shapes consistent with m0's dimension d."""
+    names = ("transition_matrix", "transition_cov", "observation_matrix", "observation_cov", "initial_mean",
+             "initial_cov")
+    arrs = []
+    for name, a in zip(names, (F, Q, H, R, m0, P0)):
+        if isinstance(a, jax.core.Tracer):
+            return
+        try:
+            arr = np.atleast_1d(np.asarray(a, dtype=float))
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a real array, got {type(a).__name__} {a!r:.60}") from None
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} must be finite, got {arr.tolist()}")
+        arrs.append(arr)
+    d = arrs[4].shape[0]
+    for name, arr, size in ((names[0], arrs[0], d * d), (names[1], arrs[1], d * d), (names[5], arrs[5], d * d)):
+        if arr.size != size:
+            raise ValueError(f"{name} must have shape ({d}, {d}) for a state of dimension d = {d} "
+                             f"(initial_mean has {d} entries), got shape {arr.shape}")
+    if arrs[2].size % d:
+        raise ValueError(f"observation_matrix must have shape (p, {d}), got shape {arrs[2].shape}")
+    p = arrs[2].size // d
+    if arrs[3].size != p * p:
+        raise ValueError(f"observation_cov must have shape ({p}, {p}), got shape {arrs[3].shape}")
+    for name, arr, k in ((names[1], arrs[1], d), (names[3], arrs[3], p), (names[5], arrs[5], d)):
+        m = arr.reshape(k, k)
+        if not np.allclose(m, m.T) or np.linalg.eigvalsh(0.5 * (m + m.T)).min() < 0:
+            raise ValueError(f"{name} must be a symmetric positive semi-definite covariance, got {m.tolist()}")
+
+
 def _params(F, Q, H, R, m0, P0):
+    _check_params(F, Q, H, R, m0, P0)
     F, Q, H, R, m0, P0 = (jnp.atleast_1d(jnp.asarray(a)) for a in (F, Q, H, R, m0, P0))
     d = m0.shape[0]
     F = F.reshape(d, d)
@@ -222,7 +265,9 @@ class LinearGaussian(NamedTuple):
         return kalman_smoother(observations, *self)
 
     def simulate(self, key, num_steps: int):
-        """Draw ``(x, y)`` of length ``num_steps`` (shapes as in the class docstring)."""
+        """Draw ``(x, y)`` of length ``num_steps`` (shapes as in the class docstring); ``key`` may be an int seed."""
+        key = as_key(key)
+        num_steps = check_positive_int(num_steps, "num_steps")
         d, p = self.state_dim, self.obs_dim
         k0, kx, ky = jax.random.split(key, 3)
         x0 = self.m0 + jnp.linalg.cholesky(self.P0) @ jax.random.normal(k0, (d,))

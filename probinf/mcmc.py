@@ -35,6 +35,9 @@ from typing import Any, Callable, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from probinf._checks import check_fraction, check_positive_int
 
 __all__ = [
     "MCMCState",
@@ -47,6 +50,7 @@ __all__ = [
     "hmc_step",
     "build_kernel",
     "weighted_covariance_chol",
+    "check_kernel_hyperparameters",
     "RandomWalk",
     "MALA",
     "HMC",
@@ -138,6 +142,11 @@ def rwmh_step(key, state: MCMCState, logdensity_fn, params, *, has_aux: bool = F
     return _mh_accept(k2, new.logdensity - state.logdensity, new, state)
 
 
+def _mala_log_q_ratio(z, rev):
+    """:math:`\log q(x \mid x') - \log q(x' \mid x)` from the whitened forward and reverse residuals."""
+    return -0.5 * jnp.sum(rev**2) + 0.5 * jnp.sum(z**2)
+
+
 def mala_step(key, state: MCMCState, logdensity_fn, params, *, has_aux: bool = False):
     r"""Preconditioned MALA: :math:`x' = x + \tfrac{\epsilon^2}{2} L L^\top \nabla + \epsilon L z`.
 
@@ -155,8 +164,7 @@ def mala_step(key, state: MCMCState, logdensity_fn, params, *, has_aux: bool = F
     new = MCMCState(prop, _safe(val), g, aux)
     u_new = chol.T @ g
     rev = -z - 0.5 * eps * (u + u_new)
-    log_q_ratio = -0.5 * jnp.sum(rev**2) + 0.5 * jnp.sum(z**2)
-    return _mh_accept(k2, new.logdensity - state.logdensity + log_q_ratio, new, state)
+    return _mh_accept(k2, new.logdensity - state.logdensity + _mala_log_q_ratio(z, rev), new, state)
 
 
 def hmc_step(key, state: MCMCState, logdensity_fn, params, *, num_leapfrog: int = 10, has_aux: bool = False):
@@ -249,6 +257,28 @@ def _repr(self):
     # Every hyperparameter appears: tempered_smc keys its compilation cache on type and repr.
     args = ", ".join(f"{k}={v!r}" for k, v in sorted(vars(self).items()))
     return f"{type(self).__name__}({args})"
+
+
+def _positive_or_none(kernel, name):
+    v = getattr(kernel, name, None)
+    if v is None:
+        return
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) or not (
+            np.isfinite(v) and v > 0):
+        raise ValueError(f"{type(kernel).__name__}({name}=...) must be a positive finite float or None, got {v!r}")
+
+
+def check_kernel_hyperparameters(kernel) -> None:
+    """Validate the hyperparameters of :class:`RandomWalk`, :class:`MALA` and :class:`HMC` (at use, not in
+    ``__init__``, following scikit-learn); other :class:`SMCKernel` objects are left to themselves."""
+    if not isinstance(kernel, (RandomWalk, MALA, HMC)):
+        return
+    for name in ("scale", "step_size"):
+        _positive_or_none(kernel, name)
+    check_fraction(kernel.target_accept, f"{type(kernel).__name__}(target_accept=...)", open_low=True,
+                   open_high=True)
+    if isinstance(kernel, HMC):
+        check_positive_int(kernel.num_leapfrog, "HMC(num_leapfrog=...)")
 
 
 class RandomWalk:

@@ -6,7 +6,8 @@ estimate :math:`\log \hat Z`.  Keeping the weights normalized makes the evidence
 bookkeeping local and correct whether or not a step resampled:
 
 - :func:`reweight` multiplies by incremental weights ``G_i`` and adds
-  :math:`\log \sum_i W_i G_i` to the log-evidence (then renormalizes);
+  :math:`\log \sum_i W_i G_i` to the log-evidence (then renormalizes); its
+  :class:`ReweightInfo` carries that increment, the ESS and a validity flag;
 - :func:`resample_population` replaces the population by equally weighted
   offspring and leaves the evidence unchanged (resampling is unbiased);
 - :func:`maybe_resample` resamples only when ``ESS < threshold * N``;
@@ -27,13 +28,15 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
-from probinf.resampling import RESAMPLING_METHODS
+from probinf._checks import as_key, check_fraction
+from probinf.resampling import RESAMPLING_METHODS, _check_method
+from probinf.weights import check_log_weights, weights_valid
 from probinf.weights import ess as _ess
-from probinf.weights import weights_valid
 
 __all__ = [
     "Population",
     "ResampleInfo",
+    "ReweightInfo",
     "init_population",
     "reweight",
     "resample_population",
@@ -66,14 +69,29 @@ class ResampleInfo(NamedTuple):
     valid: jax.Array  # () bool: weights were usable
 
 
+class ReweightInfo(NamedTuple):
+    log_evidence_increment: jax.Array  # () log sum_i W_i G_i
+    ess: jax.Array  # () ESS after reweighting
+    valid: jax.Array  # () bool: finite increment, no NaN / +inf incremental weight
+
+
 def init_population(particles, log_weights=None):
     """Population from particles (uniform weights unless ``log_weights`` given); log-evidence 0 or ``log mean w``."""
-    n = jax.tree_util.tree_leaves(particles)[0].shape[0]
+    leaves = jax.tree_util.tree_leaves(particles)
+    if not leaves or any(jnp.ndim(x) == 0 for x in leaves):
+        raise ValueError(f"particles must be a pytree of arrays with a leading particle axis N, got {particles!r:.80}")
+    n = jnp.shape(leaves[0])[0]
+    if n < 1 or any(jnp.shape(x)[0] != n for x in leaves):
+        raise ValueError(f"every leaf of particles needs the same leading axis N >= 1, got shapes "
+                         f"{[jnp.shape(x) for x in leaves]}")
     if log_weights is None:
         dtype = jnp.result_type(float)
         lw = jnp.full((n,), -jnp.log(n), dtype=dtype)
         return Population(particles, lw, jnp.zeros((), dtype))
+    check_log_weights(log_weights)
     lw = jnp.asarray(log_weights)
+    if lw.shape != (n,):
+        raise ValueError(f"log_weights must have shape (N,) = ({n},) like the particles, got {lw.shape}")
     lz = logsumexp(lw) - jnp.log(n)
     return Population(particles, lw - logsumexp(lw), lz)
 
@@ -83,15 +101,28 @@ def take_particles(particles, indices):
     return jax.tree_util.tree_map(lambda x: jnp.take(x, indices, axis=0), particles)
 
 
-def reweight(population: Population, log_increment) -> Population:
-    r"""Multiply by incremental weights ``exp(log_increment)``; evidence gains :math:`\log\sum_i W_i G_i`."""
+def reweight(population: Population, log_increment) -> tuple[Population, ReweightInfo]:
+    r"""Multiply by incremental weights ``exp(log_increment)``; evidence gains :math:`\log\sum_i W_i G_i`.
+
+    Returns ``(Population, ReweightInfo)``.  ``info.valid`` is False when the
+    increment is not finite (every particle got zero weight) or some incremental
+    log-weight is NaN or ``+inf``; the new weights are then unusable and the
+    caller raises (outside ``jit``) or carries the flag.
+    """
     lw = population.log_weights + log_increment
     lse = logsumexp(lw)
-    return Population(population.particles, lw - lse, population.log_evidence + lse)
+    valid = jnp.isfinite(lse) & ~jnp.any(jnp.isnan(lw)) & ~jnp.any(lw == jnp.inf)
+    new = Population(population.particles, lw - lse, population.log_evidence + lse)
+    return new, ReweightInfo(lse, new.ess, valid)
 
 
 def resample_population(key, population: Population, method: str = "systematic"):
-    """Resample to equal weights (evidence unchanged).  Returns ``(Population, ResampleInfo)``."""
+    """Resample to equal weights (evidence unchanged).  Returns ``(Population, ResampleInfo)``.
+
+    ``key`` is a JAX key or an int seed; ``method`` one of :data:`probinf.RESAMPLING_METHODS`.
+    """
+    key = as_key(key)
+    _check_method(method)
     n = population.num_particles
     anc = RESAMPLING_METHODS[method](key, population.log_weights, n)
     uniform = jnp.full_like(population.log_weights, -jnp.log(n))
@@ -100,7 +131,13 @@ def resample_population(key, population: Population, method: str = "systematic")
 
 
 def maybe_resample(key, population: Population, threshold: float = 0.5, method: str = "systematic"):
-    """Resample only when ``ESS < threshold * N`` (``threshold=1`` always, ``0`` never), via ``lax.cond``."""
+    """Resample only when ``ESS < threshold * N`` (``threshold=1`` always, ``0`` never), via ``lax.cond``.
+
+    ``threshold`` (a Python float in [0, 1]) and ``method`` are static; ``key`` may be an int seed.
+    """
+    key = as_key(key)
+    _check_method(method)
+    threshold = check_fraction(threshold, "threshold")
     n = population.num_particles
     ess = population.ess
     do = ess < threshold * n

@@ -26,6 +26,8 @@ from typing import Protocol
 import jax
 import jax.numpy as jnp
 
+from probinf._checks import as_key, check_positive_int, int_dtype
+from probinf.exceptions import DegenerateWeightsError
 from probinf.kernels.resampling import (
     ancestors_from_cumcounts,
     compensated_cumsum,
@@ -33,7 +35,6 @@ from probinf.kernels.resampling import (
     exact_int_cumsum,
     search_sorted_split,
 )
-from probinf.exceptions import DegenerateWeightsError
 from probinf.weights import check_log_weights, weights_valid
 
 __all__ = [
@@ -50,10 +51,6 @@ class Resampler(Protocol):
     """``(key, log_weights, num_samples) -> ancestor indices`` (shape ``(num_samples,)``)."""
 
     def __call__(self, key, log_weights, num_samples: int): ...
-
-
-def _int_dtype():
-    return jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
 
 
 def scaled_weights(log_weights, num_samples: int):
@@ -122,7 +119,7 @@ def _stratified(key, log_weights, num_samples):
 def _split_targets(u, scale):
     t = u * scale
     tw = jnp.floor(t)
-    return tw.astype(_int_dtype()), t - tw
+    return tw.astype(int_dtype()), t - tw
 
 
 def _multinomial_targets(log_weights, num_samples, tw, tf):
@@ -136,12 +133,19 @@ def _multinomial_u(log_weights, num_samples, u):
     return _multinomial_targets(log_weights, num_samples, tw, tf)
 
 
-def _multinomial(key, log_weights, num_samples):
+def _uniform_targets(key, num_samples, upper, dtype):
+    """``num_samples`` i.i.d. uniform points on ``[0, upper)`` as exact ``(integer, fraction)`` pairs."""
     k1, k2 = jax.random.split(key)
-    # A uniform point on [0, M) as (integer, fraction): float32 uniforms alone have
-    # only 2**24 levels and could not reach every particle when M > 1.6e7.
-    tw = jax.random.randint(k1, (num_samples,), 0, num_samples, dtype=_int_dtype())
-    tf = jax.random.uniform(k2, (num_samples,), dtype=jnp.result_type(log_weights, jnp.float32))
+    # float32 uniforms alone have only 2**24 levels and could not reach every
+    # particle when upper > 1.6e7: draw the integer part exactly.
+    tw = jax.random.randint(k1, (num_samples,), 0, upper, dtype=int_dtype())
+    tf = jax.random.uniform(k2, (num_samples,), dtype=dtype)
+    return tw, tf
+
+
+def _multinomial(key, log_weights, num_samples):
+    dtype = jnp.result_type(log_weights, jnp.float32)
+    tw, tf = _uniform_targets(key, num_samples, num_samples, dtype)
     return _multinomial_targets(log_weights, num_samples, tw, tf)
 
 
@@ -149,7 +153,7 @@ def _residual_targets(log_weights, num_samples, targets):
     v, last_valid = scaled_weights(log_weights, num_samples)
     floors = jnp.floor(v)
     resid = v - floors  # exact in floating point
-    det = exact_int_cumsum(floors.astype(_int_dtype()), total_bound=num_samples)
+    det = exact_int_cumsum(floors.astype(int_dtype()), total_bound=num_samples)
     n_det = det[-1]
     det_anc = _ancestors_from_cumcounts(jnp.minimum(det, num_samples), num_samples, last_valid)
     # Multinomial draws for the remaining M - sum(floor(M w)) slots, from the residuals.
@@ -169,13 +173,7 @@ def _residual_u(log_weights, num_samples, u):
 
 
 def _residual(key, log_weights, num_samples):
-    k1, k2 = jax.random.split(key)
-
-    def targets(n_res, dtype):
-        tw = jax.random.randint(k1, (num_samples,), 0, n_res, dtype=_int_dtype())
-        return tw, jax.random.uniform(k2, (num_samples,), dtype=dtype)
-
-    return _residual_targets(log_weights, num_samples, targets)
+    return _residual_targets(log_weights, num_samples, lambda n_res, dt: _uniform_targets(key, num_samples, n_res, dt))
 
 
 #: The same schemes driven by explicit uniforms instead of a key:
@@ -207,23 +205,22 @@ def _check_method(method):
 
 
 def _check_num_samples(num_samples, n):
-    if num_samples is None:
-        return n
-    if isinstance(num_samples, bool) or not isinstance(num_samples, (int,)) and not (
-        hasattr(num_samples, "__index__")
-    ):
-        raise TypeError(f"num_samples must be a positive int, got {type(num_samples).__name__}")
-    num_samples = int(num_samples)
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-    return num_samples
+    return n if num_samples is None else check_positive_int(num_samples, "num_samples")
 
 
 @partial(jax.jit, static_argnames=("num_samples", "method"))
-def resample_with_flag(key, log_weights, num_samples: int, method: str = "systematic"):
-    """Traceable resampling: ``(ancestors, valid)``; ``valid`` is False for NaN/+inf/all -inf."""
+def _resample_with_flag(key, log_weights, num_samples: int, method: str = "systematic"):
     fn = RESAMPLING_METHODS[method]
     return fn(key, log_weights, num_samples), weights_valid(log_weights)
+
+
+def resample_with_flag(key, log_weights, num_samples: int, method: str = "systematic"):
+    """Traceable resampling: ``(ancestors, valid)``; ``valid`` is False for NaN/+inf/all -inf.
+
+    ``key`` is a JAX key or an int seed; ``num_samples`` and ``method`` are static.
+    """
+    _check_method(method)
+    return _resample_with_flag(as_key(key), log_weights, check_positive_int(num_samples, "num_samples"), method)
 
 
 def resample(key, log_weights, num_samples: int | None = None, method: str = "systematic", *, mesh=None):
@@ -231,8 +228,8 @@ def resample(key, log_weights, num_samples: int | None = None, method: str = "sy
 
     Parameters
     ----------
-    key : jax.random.PRNGKey
-        Explicit PRNG key; same key, same indices.
+    key : jax.random.key or int
+        Explicit PRNG key (an int seed is turned into ``jax.random.key(seed)``); same key, same indices.
     log_weights : array of shape (N,)
         Unnormalized log-weights (``-inf`` allowed: such particles are never drawn).
     num_samples : int, optional
@@ -269,6 +266,7 @@ def resample(key, log_weights, num_samples: int | None = None, method: str = "sy
             raise ValueError(f"with mesh=, num_samples must be N={jnp.shape(log_weights)[0]}, got {num_samples}")
         return sharded_resample(key, log_weights, mesh, method)
     fn = _check_method(method)
+    key = as_key(key)
     traced = isinstance(log_weights, jax.core.Tracer) or isinstance(key, jax.core.Tracer)
     if not isinstance(log_weights, jax.core.Tracer):
         check_log_weights(log_weights)
@@ -278,7 +276,7 @@ def resample(key, log_weights, num_samples: int | None = None, method: str = "sy
     m = _check_num_samples(num_samples, lw.shape[0])
     if traced:
         return fn(key, lw, m)
-    idx, valid = resample_with_flag(key, lw, m, method)
+    idx, valid = _resample_with_flag(key, lw, m, method)
     if not bool(valid):  # defensive: check_log_weights already caught it
         raise DegenerateWeightsError("log_weights are not usable for resampling")
     return idx

@@ -18,15 +18,21 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
+from probinf._checks import as_key, check_positive_int
 from probinf.exceptions import ModelSpecificationError
 from probinf.filtering import ParticleFilterResult
+from probinf.ssm import check_model
 
 __all__ = ["backward_sample", "trace_genealogy"]
 
 
 def _need_history(result):
-    if not isinstance(result, ParticleFilterResult) or result.history is None:
-        raise ValueError("smoothing needs a ParticleFilterResult computed with return_history=True")
+    if not isinstance(result, ParticleFilterResult):
+        raise TypeError(f"result must be a probinf.ParticleFilterResult, got {type(result).__name__}; "
+                        "pass the output of particle_filter(..., return_history=True)")
+    if result.history is None:
+        raise ValueError("smoothing needs a ParticleFilterResult computed with return_history=True; "
+                         "rerun particle_filter with return_history=True")
 
 
 def _gather_t(history, t, idx):
@@ -35,7 +41,9 @@ def _gather_t(history, t, idx):
 
 def trace_genealogy(key, result: ParticleFilterResult, num_draws: int):
     """Trajectories ``(M, T, ...)`` obtained by tracing ancestors back from ``M`` final particles."""
+    key = as_key(key)
     _need_history(result)
+    num_draws = check_positive_int(num_draws, "num_draws")
     lw_last = result.log_weights_history[-1]
     b = jax.random.categorical(key, lw_last, shape=(num_draws,))
     t_len = result.log_weights_history.shape[0]
@@ -77,7 +85,10 @@ def backward_sample(key, model, result: ParticleFilterResult, num_draws: int, th
     >>> backward_sample(jax.random.PRNGKey(2), lg.to_ssm(), res, 5).shape
     (5, 20)
     """
+    key = as_key(key)
     _need_history(result)
+    num_draws = check_positive_int(num_draws, "num_draws")
+    check_model(model, need_densities=False)
     if model.transition_log_density is None:
         raise ModelSpecificationError("backward_sample needs the model's transition_log_density")
     lwh = result.log_weights_history

@@ -41,7 +41,10 @@ from jax.scipy.stats import norm
 
 from probinf.exceptions import ModelSpecificationError
 
-__all__ = ["StateSpaceModel", "Proposal", "check_observations", "stochastic_volatility"]
+_PROBED: dict = {}
+_MODEL_FUNCTIONS = "evaluating the model (initial_sampler, transition_sampler, observation_log_density)"
+
+__all__ = ["StateSpaceModel", "Proposal", "as_observations", "check_observations", "probe_model", "stochastic_volatility"]
 
 
 class Proposal(NamedTuple):
@@ -125,6 +128,31 @@ def check_model(model: Any, *, need_densities: bool = False, what: str = "") -> 
     return model
 
 
+def as_observations(observations, name: str = "observations"):
+    """Observations as arrays: a (nested) Python list or tuple of numbers becomes one array.
+
+    A pytree of arrays is returned unchanged; ragged or non-numeric lists raise
+    ``TypeError`` naming the fix.
+    """
+    if isinstance(observations, (list, tuple)) and not hasattr(observations, "_fields"):
+        try:
+            arr = np.asarray(observations)
+        except ValueError:
+            arr = None
+        if arr is None or arr.dtype == object or not (
+                np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)):
+            raise TypeError(
+                f"{name} given as a Python {type(observations).__name__} must be rectangular and numeric "
+                f"(got {str(observations)[:60]}); pass an array of shape (T, ...), e.g. jnp.asarray(y)"
+            )
+        observations = arr
+    for leaf in jax.tree_util.tree_leaves(observations):
+        dt = np.asarray(leaf).dtype if not isinstance(leaf, jax.core.Tracer) else leaf.dtype
+        if not (np.issubdtype(dt, np.number) or np.issubdtype(dt, np.bool_)):
+            raise TypeError(f"{name} must be numeric arrays, got dtype {dt}; convert them with jnp.asarray")
+    return observations
+
+
 def check_observations(observations, name: str = "observations"):
     """Check observations (leading axis T >= 1, no NaN): return their length T."""
     leaves = jax.tree_util.tree_leaves(observations)
@@ -148,7 +176,84 @@ def check_observations(observations, name: str = "observations"):
     (t,) = lengths
     if t < 1:
         raise ValueError(f"{name} must contain at least one time step, got T = 0")
+    for leaf in leaves:
+        if not isinstance(leaf, jax.core.Tracer):
+            arr = np.asarray(leaf)
+            if np.issubdtype(arr.dtype, np.floating) and np.isinf(arr).any():
+                raise ValueError(f"{name} contains +-inf; observations must be finite (or NaN-free missing-data codes)")
     return int(t)
+
+
+def _describe_failure(what: str, err: Exception) -> ModelSpecificationError:
+    msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return ModelSpecificationError(f"{what} failed on 2 particles: {type(err).__name__}: {msg[:300]}")
+
+
+def probe_model(model: StateSpaceModel, observations, theta=None, *, check_indices: bool = False):
+    """Evaluate the model once on 2 particles (concretely, before any filter is traced).
+
+    Checks that ``observation_log_density`` returns one finite-or-``-inf`` value per
+    particle (shape ``(N,)``), which catches observations of the wrong shape, and,
+    with ``check_indices``, that the model never indexes ``theta`` out of bounds
+    (``jax.experimental.checkify``; JAX would otherwise clamp the index and silently
+    use another parameter).  Results are cached per model, shapes and theta shape.
+    Raises :class:`~probinf.ModelSpecificationError` naming the function that failed.
+    """
+    sig = (model, jax.tree_util.tree_structure(observations),
+           tuple((np.shape(x)[1:], str(np.asarray(x).dtype)) for x in jax.tree_util.tree_leaves(observations)),
+           jax.tree_util.tree_structure(theta), tuple(np.shape(x) for x in jax.tree_util.tree_leaves(theta)),
+           check_indices)
+    try:
+        if sig in _PROBED:
+            return
+    except TypeError:  # unhashable model functions: probe every time
+        sig = None
+    y0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a)[0], observations)
+    key = jax.random.key(0)
+    n = 2
+
+    def run(th):
+        x = model.initial_sampler(key, n, th)
+        lg = model.observation_log_density(y0, x, 0, th)
+        x1 = model.transition_sampler(key, x, 1, th)
+        lg1 = model.observation_log_density(y0, x1, 1, th)
+        return lg, lg1
+
+    try:
+        if check_indices:
+            from jax.experimental import checkify
+
+            err, (lg, lg1) = checkify.checkify(run, errors=checkify.index_checks)(theta)
+            msg = err.get()
+            if msg is not None:
+                size = [np.shape(x) for x in jax.tree_util.tree_leaves(theta)]
+                raise ModelSpecificationError(
+                    f"the model indexes theta out of bounds (theta has shape {size[0] if len(size) == 1 else size}): "
+                    f"{msg.splitlines()[0]}; pass a parameter vector with as many entries as the model reads"
+                )
+        else:
+            lg, lg1 = run(theta)
+    except ModelSpecificationError:
+        raise
+    except Exception as err:  # a user function failed: say which and why, before any filter is traced
+        shapes = [np.shape(a) for a in jax.tree_util.tree_leaves(y0)]
+        raise ModelSpecificationError(
+            f"{_describe_failure(_MODEL_FUNCTIONS, err)}"
+            f"; each observation y_t has shape {shapes[0] if len(shapes) == 1 else shapes}: check it against what "
+            "observation_log_density expects (and theta against what the model reads)"
+        ) from err
+    for name, val in (("observation_log_density at t = 0", lg), ("observation_log_density at t = 1", lg1)):
+        if np.shape(val) != (n,):
+            raise ModelSpecificationError(
+                f"{name} must return one log-density per particle, shape ({n},) for {n} particles, got shape "
+                f"{np.shape(val)}; check the shape of each observation y_t "
+                f"(got {np.shape(jax.tree_util.tree_leaves(y0)[0])}) "
+                "against what the model expects"
+            )
+    if sig is not None:
+        if len(_PROBED) >= 256:
+            _PROBED.clear()
+        _PROBED[sig] = True
 
 
 def stochastic_volatility(mu: float = -1.02, rho: float = 0.9702, sigma: float = 0.178) -> StateSpaceModel:

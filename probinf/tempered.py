@@ -14,10 +14,8 @@ particles), and :func:`~probinf.move` by ``num_mcmc_steps`` transitions of an
 :class:`~probinf.mcmc.SMCKernel` calibrated on the weighted population.
 
 Adaptive tempering picks :math:`\lambda_{t}` so that the ESS of the reweighted
-population equals ``target_ess * N``; :func:`solve_next_exponent` bisects on
-:math:`\log\delta` (tempering increments span many orders of magnitude) for the
-root of :math:`\log \mathrm{ESS}(\delta) - \log(\text{target} \cdot N)` where the
-incremental log-weight is :math:`+\delta\,\log L(x)`.  (Blackjax issue #914: a
+population equals ``target_ess * N`` (:func:`probinf.tempering.solve_next_exponent`,
+re-exported here).  (Blackjax issue #914: a
 sign error in this solver went unnoticed because tests used symmetric
 likelihoods; ours are tested on skewed ones.)
 
@@ -34,7 +32,6 @@ clear errors and packages an :class:`~probinf.results.SMCResult`.
 
 from __future__ import annotations
 
-import math
 from functools import partial
 from typing import Any, Callable, NamedTuple
 
@@ -42,14 +39,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
-from jax.scipy.special import logsumexp
 
+from probinf._checks import as_key, check_fraction, check_positive_int
+from probinf._checks import check_positive_int as _check_positive_int  # noqa: F401  (used by numpyro_bridge)
 from probinf._compile_cache import Uncacheable, value_key
-from probinf.exceptions import DegenerateWeightsError, ModelSpecificationError, SMCFailedError
-from probinf.mcmc import MCMCState, RandomWalk, init_state
+from probinf._tempered_checks import (
+    _check_initial_densities,
+    _check_not_collapsed,
+    _check_schedule,
+    _flatten_particles,
+    _package_or_explain,
+)
+from probinf.mcmc import MCMCState, RandomWalk, check_kernel_hyperparameters, init_state
 from probinf.population import Population, init_population, maybe_resample, move, reweight, take_particles
 from probinf.resampling import RESAMPLING_METHODS
 from probinf.results import SMCResult
+from probinf.tempering import _tempered_increment, solve_next_exponent, tempered_logdensity
 from probinf.weights import weights_valid
 
 __all__ = [
@@ -94,69 +99,6 @@ class TemperedInfo(NamedTuple):
     mcmc_info: Any  # per-particle kernel infos, stacked (N, num_mcmc_steps, ...)
 
 
-def _tempered_increment(log_likelihood, delta):
-    # delta * (-inf) must stay -inf and 0 * (-inf) must be 0 (not NaN).
-    return jnp.where(delta > 0, delta * log_likelihood, 0.0)
-
-
-def tempered_logdensity(log_prior, log_likelihood, exponent):
-    r"""``x -> (log p(x) + exponent * log L(x), (log p(x), log L(x)))``, the target of the moves."""
-
-    def f(x):
-        lp = log_prior(x)
-        ll = log_likelihood(x)
-        return lp + _tempered_increment(ll, exponent), (lp, ll)
-
-    return f
-
-
-def solve_next_exponent(log_weights, log_likelihood, exponent, target_ess, *, num_iter: int = 60):
-    r"""Next exponent :math:`\lambda' \in (\lambda, 1]` with :math:`\mathrm{ESS} \ge` ``target_ess * N``.
-
-    Solves :math:`\log\mathrm{ESS}(W \cdot L^{\delta}) = \log(\text{target}\cdot N)`
-    by bisection on :math:`\log \delta` over
-    :math:`[\log \delta_{\min}, \log(1-\lambda)]`; returns 1 when the whole
-    remaining increment keeps the ESS above target, and :math:`\lambda + \delta_{\min}`
-    (the smallest increment that moves :math:`\lambda` in floating point) when even
-    that drops below it.  The bracket end with ESS >= target is returned.
-
-    Parameters
-    ----------
-    log_weights : array (N,)
-        Current normalized log-weights.
-    log_likelihood : array (N,)
-        :math:`\log L(x_i)` (``-inf`` allowed).
-    exponent : float
-        Current :math:`\lambda`.
-    target_ess : float
-        Fraction of N in (0, 1).
-    """
-    n = log_weights.shape[0]
-    dtype = log_weights.dtype
-    log_target = jnp.log(jnp.asarray(target_ess * n, dtype))
-
-    def log_ess(delta):
-        lw = log_weights + _tempered_increment(log_likelihood, delta)
-        val = 2.0 * logsumexp(lw) - logsumexp(2.0 * lw)
-        return jnp.where(jnp.isnan(val), -jnp.inf, val)
-
-    remaining = jnp.asarray(1.0, dtype) - exponent
-    eps = jnp.finfo(dtype).eps
-    # smallest increment that still moves lambda in floating point (relative to lambda, not to 1:
-    # the first steps of a peaked likelihood need increments far below float32 eps)
-    d_min = jnp.minimum(jnp.maximum(8.0 * eps * exponent, jnp.asarray(1e-30, dtype)), remaining)
-
-    def body(_, bracket):
-        lo, hi = bracket  # log-deltas: ESS(lo) >= target > ESS(hi)
-        mid = 0.5 * (lo + hi)
-        ok = log_ess(jnp.exp(mid)) >= log_target
-        return jnp.where(ok, mid, lo), jnp.where(ok, hi, mid)
-
-    lo, _ = jax.lax.fori_loop(0, num_iter, body, (jnp.log(d_min), jnp.log(remaining)))
-    full = log_ess(remaining) >= log_target
-    return jnp.where(full, jnp.asarray(1.0, dtype), jnp.minimum(exponent + jnp.exp(lo), 1.0))
-
-
 def init(positions, log_prior, log_likelihood, kernel) -> TemperedState:
     """Initial state from prior draws ``positions`` (N, d): uniform weights, exponent 0, log Z = 0."""
     lp = jax.vmap(log_prior)(positions)
@@ -198,9 +140,9 @@ def step(key, state: TemperedState, next_exponent, *, log_prior, log_likelihood,
     n = pop.num_particles
     delta = next_exponent - state.exponent
     old_lz = pop.log_evidence
-    pop = reweight(pop, _tempered_increment(pop.particles.log_likelihood, delta))
-    valid = weights_valid(pop.log_weights)
-    ess = pop.ess
+    pop, rw_info = reweight(pop, _tempered_increment(pop.particles.log_likelihood, delta))
+    valid = rw_info.valid
+    ess = rw_info.ess
     if tune_on == "previous":  # calibrate on the population before this step's reweighting
         params = kernel.tune(state.params, state.population.particles.position, state.population.log_weights,
                              state.acceptance_rate)
@@ -287,69 +229,6 @@ def build_sampler(log_prior, log_likelihood, *, kernel, target_ess=0.5, schedule
     return run
 
 
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a positive int, got {type(value).__name__} ({value!r})")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value}")
-    return int(value)
-
-
-def _check_schedule(schedule):
-    s = np.asarray(schedule, dtype=float)
-    if s.ndim != 1 or s.size < 1:
-        raise ValueError(f"schedule must be a 1-d sequence of exponents ending at 1, got shape {s.shape}")
-    if not np.all(np.isfinite(s)) or s[0] <= 0 or np.any(np.diff(s) <= 0) or s[-1] != 1.0:
-        raise ValueError(
-            "schedule must be strictly increasing exponents in (0, 1] ending exactly at 1.0 "
-            f"(lambda_0 = 0 is implicit), got {s.tolist()[:8]}{'...' if s.size > 8 else ''}"
-        )
-    return s
-
-
-def _flatten_particles(particles):
-    leaves = jax.tree_util.tree_leaves(particles)
-    if not leaves:
-        raise ValueError("init_particles is an empty pytree")
-    n = np.shape(leaves[0])[0] if np.ndim(leaves[0]) else None
-    if n is None or any(np.ndim(x) == 0 or np.shape(x)[0] != n for x in leaves):
-        raise ValueError(
-            "init_particles must be a pytree whose leaves share a leading particle axis N; got shapes "
-            f"{[np.shape(x) for x in leaves]}"
-        )
-    _, unravel = ravel_pytree(jax.tree_util.tree_map(lambda x: x[0], particles))
-    flat = jax.vmap(lambda p: ravel_pytree(p)[0])(particles)
-    if not jnp.issubdtype(flat.dtype, jnp.floating):
-        raise TypeError(f"particles must be floating point (continuous), got dtype {flat.dtype}")
-    return flat, unravel, n
-
-
-def _check_initial_densities(flat, log_prior, log_likelihood, describe=None):
-    """Concrete check of the prior draws: finite prior density, no NaN/+inf likelihood, some mass."""
-    lp = np.asarray(jax.vmap(log_prior)(flat))
-    ll = np.asarray(jax.vmap(log_likelihood)(flat))
-    bad_lp = np.flatnonzero(~np.isfinite(lp))
-    bad_ll = np.flatnonzero(np.isnan(ll) | np.isposinf(ll))
-    detail = (lambda i: describe(flat[i])) if describe is not None else (lambda i: "")
-    if bad_lp.size:
-        i = int(bad_lp[0])
-        raise ModelSpecificationError(
-            f"log_prior is not finite ({lp[i]}) at {bad_lp.size} of {lp.size} initial particles "
-            f"(first: particle {i}){detail(i)}; initial particles must be draws from the prior's support"
-        )
-    if bad_ll.size:
-        i = int(bad_ll[0])
-        raise ModelSpecificationError(
-            f"log_likelihood is NaN or +inf ({ll[i]}) at {bad_ll.size} of {ll.size} initial particles "
-            f"(first: particle {i}){detail(i)}"
-        )
-    if not np.isfinite(ll).any():
-        raise DegenerateWeightsError(
-            f"log_likelihood is -inf at all {ll.size} initial particles{detail(0)}: data outside the likelihood's support, NaN data, or a "
-            "prior that puts no particle where the data are possible (use more particles or a broader prior)"
-        )
-
-
 _COMPILED_CACHE: dict = {}
 
 
@@ -410,8 +289,18 @@ def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_partic
     Raises
     ------
     ValueError, TypeError
-        Bad arguments; :class:`~probinf.ModelSpecificationError` for non-finite
-        initial densities; :class:`~probinf.SMCFailedError` if the run degenerates.
+        Bad arguments (a key that is neither a JAX key nor an int, fewer than 2
+        particles, initial particles that are all identical, ...);
+        :class:`~probinf.ModelSpecificationError` for non-finite initial densities;
+        :class:`~probinf.SMCFailedError` if the run degenerates.
+
+    Warns
+    -----
+    ProbinfWarning
+        The target looks improper: along the rays from the prior draws' mean through
+        the final particles, the log posterior keeps increasing (an unbounded log
+        density, e.g. a likelihood term that grows faster than the prior decays); the
+        evidence estimate is then meaningless.
 
     References
     ----------
@@ -442,12 +331,14 @@ def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_partic
     for attr in ("init_params", "tune", "step", "needs_grad"):
         if not hasattr(kernel, attr):
             raise TypeError(f"kernel must follow probinf.mcmc.SMCKernel (missing {attr!r}); got {kernel!r}")
+    check_kernel_hyperparameters(kernel)
     if not callable(log_prior) or not callable(log_likelihood):
         raise TypeError("log_prior and log_likelihood must be callables particle -> scalar")
-    if not (0.0 < float(target_ess) < 1.0):
-        raise ValueError(f"target_ess must be in (0, 1), got {target_ess}")
-    num_mcmc_steps = _check_positive_int(num_mcmc_steps, "num_mcmc_steps")
-    max_steps = _check_positive_int(max_steps, "max_steps")
+    target_ess = check_fraction(target_ess, "target_ess", open_low=True, open_high=True)
+    if resample_threshold is not None:
+        resample_threshold = check_fraction(resample_threshold, "resample_threshold")
+    num_mcmc_steps = check_positive_int(num_mcmc_steps, "num_mcmc_steps")
+    max_steps = check_positive_int(max_steps, "max_steps")
     if tune_on not in ("previous", "reweighted"):
         raise ValueError(f"tune_on must be 'previous' or 'reweighted', got {tune_on!r}")
     if resampling not in RESAMPLING_METHODS:
@@ -455,27 +346,14 @@ def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_partic
     if schedule is not None:
         schedule = _check_schedule(schedule)
 
-    keys = jnp.asarray(key)
+    keys = as_key(key, allow_batch=True)
     batched = jnp.issubdtype(keys.dtype, jax.dtypes.prng_key) and keys.ndim == 1
-    first_key = keys[0] if batched else keys
-    if callable(init_particles):
-        if num_particles is None:
-            raise ValueError("num_particles is required when init_particles is a prior sampler")
-        num_particles = _check_positive_int(num_particles, "num_particles")
-        if batched:
-            particles = jax.vmap(lambda k: init_particles(jax.random.fold_in(k, 1), num_particles))(keys)
-        else:
-            particles = init_particles(jax.random.fold_in(first_key, 1), num_particles)
-    elif init_particles is None:
-        raise ValueError("pass init_particles (prior draws, leading axis N) or a prior sampler (key, N) -> draws")
-    else:
-        particles = init_particles
-        if batched:  # the same initial draws for every run would make them dependent
-            raise ValueError("a batch of keys needs a prior sampler, not fixed init_particles")
+    particles = _initial_particles(keys, batched, init_particles, num_particles)
     one = jax.tree_util.tree_map(lambda x: x[0], particles) if batched else particles
     flat0, unravel, n = _flatten_particles(one)
-    if num_particles is not None and _check_positive_int(num_particles, "num_particles") != n:
+    if num_particles is not None and check_positive_int(num_particles, "num_particles") != n:
         raise ValueError(f"num_particles={num_particles} but init_particles have {n} particles")
+    _check_not_collapsed(flat0)
     if waste_free and n % (num_mcmc_steps + 1):
         raise ValueError(
             f"waste_free needs num_particles divisible by the chain length P = num_mcmc_steps + 1 = "
@@ -489,8 +367,36 @@ def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_partic
     options = dict(target_ess=float(target_ess), schedule=None if schedule is None else tuple(schedule.tolist()),
                    waste_free=bool(waste_free), num_mcmc_steps=num_mcmc_steps, resampling=resampling,
                    resample_threshold=resample_threshold, max_steps=max_steps, tune_on=tune_on)
-    # Reuse the compiled loop across calls with the same densities, kernel settings and particle
-    # structure (repeated calls with new keys, e.g. several seeds, do not recompile).
+    fn = _compiled_run(kernel, log_prior, log_likelihood, lp, ll, options, schedule, one, batched)
+    run_keys = jax.vmap(lambda k: jax.random.fold_in(k, 2))(keys) if batched else jax.random.fold_in(keys, 2)
+    state, trace, num_steps, valid = fn(run_keys, flat)
+    return _package_or_explain(state, trace, num_steps, valid, unravel, batched,
+                               max_steps if schedule is None else None, flat0, lp, ll)
+
+
+def _initial_particles(keys, batched, init_particles, num_particles):
+    """Prior draws: ``init_particles`` itself, or the prior sampler called with ``fold_in(key, 1)``."""
+    first_key = keys[0] if batched else keys
+    if callable(init_particles):
+        if num_particles is None:
+            raise ValueError("num_particles is required when init_particles is a prior sampler")
+        num_particles = check_positive_int(num_particles, "num_particles")
+        if batched:
+            particles = jax.vmap(lambda k: init_particles(jax.random.fold_in(k, 1), num_particles))(keys)
+        else:
+            particles = init_particles(jax.random.fold_in(first_key, 1), num_particles)
+    elif init_particles is None:
+        raise ValueError("pass init_particles (prior draws, leading axis N) or a prior sampler (key, N) -> draws")
+    else:
+        particles = init_particles
+        if batched:  # the same initial draws for every run would make them dependent
+            raise ValueError("a batch of keys needs a prior sampler, not fixed init_particles")
+    return particles
+
+
+def _compiled_run(kernel, log_prior, log_likelihood, lp, ll, options, schedule, one, batched):
+    """The jitted sampler, reused across calls with the same densities, kernel settings and particle
+    structure (repeated calls with new keys, e.g. several seeds, do not recompile)."""
     # The kernel enters by type and attribute values (value_key), not repr; an unhashable one disables the cache.
     try:
         cache_key = (log_prior, log_likelihood, value_key(kernel), tuple(sorted(options.items())),
@@ -506,40 +412,4 @@ def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_partic
             _COMPILED_CACHE.pop(next(iter(_COMPILED_CACHE)))
         if cache_key is not None:
             _COMPILED_CACHE[cache_key] = fn
-    run_keys = jax.vmap(lambda k: jax.random.fold_in(k, 2))(keys) if batched else jax.random.fold_in(keys, 2)
-    state, trace, num_steps, valid = fn(run_keys, flat)
-    return _package(state, trace, num_steps, valid, unravel, batched, max_steps if schedule is None else None)
-
-
-def _package(state, trace, num_steps, valid, unravel, batched, max_steps):
-    valid = np.asarray(valid)
-    expo = np.asarray(state.exponent)
-    if not valid.all():
-        bad = np.flatnonzero(~np.atleast_1d(valid))
-        raise SMCFailedError(
-            f"tempered SMC degenerated (all weights zero, NaN or infinite log-evidence) in run(s) {bad.tolist()} "
-            f"at exponent(s) {np.atleast_1d(expo)[bad].tolist()}; check the log-likelihood for NaN/+inf, "
-            "use more particles or a higher target_ess"
-        )
-    if np.any(expo < 1.0):
-        raise SMCFailedError(
-            f"tempered SMC did not reach exponent 1 within max_steps={max_steps} (stopped at "
-            f"{np.atleast_1d(expo).min():.3g}); raise max_steps or target_ess"
-        )
-    pos = state.population.particles.position
-    unr = jax.vmap(jax.vmap(unravel)) if batched else jax.vmap(unravel)
-    ns = np.asarray(num_steps)
-    tr = jax.tree_util.tree_map(np.asarray, trace)
-    if not batched:
-        k = int(ns)
-        tr = _Trace(tr.exponents[: k + 1], tr.acceptance[:k], tr.ess[:k], tr.increments[:k])
-    return SMCResult(
-        particles=unr(pos),
-        log_weights=np.asarray(state.population.log_weights),
-        log_evidence=np.asarray(state.population.log_evidence),
-        exponents=tr.exponents,
-        acceptance_rates=tr.acceptance,
-        ess=tr.ess,
-        log_evidence_increments=tr.increments,
-        num_steps=ns,
-    )
+    return fn

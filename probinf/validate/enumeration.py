@@ -93,7 +93,7 @@ def _batched(fn):
 def _batched_reweight(rw):
     if rw not in _BATCHED:
         def one(lw, lz, inc):
-            pop = rw(Population(jnp.zeros(lw.shape[0]), lw, lz), inc)
+            pop, _ = rw(Population(jnp.zeros(lw.shape[0]), lw, lz), inc)
             return pop.log_weights, pop.log_evidence
 
         _BATCHED[rw] = jax.jit(jax.vmap(one))
@@ -235,7 +235,7 @@ def enumerate_particle_filter(initial_probs, transition_matrix, obs_log_lik, num
     method, ess_threshold, proposal
         Filter configuration.
     reweight : callable, optional
-        Your own ``reweight(Population, log_increment) -> Population`` block.
+        Your own ``reweight(Population, log_increment) -> (Population, info)`` block.
     resampler, breakpoints : callable, optional
         Your own resampler (see :func:`enumerate_resampling`); ``breakpoints`` is
         then a function ``(weights, M) -> list of arrays``.
@@ -252,6 +252,8 @@ def enumerate_particle_filter(initial_probs, transition_matrix, obs_log_lik, num
     >>> r.max_evidence_rel_error < 1e-12, r.max_filtering_error < 1e-12
     (True, True)
     """
+    # One function on purpose (about 100 lines): the nested helpers share the enumeration's
+    # state (resampling cache, batched reweight), and the time loop reads as the filter it mirrors.
     p0 = np.asarray(initial_probs, np.float64)
     P = np.asarray(transition_matrix, np.float64)
     ll = np.asarray(obs_log_lik, np.float64)

@@ -24,12 +24,19 @@ def test_init_and_reweight_bookkeeping():
     assert float(pop.log_evidence) == 0.0
     np.testing.assert_allclose(np.asarray(pop.log_weights), np.full(4, -np.log(4)), rtol=1e-6)
     g = jnp.log(jnp.array([1.0, 2.0, 3.0, 4.0]))
-    pop2 = reweight(pop, g)
-    # log Z gains log sum_i W_i G_i = log mean G with uniform W.
+    pop2, info2 = reweight(pop, g)
+    assert float(info2.log_evidence_increment) == pytest.approx(np.log(2.5), rel=1e-6)
+    assert bool(info2.valid)
+    w2 = np.array([1, 2, 3, 4]) / 10.0
+    assert float(info2.ess) == pytest.approx(1.0 / np.sum(w2**2), rel=1e-5)
+    _, bad = reweight(pop, jnp.array([0.0, jnp.nan, 0.0, 0.0]))
+    assert not bool(bad.valid)
+    _, dead = reweight(pop, jnp.full(4, -jnp.inf))
+    assert not bool(dead.valid)    # log Z gains log sum_i W_i G_i = log mean G with uniform W.
     assert float(pop2.log_evidence) == pytest.approx(np.log(2.5), rel=1e-6)
     assert float(logsumexp(np.asarray(pop2.log_weights))) == pytest.approx(0.0, abs=1e-6)
     # A second reweight with non-uniform W: sum_i W_i G_i, not mean G.
-    pop3 = reweight(pop2, g)
+    pop3, _ = reweight(pop2, g)
     w = np.array([1, 2, 3, 4]) / 10.0
     assert float(pop3.log_evidence) == pytest.approx(np.log(2.5) + np.log(np.sum(w * [1, 2, 3, 4])), rel=1e-6)
     # init with log-weights: evidence log mean w, weights normalized.
@@ -92,7 +99,7 @@ def test_wrong_bookkeeping_is_detected():
     def bad_reweight(pop, inc):
         lse = logsumexp_j(pop.log_weights + inc)
         return Population(pop.particles, pop.log_weights + inc - lse,
-                          pop.log_evidence + logsumexp_j(inc) - jnp.log(inc.shape[0]))
+                          pop.log_evidence + logsumexp_j(inc) - jnp.log(inc.shape[0])), None
 
     from jax.scipy.special import logsumexp as logsumexp_j
 

@@ -15,7 +15,7 @@ from probinf import (
     resample,
     resample_with_flag,
 )
-from probinf.resampling import RESAMPLING_FROM_UNIFORMS
+from probinf.resampling import RESAMPLING_FROM_UNIFORMS, _resample_with_flag
 from probinf.validate import enumerate_resampling, offspring_distribution, resampling_breakpoints
 
 METHODS = sorted(RESAMPLING_METHODS)
@@ -115,9 +115,9 @@ def test_jit_vmap_and_no_retrace(method):
     batched = jax.jit(jax.vmap(lambda k, l: resample(k, l, method=method), in_axes=(0, None)))(keys, lw)
     assert batched.shape == (2, 50)
     np.testing.assert_array_equal(np.asarray(eager), np.asarray(batched[0]))
-    size = resample_with_flag._cache_size()
+    size = _resample_with_flag._cache_size()
     resample(jax.random.PRNGKey(4), lw + 1.0, method=method)
-    assert resample_with_flag._cache_size() == size  # same shapes: no retrace
+    assert _resample_with_flag._cache_size() == size  # same shapes: no retrace
     # num_samples != N
     assert resample(key, lw, 7, method=method).shape == (7,)
 

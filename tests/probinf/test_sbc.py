@@ -45,18 +45,31 @@ def test_sbc_rejects_overconfident_sampler():
     assert res.rejected, res.pvalues
 
 
-def test_sbc_accepts_tempered_smc():
-    def smc_posterior(k, y):
-        lp = lambda t: -0.5 * jnp.sum(t**2)
-        ll = lambda t: -0.5 * jnp.sum((y - t) ** 2) / SIGMA**2
-        run = build_sampler(lp, ll, kernel=RandomWalk(), num_mcmc_steps=5, max_steps=50)
-        k1, k2, k3 = jax.random.split(k, 3)
-        state, *_ = run(k2, jax.random.normal(k1, (256, 2)))
-        idx = jax.random.choice(k3, 256, (L,), replace=False)  # distinct particles (resample-move output)
-        return state.population.particles.position[idx]
+def _smc_posterior(k, y):
+    lp = lambda t: -0.5 * jnp.sum(t**2)
+    ll = lambda t: -0.5 * jnp.sum((y - t) ** 2) / SIGMA**2
+    run = build_sampler(lp, ll, kernel=RandomWalk(), num_mcmc_steps=5, max_steps=50)
+    k1, k2, k3 = jax.random.split(k, 3)
+    state, *_ = run(k2, jax.random.normal(k1, (256, 2)))
+    idx = jax.random.choice(k3, 256, (L,), replace=False)  # distinct particles (resample-move output)
+    return state.population.particles.position[idx]
 
-    res = sbc(jax.random.key(1), prior, simulate, smc_posterior, num_simulations=200)
+
+def test_sbc_accepts_tempered_smc():
+    res = sbc(jax.random.key(1), prior, simulate, _smc_posterior, num_simulations=200)
     assert not res.rejected, res.pvalues
+
+
+@pytest.mark.slow
+def test_sbc_rejects_tempered_smc_with_a_broken_move(monkeypatch):
+    """Negative control on the shipped code: the Metropolis-Hastings test of the moves with its
+    log-ratio negated (one line of probinf.mcmc._mh_accept) must be rejected by the same SBC."""
+    import probinf.mcmc
+
+    orig = probinf.mcmc._mh_accept
+    monkeypatch.setattr(probinf.mcmc, "_mh_accept", lambda key, log_ratio, new, old: orig(key, -log_ratio, new, old))
+    res = sbc(jax.random.key(1), prior, simulate, _smc_posterior, num_simulations=200)
+    assert res.rejected, res.pvalues
 
 
 @given(st.integers(0, 2**31 - 1))
