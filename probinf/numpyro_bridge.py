@@ -43,13 +43,9 @@ from probinf.progress import enabled as _progress_enabled
 from probinf.progress import progress as _progress
 from probinf.resampling import RESAMPLING_METHODS
 from probinf.results import SMCResult
-from probinf.tempered import (
-    _check_initial_densities,
-    _check_positive_int,
-    _check_schedule,
-    _package,
-    build_sampler,
-)
+from probinf._checks import check_positive_int as _check_positive_int
+from probinf._tempered_checks import _check_initial_densities, _check_schedule, _package
+from probinf.tempered import build_sampler
 
 try:  # the handler NumPyro's potential_energy uses (adds the log-det-Jacobian factors)
     from numpyro.infer.util import _unconstrain_params
