@@ -15,8 +15,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-
 from benchmarks._util import median_time, write_results
 
 

@@ -54,9 +54,9 @@ def make_densities(X, y):
 
 def blackjax_runner(log_prior, log_likelihood, d):
     import blackjax
+    from blackjax.mcmc.random_walk import normal
     from blackjax.smc import resampling
     from blackjax.smc.base import extend_params
-    from blackjax.mcmc.random_walk import normal
 
     rw = blackjax.additive_step_random_walk.build_kernel()
 
@@ -105,7 +105,8 @@ def probinf_runner(log_prior, log_likelihood, d, target_ess=0.5):
     import probinf
 
     kernel = probinf.RandomWalk()
-    sampler = lambda k, n: PRIOR_SD * jax.random.normal(k, (n, d))
+    def sampler(k, n):
+        return PRIOR_SD * jax.random.normal(k, (n, d))
 
     def run(key):
         r = probinf.tempered_smc(key, log_prior, log_likelihood, sampler, N_PARTICLES, kernel=kernel,

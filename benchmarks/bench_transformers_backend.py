@@ -78,7 +78,7 @@ def main(rows_list=(16, 64), max_tokens: int = 24, repeats: int = 3):
                       f"{row['ratio_shared_over_hf']:.2f} |")
             print(row, flush=True)
     text = ("# TransformersBackend vs HF generate (toy policy, CPU, 1 thread)\n\n" + "\n".join(md) +
-            "\n\nTokens/s of generated tokens (best of {} runs); the backend also returns per-token logprobs.\n".format(repeats))
+            f"\n\nTokens/s of generated tokens (best of {repeats} runs); the backend also returns per-token logprobs.\n")
     write_results("transformers_backend", results, text)
     print(text)
     return results

@@ -16,12 +16,11 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from probinf.progress import progress
-
 from crowd._answers import check_fitted, encode
 from crowd._checks import check_int, check_pair, check_random_state, check_real
 from crowd._gibbs import GibbsState, run_gibbs
-from crowd.top_two import check_top_two, confusion_mle, pair_scores, best_pairs, spectral_stage
+from crowd.top_two import best_pairs, check_top_two, confusion_mle, pair_scores, spectral_stage
+from probinf.progress import progress
 
 __all__ = ["BayesianTopTwo"]
 
@@ -130,7 +129,7 @@ class BayesianTopTwo:
         h = (g + rng.integers(1, K, (C, m))) % K
         return GibbsState(rng.beta(a, b, (C, n)), rng.uniform(0.5, 1.0, (C, m)), g, h)
 
-    def fit(self, data: pd.DataFrame) -> "BayesianTopTwo":
+    def fit(self, data: pd.DataFrame) -> BayesianTopTwo:
         self._check()
         enc = encode(data, self.labels, self.duplicates, min_labels=2)
         check_top_two(enc)

@@ -51,7 +51,7 @@ Q_CLIP = (0.501, 0.999)
 
 
 class SpectralResult(NamedTuple):
-    """Stage-1 estimates (integer label codes): ``first``, ``second`` (m,), ``skills`` (n,), ``confusion`` (m,),
+    r"""Stage-1 estimates (integer label codes): ``first``, ``second`` (m,), ``skills`` (n,), ``confusion`` (m,),
     and the label scores ``mu`` (m, K) estimating :math:`\|p\|(f_j(l) - 1/K)`."""
 
     first: np.ndarray
@@ -262,7 +262,7 @@ class TopTwo(_TopTwoBase):
         self.refine_confusion = refine_confusion
         self.duplicates = duplicates
 
-    def fit(self, data: pd.DataFrame) -> "TopTwo":
+    def fit(self, data: pd.DataFrame) -> TopTwo:
         enc = encode(data, self.labels, self.duplicates, min_labels=2)
         check_top_two(enc)
         st1 = spectral_stage(enc)

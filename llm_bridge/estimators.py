@@ -34,7 +34,7 @@ Example
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -159,7 +159,7 @@ def accuracy_vs_budget(df: pd.DataFrame, *, value: str = "correct", by: Sequence
     for key, g in per.groupby(list(by), sort=True):
         m, lo, hi = bootstrap_mean(g[value].to_numpy(float), num_resamples=num_resamples, level=level, seed=seed)
         key = key if isinstance(key, tuple) else (key,)
-        rows.append({**dict(zip(by, key)), "accuracy": float(m), "lower": float(lo), "upper": float(hi),
+        rows.append({**dict(zip(by, key, strict=True)), "accuracy": float(m), "lower": float(lo), "upper": float(hi),
                      "problems": len(g)})
     return pd.DataFrame(rows)
 

@@ -44,6 +44,8 @@ from llm_bridge.budget import Usage, check_budget
 
 __all__ = ["ParticleGibbs", "ParallelTempering"]
 
+_DEFAULT_STEP = StepConfig()  # frozen, so one shared default is safe
+
 
 def _draw_reference(particles, lw, rng) -> Particle:
     w = np.exp(lw - lw.max())
@@ -60,7 +62,7 @@ class ParticleGibbs(ParticleFiltering):
 
     name = "pg"
 
-    def __init__(self, *, num_iterations: int = 4, step: StepConfig = StepConfig(), aggregation="model",
+    def __init__(self, *, num_iterations: int = 4, step: StepConfig = _DEFAULT_STEP, aggregation="model",
                  tau: float = 1.0, potential: str = "step", final: str = "argmax",
                  answer_fn: Callable[[str], Hashable] | None = None):
         super().__init__(step=step, aggregation=aggregation, tau=tau, potential=potential, final=final,
@@ -105,7 +107,7 @@ class ParallelTempering(ParticleGibbs):
 
     name = "pt"
 
-    def __init__(self, *, num_chains: int = 2, num_iterations: int = 2, ladder=None, step: StepConfig = StepConfig(),
+    def __init__(self, *, num_chains: int = 2, num_iterations: int = 2, ladder=None, step: StepConfig = _DEFAULT_STEP,
                  aggregation="model", tau: float = 1.0, final: str = "argmax",
                  answer_fn: Callable[[str], Hashable] | None = None):
         super().__init__(num_iterations=num_iterations, step=step, aggregation=aggregation, tau=tau,

@@ -339,14 +339,14 @@ class OpenAICompatibleBackend:
             keys = list(groups)
             want = [len(groups[k]) * n for k in keys]
             payloads = [
-                self._payload(k, w, *args, particle_seed(seed, "group", gi)) for gi, (k, w) in enumerate(zip(keys, want))
+                self._payload(k, w, *args, particle_seed(seed, "group", gi)) for gi, (k, w) in enumerate(zip(keys, want, strict=True))
             ]
             self.stats["requests"] += len(payloads)
             answers = self.client.post_many(path, payloads)
             got = [self._parse_response(a, 1, stop)[0] for a in answers]
             # a server that ignores n: request the missing samples, one request (and seed) each
             extra_payloads, owners = [], []
-            for gi, (k, w) in enumerate(zip(keys, want)):
+            for gi, (k, w) in enumerate(zip(keys, want, strict=True)):
                 if len(got[gi]) > w:
                     raise MalformedOutputError(f"asked for {w} samples, the server returned {len(got[gi])}")
                 if len(got[gi]) < w:
@@ -359,7 +359,7 @@ class OpenAICompatibleBackend:
             if extra_payloads:
                 self.stats["fanned_out"] += len(extra_payloads)
                 self.stats["requests"] += len(extra_payloads)
-                for gi, a in zip(owners, self.client.post_many(path, extra_payloads)):
+                for gi, a in zip(owners, self.client.post_many(path, extra_payloads), strict=True):
                     got[gi].extend(self._parse_response(a, 1, stop)[0])
             elif any(w > 1 for w in want) and self.honours_n is None:
                 self.honours_n = True
@@ -387,7 +387,7 @@ class OpenAICompatibleBackend:
              "temperature": 0.0}
             for i in todo
         ]
-        for i, resp in zip(todo, self.client.post_many("/v1/completions", payloads)):
+        for i, resp in zip(todo, self.client.post_many("/v1/completions", payloads), strict=True):
             try:
                 lp = resp["choices"][0]["logprobs"]
                 offs, vals = lp["text_offset"], lp["token_logprobs"]
@@ -399,7 +399,7 @@ class OpenAICompatibleBackend:
                     f"continuation {i} does not start on a token boundary of prompt+continuation; "
                     "the server's tokens straddle it, so its log-probability is not defined by echo scoring"
                 )
-            sel = [v for o, v in zip(offs, vals) if a <= o < b]
+            sel = [v for o, v in zip(offs, vals, strict=False) if a <= o < b]
             if any(v is None for v in sel):
                 raise MalformedOutputError(f"missing logprobs for continuation {i}")
             out[i] = [float(v) for v in sel]

@@ -291,7 +291,7 @@ class TransformersBackend(DecodeLoop):
         run = self.stats["prefill_tokens"] - prefill_before
         self.stats["prefix_tokens_reused"] += sum(len(ids) for _, ids in rows) - run
         out: list[list[Generation]] = [[] for _ in prompts]
-        for (i, _), g in zip(rows, results):
+        for (i, _), g in zip(rows, results, strict=True):
             out[i].append(g)
         return out
 
@@ -321,7 +321,7 @@ class TransformersBackend(DecodeLoop):
             )
         V = self.model.config.vocab_size
         rows = []
-        for i, (p, c) in enumerate(zip(prompt_ids, continuation_ids)):
+        for i, (p, c) in enumerate(zip(prompt_ids, continuation_ids, strict=True)):
             p, c = [int(t) for t in p], [int(t) for t in c]
             if not p:
                 raise ValueError(f"prompt_ids[{i}] is empty; a continuation needs a non-empty context")

@@ -128,7 +128,7 @@ class VLLMBackend:
         token_lps = None
         if getattr(o, "logprobs", None):
             token_lps = []
-            for tid, d in zip(ids, o.logprobs):
+            for tid, d in zip(ids, o.logprobs, strict=False):
                 entry = d.get(tid) if isinstance(d, dict) else None
                 token_lps.append(float(entry.logprob) if entry is not None else float("nan"))
         meta = {"stop": sr if finish == "stop" else None}
@@ -176,7 +176,7 @@ class VLLMBackend:
         if len(outs) != len(keys):
             raise MalformedOutputError(f"vLLM returned {len(outs)} request outputs for {len(keys)} prompts")
         results: list[list[Generation] | None] = [None] * len(prompts)
-        for k, ro in zip(keys, outs):
+        for k, ro in zip(keys, outs, strict=True):
             gens = [self._to_generation(o) for o in ro.outputs]
             if len(gens) != len(groups[k]) * n:
                 raise MalformedOutputError(f"vLLM returned {len(gens)} completions, expected {len(groups[k]) * n}")
@@ -192,7 +192,7 @@ class VLLMBackend:
         tok = self.tokenizer
         rows = [
             (list(tok(p)["input_ids"]), list(tok(c, add_special_tokens=False)["input_ids"]) if c else [])
-            for p, c in zip(prompts, conts)
+            for p, c in zip(prompts, conts, strict=True)
         ]
         out: list[list[float]] = [[] for _ in rows]
         todo = [i for i, (_, c) in enumerate(rows) if c]
@@ -203,7 +203,7 @@ class VLLMBackend:
         res = self.llm.generate(inputs, sp, use_tqdm=False)
         if len(res) != len(todo):
             raise MalformedOutputError(f"vLLM returned {len(res)} outputs for {len(todo)} scoring inputs")
-        for i, ro in zip(todo, res):
+        for i, ro in zip(todo, res, strict=True):
             p, c = rows[i]
             plp = getattr(ro, "prompt_logprobs", None)
             if plp is None or len(plp) != len(p) + len(c):

@@ -58,7 +58,7 @@ class _PerStepPRM:
     def score_steps(self, questions: Sequence[str], steps: Sequence[Sequence[str]]) -> list[list[float]]:
         """One probability per step of each partial answer (see :class:`~llm_bridge.protocols.RewardModel`)."""
         qs, st = check_score_steps_args(questions, steps)
-        keys = [[(q, tuple(s[: t + 1])) for t in range(len(s))] for q, s in zip(qs, st)]
+        keys = [[(q, tuple(s[: t + 1])) for t in range(len(s))] for q, s in zip(qs, st, strict=True)]
         values: dict = {}
         todo = []
         for row in keys:
@@ -75,7 +75,7 @@ class _PerStepPRM:
             vals = self._score_new(todo)
             if len(vals) != len(todo):
                 raise InvalidRewardError(f"{self.name} produced {len(vals)} scores for {len(todo)} steps")
-            for k, v in zip(todo, vals):
+            for k, v in zip(todo, vals, strict=True):
                 try:
                     v = float(v)
                 except (TypeError, ValueError):

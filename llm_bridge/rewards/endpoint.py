@@ -117,10 +117,10 @@ class EndpointPRM:
                 for g in groups
             ]
         answers = self.client.post_many(self.path, payloads)
-        for g, ans in zip(groups, answers):
+        for g, ans in zip(groups, answers, strict=True):
             data = ans.get("data") if isinstance(ans, dict) else None
             if not isinstance(data, list) or len(data) != len(g):
                 raise MalformedOutputError(f"{self.name}: expected {len(g)} entries in 'data', got {str(ans)[:200]}")
-            for entry, i in zip(data, g):
+            for entry, i in zip(data, g, strict=True):
                 out[i] = self._parse_entry(entry, len(st[i]), i)
         return check_step_scores(out, st, self.name)

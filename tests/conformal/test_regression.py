@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conformal_stats import P_MIN, assert_in_band, beta_sd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import stats
-from sklearn.linear_model import LinearRegression, QuantileRegressor
 from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LinearRegression, QuantileRegressor
 from sklearn.tree import DecisionTreeRegressor
 
 from conformal import (
@@ -23,7 +24,6 @@ from conformal import (
     InsufficientCalibrationError,
     SplitConformalRegressor,
 )
-from conformal_stats import P_MIN, Z, assert_in_band, beta_sd
 
 BETA = np.array([1.0, -2.0, 0.5])
 
@@ -232,10 +232,12 @@ def test_bad_input_errors(prefit_models):
     assert np.all(np.isinf(res.width))
     with pytest.raises(ValueError, match="must match"):
         scr.conformalize(X, y[:-1])
-    Xn = X.copy(); Xn[3, 1] = np.nan
+    Xn = X.copy()
+    Xn[3, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         scr.conformalize(Xn, y)
-    yn = y.copy(); yn[0] = np.inf
+    yn = y.copy()
+    yn[0] = np.inf
     with pytest.raises(ValueError, match="NaN or inf"):
         scr.conformalize(X, yn)
     with pytest.raises(ValueError, match="2-D"):

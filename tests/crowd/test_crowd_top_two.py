@@ -117,8 +117,8 @@ def problems(draw):
 def test_worker_and_task_relabelling_invariance(prob):
     a, K, seed = prob
     rng = np.random.default_rng(seed)
-    wmap = {w: f"w{v}" for w, v in zip(sorted(a.worker.unique()), rng.permutation(a.worker.nunique()))}
-    tmap = {t: f"t{v}" for t, v in zip(sorted(a.task.unique()), rng.permutation(a.task.nunique()))}
+    wmap = {w: f"w{v}" for w, v in zip(sorted(a.worker.unique()), rng.permutation(a.worker.nunique()), strict=True)}
+    tmap = {t: f"t{v}" for t, v in zip(sorted(a.task.unique()), rng.permutation(a.task.nunique()), strict=True)}
     b = a.assign(worker=a.worker.map(wmap), task=a.task.map(tmap)).sample(frac=1.0, random_state=seed)
     r1 = TopTwo(labels=range(K)).fit(a)
     r2 = TopTwo(labels=range(K)).fit(b)

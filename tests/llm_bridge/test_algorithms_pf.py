@@ -6,12 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from _smc_variance import filter_law
 
 from llm_bridge.algorithms import ParticleFiltering, StepConfig, log_potential
 from llm_bridge.exceptions import BackendRequestError, InvalidRewardError, MalformedOutputError
 from llm_bridge.testing import FakeBackend, FakePRM, MarkovStepProcess, exact_target, symbols_of
-
-from _smc_variance import filter_law
 
 N_BIG = 8192
 T1 = StepConfig(temperature=1.0)
@@ -20,7 +19,7 @@ T1 = StepConfig(temperature=1.0)
 def _weighted_dist(res):
     w = np.exp(res.log_weights)
     out: dict = {}
-    for p, wi in zip(res.particles, w):
+    for p, wi in zip(res.particles, w, strict=True):
         k = tuple(symbols_of("".join(p.steps)))
         out[k] = out.get(k, 0.0) + wi
     return out

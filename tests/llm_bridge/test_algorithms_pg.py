@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from llm_bridge.algorithms import Particle, ParallelTempering, ParticleGibbs, StepConfig, log_potential
+from llm_bridge.algorithms import ParallelTempering, Particle, ParticleGibbs, StepConfig, log_potential
 from llm_bridge.testing import FakeBackend, FakePRM, MarkovStepProcess, exact_target, symbols_of
 
 T1 = StepConfig(temperature=1.0)
@@ -47,7 +47,7 @@ def _invariance_chi2(cls, *, runs: int, seed: int):
     be = FakeBackend(proc)
     pg = cls(num_iterations=1, step=T1, aggregation="last")
     counts = np.zeros(len(keys))
-    for r in range(runs):
+    for _ in range(runs):
         ref = _reference(proc, prm, keys[rng.choice(len(keys), p=probs)])
         res = pg.infer(be, prm, "Q:\n", budget=2, seed=int(rng.integers(2**31)), reference=ref)
         counts[keys.index(tuple(symbols_of("".join(res.reference.steps))))] += 1

@@ -83,7 +83,7 @@ def test_vllm_like_batches_prompts_and_maps_finish_reasons(vllm_server):
     reqs = _completion_requests(vllm_server)
     assert len(reqs) == 1 and reqs[0]["prompt"] == ["aa", "bbb", "cccc"] and reqs[0]["n"] == 2  # one batched request
     assert [[g.text for g in r] for r in out] == [[_sample_text(p, None, j) for j in range(2)] for p in ["aa", "bbb", "cccc"]]
-    for p, row in zip(["aa", "bbb", "cccc"], out):
+    for p, row in zip(["aa", "bbb", "cccc"], out, strict=True):
         for j, g in enumerate(row):
             assert g.finish_reason == ["stop", "eos", "length"][(len(p) + j) % 3]
             assert g.logprob == pytest.approx(-0.875) and g.num_tokens == 3

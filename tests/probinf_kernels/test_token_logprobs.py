@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.special import log_softmax
 
+from probinf._compat import enable_x64
 from probinf.kernels import token_logprobs
 from probinf.kernels._device import jax_has_gpu
 from probinf.kernels.token_logprobs import TOKEN_LOGPROBS_BACKENDS
-from probinf._compat import enable_x64
 
 torch = pytest.importorskip("torch")
 
