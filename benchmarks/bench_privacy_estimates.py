@@ -78,12 +78,12 @@ def main() -> None:
         ar = pe.AttackResults(FN=fn, FP=fp, TN=tn, TP=tp)
         if call == "lo":
             qs = [alpha]
-            ours_fn = lambda: (epsilon_posterior(counts, delta).lower_bound(1 - alpha),)  # noqa: E731
-            peer_fn = lambda: (pe.compute_eps_lo(count=ar, delta=delta, alpha=alpha, method="joint-beta"),)  # noqa: E731
+            ours_fn = lambda: (epsilon_posterior(counts, delta).lower_bound(1 - alpha),)  # noqa: E731, B023
+            peer_fn = lambda: (pe.compute_eps_lo(count=ar, delta=delta, alpha=alpha, method="joint-beta"),)  # noqa: E731, B023
         else:
             qs = [alpha / 2, 1 - alpha / 2]
-            ours_fn = lambda: epsilon_posterior(counts, delta).interval(1 - alpha)  # noqa: E731
-            peer_fn = lambda: pe.compute_eps_lo_hi(count=ar, delta=delta, alpha=alpha, method="joint-beta")  # noqa: E731
+            ours_fn = lambda: epsilon_posterior(counts, delta).interval(1 - alpha)  # noqa: E731, B023
+            peer_fn = lambda: pe.compute_eps_lo_hi(count=ar, delta=delta, alpha=alpha, method="joint-beta")  # noqa: E731, B023
         ours = ours_fn()
         t_ours = median_time(ours_fn, repeats=11, warmup=1)
         t0 = time.perf_counter()

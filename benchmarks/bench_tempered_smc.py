@@ -127,7 +127,8 @@ def main(argv=None):
     # the same target_ess it takes fewer steps than blackjax; the third row matches blackjax's step count.
     runners = {"blackjax": blackjax_runner(lp, ll, d), "probinf": probinf_runner(lp, ll, d),
                "probinf (target_ess=0.7)": probinf_runner(lp, ll, d, 0.7)}
-    first, times, lzs, steps, means = {}, {n: [] for n in runners}, {n: [] for n in runners}, {n: [] for n in runners}, {}
+    first, means = {}, {}
+    times, lzs, steps = ({n: [] for n in runners} for _ in range(3))
     for name, run in runners.items():  # compile + first run
         t0 = time.perf_counter()
         out = run(jax.random.key(1000))

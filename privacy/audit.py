@@ -53,7 +53,8 @@ def check_audit(lower_bound: float, theoretical_epsilon: float, *, strict: bool 
     """
     lb, th = float(lower_bound), float(theoretical_epsilon)
     if math.isnan(lb) or math.isnan(th):
-        raise ValueError(f"lower_bound and theoretical_epsilon must be numbers, got {lower_bound!r}, {theoretical_epsilon!r}")
+        raise ValueError(f"lower_bound and theoretical_epsilon must be numbers, got {lower_bound!r}, "
+                         f"{theoretical_epsilon!r}")
     if lb <= th:
         return True
     msg = (f"audit violation{(' (' + what + ')') if what else ''}: the empirical lower bound {lb:.4g} exceeds the "

@@ -99,7 +99,8 @@ def _resolve_prior(prior, model: str) -> dict:
     if isinstance(prior, dict):
         low = {str(k).lower(): v for k, v in prior.items()}
         if set(low) != {"tp", "fn", "tn", "fp"}:
-            raise PrivacyParameterError(f"a Dirichlet prior dict needs exactly the keys tp, fn, tn, fp, got {sorted(prior)}")
+            raise PrivacyParameterError("a Dirichlet prior dict needs exactly the keys tp, fn, tn, fp, got "
+                                        f"{sorted(prior)}")
         return {k: _pos(v, k) for k, v in low.items()}
     if isinstance(prior, (numbers.Real, np.floating)):
         v = _pos(prior, "concentration")
@@ -379,7 +380,8 @@ def _rng_from_key(key) -> np.random.Generator:
         data = np.asarray(jax.random.key_data(key)) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) \
             else np.asarray(key)
     except Exception:  # noqa: BLE001 - anything that is not a key is reported below
-        raise TypeError(f"key must be a JAX PRNG key, an int seed or a numpy Generator, got {type(key).__name__}") from None
+        raise TypeError(
+            f"key must be a JAX PRNG key, an int seed or a numpy Generator, got {type(key).__name__}") from None
     return np.random.default_rng(data.astype(np.uint64).ravel().tolist())
 
 

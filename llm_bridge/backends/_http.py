@@ -180,7 +180,8 @@ class HTTPClient:
             try:
                 return resp.json()
             except (json.JSONDecodeError, ValueError) as e:
-                raise MalformedOutputError(f"{url} answered HTTP {status} with a non-JSON body: {resp.text[:200]!r}") from e
+                raise MalformedOutputError(
+                    f"{url} answered HTTP {status} with a non-JSON body: {resp.text[:200]!r}") from e
         with self._lock:
             self.stats["failures"] += 1
         kind = f"HTTP {status}" if status is not None else type(last).__name__

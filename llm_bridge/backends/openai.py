@@ -339,7 +339,8 @@ class OpenAICompatibleBackend:
             keys = list(groups)
             want = [len(groups[k]) * n for k in keys]
             payloads = [
-                self._payload(k, w, *args, particle_seed(seed, "group", gi)) for gi, (k, w) in enumerate(zip(keys, want, strict=True))
+                self._payload(k, w, *args, particle_seed(seed, "group", gi))
+                for gi, (k, w) in enumerate(zip(keys, want, strict=True))
             ]
             self.stats["requests"] += len(payloads)
             answers = self.client.post_many(path, payloads)

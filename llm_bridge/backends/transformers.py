@@ -131,7 +131,8 @@ class TransformersBackend(DecodeLoop):
         self.max_length = getattr(model.config, "max_position_embeddings", None)
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
-        self.stats = dict(forward_calls=0, generated_tokens=0, prefill_tokens=0, prefix_tokens_reused=0, scored_tokens=0)
+        self.stats = dict(forward_calls=0, generated_tokens=0, prefill_tokens=0, prefix_tokens_reused=0,
+                          scored_tokens=0)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -309,7 +310,8 @@ class TransformersBackend(DecodeLoop):
         ids = self.score_ids([self.encode(p) for p in prompts], [self._encode_continuation(c) for c in conts])
         return [row.tolist() for row in ids]
 
-    def score_ids(self, prompt_ids: Sequence[Sequence[int]], continuation_ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
+    def score_ids(self, prompt_ids: Sequence[Sequence[int]],
+                  continuation_ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
         """Per-token log-probabilities of given continuation token ids after given prompt token ids."""
         import torch
 
@@ -317,7 +319,8 @@ class TransformersBackend(DecodeLoop):
 
         if len(prompt_ids) != len(continuation_ids):
             raise ValueError(
-                f"prompt_ids and continuation_ids must have the same length, got {len(prompt_ids)} and {len(continuation_ids)}"
+                f"prompt_ids and continuation_ids must have the same length, got {len(prompt_ids)} and "
+                f"{len(continuation_ids)}"
             )
         V = self.model.config.vocab_size
         rows = []

@@ -82,7 +82,8 @@ class _PerStepPRM:
                     raise InvalidRewardError(f"{self.name} produced a non-numeric score {v!r}") from None
                 if not (0.0 <= v <= 1.0):  # also rejects NaN
                     raise InvalidRewardError(
-                        f"{self.name} produced {v!r} for step {len(k[1]) - 1} ({k[1][-1][:60]!r}); expected a probability in [0, 1]"
+                        f"{self.name} produced {v!r} for step {len(k[1]) - 1} ({k[1][-1][:60]!r}); expected a "
+                        "probability in [0, 1]"
                     )
                 values[k] = v
                 self._memo.put(k, v)

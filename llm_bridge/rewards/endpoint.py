@@ -113,7 +113,8 @@ class EndpointPRM:
         else:
             groups = [todo[k : k + self.batch_size] for k in range(0, len(todo), self.batch_size)]
             payloads = [
-                {"model": self.model, "input": [qs[i].rstrip("\n") + "\n" + "".join(s + self.step_token for s in st[i]) for i in g]}
+                {"model": self.model,
+                 "input": [qs[i].rstrip("\n") + "\n" + "".join(s + self.step_token for s in st[i]) for i in g]}
                 for g in groups
             ]
         answers = self.client.post_many(self.path, payloads)

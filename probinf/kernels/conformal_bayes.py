@@ -31,8 +31,8 @@ Backends
 ``"reference"``
     Plain NumPy/SciPy in float64 over the full T x G x n tensor: the test oracle.
 ``"cpu"`` (what ``"auto"`` runs, on CPU and on GPU)
-    Fused and chunked JAX (XLA; the name is historical, it runs on any device).  The log-sum-exp over draws factorises as a matrix
-    product after max-shifting each column,
+    Fused and chunked JAX (XLA; the name is historical, it runs on any device).  The log-sum-exp over draws factorises
+    as a matrix product after max-shifting each column,
     :math:`\sum_t e^{a_{tg}} e^{b_{ti}} = e^{m_g + M_i} (A^\top B)_{gi}` with
     :math:`A = e^{a - m}, B = e^{b - M} \in [0, 1]`, so the work is a BLAS
     product over G-chunks and memory is :math:`O(T(n + G) + c\,n)` for chunk

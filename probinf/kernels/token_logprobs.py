@@ -41,7 +41,8 @@ Backends (``backend=``):
 
 Conventions (those of ``torch.log_softmax`` and ``jax.nn.log_softmax``): a row whose logits
 are all ``-inf`` has no distribution and gives NaN; a row holding NaN or ``+inf`` gives NaN;
-a token whose logit is ``-inf`` in an otherwise valid row gives ``-inf``.  Empty leading dimensions give an empty result.
+a token whose logit is ``-inf`` in an otherwise valid row gives ``-inf``.  Empty leading dimensions give an empty
+result.
 Float32 results agree with a float64 reference to ``1e-5 * (1 + |result|)``.
 Token ids outside ``[0, V)`` or mismatched shapes raise ``ValueError``.
 
@@ -288,7 +289,8 @@ def token_logprobs(logits, token_ids, *, backend: str = "auto", chunk_size: int 
         raise ValueError(f"block_rows must be a positive int or None, got {block_rows!r}")
     if _is_torch(logits):
         if backend == "pallas":
-            raise ValueError("backend='pallas' takes JAX/NumPy logits; for torch tensors use 'cpu' (also on CUDA) or 'chunked'")
+            raise ValueError("backend='pallas' takes JAX/NumPy logits; for torch tensors use 'cpu' (also on CUDA) or "
+                             "'chunked'")
         if backend == "auto":
             backend = _auto(logits.shape, "gpu" if logits.device.type == "cuda" else "cpu")
         return _torch_path(logits, token_ids, backend, chunk_size, block_rows)

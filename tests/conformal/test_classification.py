@@ -50,7 +50,8 @@ CASES = [("lac", False), ("aps", False), ("aps", True), ("raps", False), ("raps"
 def test_marginal_coverage_in_exact_band(clf, score, randomized):
     n, R, m = 39, 1200, 40
     sims = _simulate(lambda r: SplitConformalClassifier(clf, [0.8, 0.9], score, randomized=randomized, prefit=True,
-                                                        lambda_reg=0.1, random_state=r), n, R, m, seed=CASES.index((score, randomized)))
+                                                        lambda_reg=0.1, random_state=r),
+                      n, R, m, seed=CASES.index((score, randomized)))
     cov = np.stack([res.covers(yt) for res, yt in sims])  # (R, m, L)
     for j, lv in enumerate([0.8, 0.9]):
         assert_in_band(cov[:, :, j], lv, lv + 1 / (n + 1), sd=beta_sd(n, lv, R, m), what=f"{score} {randomized} {lv}")

@@ -200,7 +200,8 @@ def test_results_to_pandas_and_interval_access(prefit_models):
 def test_unfitted_path_and_normalized_default():
     rng = np.random.default_rng(3)
     X, y = _data(rng, 600)
-    scr = SplitConformalRegressor(conformity_score="normalized").fit(X[:300], y[:300]).conformalize(X[300:500], y[300:500])
+    scr = SplitConformalRegressor(conformity_score="normalized").fit(X[:300], y[:300])
+    scr = scr.conformalize(X[300:500], y[300:500])
     res = scr.predict_interval(X[500:])
     assert np.std(res.width) > 0  # adaptive widths
     np.testing.assert_allclose(scr.predict(X[500:]), res.prediction)
@@ -228,7 +229,8 @@ def test_bad_input_errors(prefit_models):
     scr = SplitConformalRegressor(lin, 0.9, prefit=True)
     with pytest.raises(InsufficientCalibrationError, match="at least 9"):
         scr.conformalize(X[:5], y[:5])
-    res = SplitConformalRegressor(lin, 0.9, prefit=True, on_insufficient="inf").conformalize(X[:5], y[:5]).predict_interval(X)
+    scr = SplitConformalRegressor(lin, 0.9, prefit=True, on_insufficient="inf")
+    res = scr.conformalize(X[:5], y[:5]).predict_interval(X)
     assert np.all(np.isinf(res.width))
     with pytest.raises(ValueError, match="must match"):
         scr.conformalize(X, y[:-1])

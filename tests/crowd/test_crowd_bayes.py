@@ -28,7 +28,7 @@ def _exact_pair_posterior(y, K):
         for b in range(K):
             if a != b:
                 P[a, b] = quad(lik, 0.5, 1, args=(a, b))[0]
-                Eq += quad(lambda q: q * lik(q, a, b), 0.5, 1)[0]
+                Eq += quad(lambda q, a=a, b=b: q * lik(q, a, b), 0.5, 1)[0]
     Z = P.sum()
     return P / Z, Eq / Z
 

@@ -127,9 +127,11 @@ def test_ess_trigger_fires_only_below_threshold():
             FakeBackend(proc), FakePRM(proc), "Q:\n", budget=32, seed=4)
         for h in res.history:
             assert h["resampled"] == (h["ess"] < thr * 32 and h["active"] > 0)
-    res = ParticleFiltering(step=T1, resampling="every").infer(FakeBackend(proc), FakePRM(proc), "Q:\n", budget=32, seed=4)
+    res = ParticleFiltering(step=T1, resampling="every").infer(FakeBackend(proc), FakePRM(proc), "Q:\n", budget=32,
+                                                               seed=4)
     assert all(h["resampled"] == (h["active"] > 0) for h in res.history)
-    res = ParticleFiltering(step=T1, resampling="never").infer(FakeBackend(proc), FakePRM(proc), "Q:\n", budget=32, seed=4)
+    res = ParticleFiltering(step=T1, resampling="never").infer(FakeBackend(proc), FakePRM(proc), "Q:\n", budget=32,
+                                                               seed=4)
     assert not any(h["resampled"] for h in res.history)
 
 

@@ -37,7 +37,10 @@ _REWARD_FIRST = [0.97, 0.1, 0.53]
 
 
 def _invariance_chi2(cls, *, runs: int, seed: int):
-    """Draw x* ~ pi exactly, run one conditional-SMC sweep with N=2, return the chi-square p-value of the new references."""
+    """Draw x* ~ pi exactly, run one conditional-SMC sweep with N=2.
+
+    Returns the chi-square p-value of the new references.
+    """
     proc = MarkovStepProcess.default(fixed_length=3)
     prm = FakePRM(proc, reward=_REWARD, reward_first=_REWARD_FIRST)
     target = exact_target(proc, prm, log_potential=log_potential, potential="step")

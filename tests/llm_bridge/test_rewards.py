@@ -201,7 +201,8 @@ def _pooling_route(payload):
     data = []
     for text in payload["input"]:
         steps = text.split("\n", 1)[1].split("<extra_0>")[:-1]
-        data.append({"index": len(data), "object": "pooling", "data": [[1 - 1 / (1 + len(s)), 1 / (1 + len(s))] for s in steps]})
+        data.append({"index": len(data), "object": "pooling",
+                     "data": [[1 - 1 / (1 + len(s)), 1 / (1 + len(s))] for s in steps]})
     return {"object": "list", "data": data}
 
 
