@@ -33,7 +33,8 @@ Crowdsourcing", ICML 2023, PMLR 202:14836-14868. arXiv:2301.00006
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -188,6 +189,8 @@ def confusion_mle(enc: Encoded, skills, first, second, n_bisect: int = 30) -> np
 
 class _TopTwoBase:
     """Shared output formatting for :class:`TopTwo` and :class:`crowd.OracleTopTwo`."""
+
+    fit: Callable[..., Any]  # each subclass defines it (a declaration: no class attribute is created)
 
     def _finish(self, enc: Encoded, first, second, skills, confusion, proba, S):
         m = enc.n_tasks

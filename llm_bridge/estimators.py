@@ -115,10 +115,10 @@ def coverage_curve(n, c, ks: Sequence[int], *, num_resamples: int = 1000, level:
     n = np.broadcast_to(np.asarray(n), c.shape)
     if isinstance(ks, (str, bytes)) or np.ndim(ks) != 1 or len(ks) == 0:
         raise ValueError(f"ks must be a non-empty sequence of ints (the k of pass@k), got {ks!r}")
-    ks = np.asarray(ks)
-    per = np.stack([pass_at_k(n, c, k) for k in ks], axis=1)  # (problems, ks)
+    k_arr = np.asarray(ks)
+    per = np.stack([pass_at_k(n, c, k) for k in k_arr], axis=1)  # (problems, ks)
     mean, lo, hi = bootstrap_mean(per, num_resamples=num_resamples, level=level, seed=seed)
-    return pd.DataFrame({"k": ks, "coverage": mean, "lower": lo, "upper": hi})
+    return pd.DataFrame({"k": k_arr, "coverage": mean, "lower": lo, "upper": hi})
 
 
 def verifier_ceiling(p, q, k=None):

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llm_bridge.contracts import Generation, check_generate_args, check_prompts
+from llm_bridge.contracts import FinishReason, Generation, check_generate_args, check_prompts
 from llm_bridge.exceptions import BackendRequestError
 
 __all__ = ["MarkovStepProcess", "FakeBackend", "FakePRM", "answer_of", "symbols_of", "exact_target"]
@@ -195,7 +195,7 @@ class FakeBackend:
         if hist and not need_symbol and len(hist) > proc.max_len:
             raise ValueError(f"prompt already holds {len(hist)} > max_len symbols")
         text, ids, lp, ntok = "", [], 0.0, 0
-        finish = "length"
+        finish: FinishReason = "length"
         while ntok < max_tokens:
             if need_symbol:
                 key = (hist[-1] if hist else None, temperature, top_p)

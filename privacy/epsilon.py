@@ -153,7 +153,7 @@ class EpsilonPosterior:
         self._B = BetaDist(p.a_fnr, p.b_fnr, n_per_panel)
         self._Ar, self._Br = self._A.reflected(), self._B.reflected()
         self._cdf0 = None
-        self._mean = None
+        self._mean: float | None = None
 
     def __repr__(self) -> str:
         c = self.counts
@@ -281,8 +281,8 @@ class EpsilonPosterior:
                 done[idx] = conv
             res[reach] = x[reach]
             out[active] = res
-        out = out.reshape(qa.shape)
-        return float(out) if out.ndim == 0 else out
+        shaped = out.reshape(qa.shape)
+        return float(shaped) if shaped.ndim == 0 else shaped
 
     def _sf_bound(self, e: float) -> float:
         # P(eps > e) <= F_a(t) + F_b(t) + F_{1-a}(t) + F_{1-b}(t): the region's complement lies

@@ -31,6 +31,7 @@ Example
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from typing import cast
 
 import numpy as np
 
@@ -141,8 +142,9 @@ class ParallelTempering(ParticleGibbs):
                 refs[k] = _draw_reference(particles, lw, rng)
                 pools.append((particles, lw))
             for k in range(it % 2, m - 1, 2):  # alternate even/odd neighbour pairs
-                s_k = float(np.sum(log_potential(np.array(refs[k].rewards))))
-                s_l = float(np.sum(log_potential(np.array(refs[k + 1].rewards))))
+                ref_k, ref_l = cast(Particle, refs[k]), cast(Particle, refs[k + 1])  # drawn in the sweep above
+                s_k = float(np.sum(log_potential(np.array(ref_k.rewards))))
+                s_l = float(np.sum(log_potential(np.array(ref_l.rewards))))
                 log_acc = (1 / taus[k] - 1 / taus[k + 1]) * (s_l - s_k)
                 if np.log(max(rng.random(), 1e-300)) < log_acc:
                     refs[k], refs[k + 1] = refs[k + 1], refs[k]

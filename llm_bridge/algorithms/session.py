@@ -189,10 +189,10 @@ class Session:
 
     def extend(self, particles: Sequence[Particle], *, skip: Sequence[int] = ()) -> list[Particle]:
         """One step for every active particle (except indices in ``skip``); frozen ones are returned unchanged."""
-        skip = set(skip)
+        skipped = set(skip)
         groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
         for i, p in enumerate(particles):
-            if not p.done and i not in skip:
+            if not p.done and i not in skipped:
                 groups[p.steps].append(i)
         out = list(particles)
         if not groups:

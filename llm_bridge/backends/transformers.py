@@ -349,10 +349,11 @@ class TransformersBackend(DecodeLoop):
             # logits at positions width-1-keep .. width-2 predict the last `keep` tokens
             logits = self._forward(ids, mask, pos, None, logits_to_keep=keep + 1)[:, :-1, :]
             targets = ids[:, width - keep :]
-            lp = token_logprobs(logits, targets).double().cpu().numpy()
+            scores: Any = token_logprobs(logits, targets)  # a torch tensor for torch logits
+            lp = scores.double().cpu().numpy()
             for j, i in enumerate(idx):
-                c = len(rows[i][1])
-                out[i] = lp[j, keep - c :]
+                n_cont = len(rows[i][1])
+                out[i] = lp[j, keep - n_cont :]
             self.stats["scored_tokens"] += sum(len(rows[i][1]) for i in idx)
         return out
 

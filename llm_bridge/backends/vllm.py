@@ -33,10 +33,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from llm_bridge.backends._common import particle_seed
 from llm_bridge.contracts import (
+    FinishReason,
     Generation,
     check_generate_args,
     check_prompts,
@@ -116,6 +117,7 @@ class VLLMBackend:
         ids = tuple(int(t) for t in (getattr(o, "token_ids", None) or ()))
         fr = getattr(o, "finish_reason", None)
         sr = getattr(o, "stop_reason", None)
+        finish: FinishReason
         if fr == "length":
             finish = "length"
         elif fr == "stop":
@@ -182,8 +184,9 @@ class VLLMBackend:
                 raise MalformedOutputError(f"vLLM returned {len(gens)} completions, expected {len(groups[k]) * n}")
             for r, i in enumerate(groups[k]):
                 results[i] = gens[r * n : (r + 1) * n]
-        self.stats["generated_tokens"] += sum(g.num_tokens for r in results for g in r)
-        return [list(r) for r in results]
+        filled = cast(list[list[Generation]], results)  # every slot was filled above
+        self.stats["generated_tokens"] += sum(g.num_tokens for r in filled for g in r)
+        return [list(r) for r in filled]
 
     # ------------------------------------------------------------------ scoring
     def score_tokens(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[list[float]]:
