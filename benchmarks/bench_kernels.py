@@ -56,7 +56,7 @@ def _mixture_rows():
             if impl == "naive-jax" and P * n * K > 6e8:
                 continue
             try:
-                t = median_time(lambda: exec(code, ns))
+                t = median_time(lambda: exec(code, ns))  # noqa: B023 - called within this iteration
                 mem = peak_rss_mb(_SETUP.format(P=P, n=n, K=K) + "\n#--workload--\n" + code)
             except Exception as exc:  # pykeops missing or failing: record, go on
                 rows.append({"kernel": "mixture", "impl": impl, "P": P, "n": n, "K": K, "error": repr(exc)})
@@ -81,7 +81,7 @@ def _resampling_rows():
         w64 = np.exp(np.asarray(lw, np.float64) - np.max(np.asarray(lw, np.float64)))
         w64 /= w64.sum()
         key = jax.random.PRNGKey(1)
-        t = median_time(lambda: resample(key, lw).block_until_ready())
+        t = median_time(lambda: resample(key, lw).block_until_ready())  # noqa: B023 - called within this iteration
         counts = np.bincount(np.asarray(resample(key, lw)), minlength=N)
         rows.append({"kernel": "resample-systematic", "impl": "probinf (split sums)", "N": N, "seconds": t,
                      "max_abs_count_error": float(np.max(np.abs(counts - N * w64)))})
@@ -90,8 +90,8 @@ def _resampling_rows():
         u = np.float32(0.5)
 
         def naive():
-            c = np.cumsum(w32, dtype=np.float32) * np.float32(N)
-            return np.minimum(np.searchsorted(c, (np.arange(N, dtype=np.float32) + u), side="right"), N - 1)
+            c = np.cumsum(w32, dtype=np.float32) * np.float32(N)  # noqa: B023 - called within this iteration
+            return np.minimum(np.searchsorted(c, (np.arange(N, dtype=np.float32) + u), side="right"), N - 1)  # noqa: B023 - called within this iteration
 
         t = median_time(naive)
         counts = np.bincount(naive(), minlength=N)
@@ -106,7 +106,8 @@ def main():
     for r in rows:
         size = f"P={r['P']} n={r['n']} K={r['K']}" if "P" in r else f"N={r['N']:.0e}"
         note = r.get("error") or (f"max count err {r['max_abs_count_error']:.3g}" if "max_abs_count_error" in r
-                                  else (f"rel diff {r['max_rel_diff_vs_probinf']:.1e}" if r.get("max_rel_diff_vs_probinf") is not None else ""))
+                                  else (f"rel diff {r['max_rel_diff_vs_probinf']:.1e}"
+                                        if r.get("max_rel_diff_vs_probinf") is not None else ""))
         md.append(f"| {r['kernel']} | {r['impl']} | {size} | {r.get('seconds', float('nan')):.4g} | "
                   f"{r.get('peak_extra_mib', float('nan')):.4g} | {note} |")
     text = "\n".join(md) + "\n"

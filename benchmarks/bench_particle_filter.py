@@ -142,10 +142,11 @@ def main(argv=None):
                 ll = float(particle_filter(jax.random.PRNGKey(r + 1), models[name], y32, n).log_evidence)
                 times.append(time.perf_counter() - t0)
                 lls.append(ll - ref[name])
-            row.update(probinf_s=statistics.median(times[1:]), probinf_err_mean=np.mean(lls), probinf_err_sd=np.std(lls))
+            row.update(probinf_s=statistics.median(times[1:]), probinf_err_mean=np.mean(lls),
+                       probinf_err_sd=np.std(lls))
             peers = () if args.no_peers else (
-                ("particles", lambda r: particles_filter(data[name], n, name)),
-                ("numpy", lambda r: numpy_filter(data[name], n, name, np.random.default_rng(r))))
+                ("particles", lambda r: particles_filter(data[name], n, name)),  # noqa: B023 - called within this iteration
+                ("numpy", lambda r: numpy_filter(data[name], n, name, np.random.default_rng(r))))  # noqa: B023 - called within this iteration
             for lib, fn in peers:
                 if lib == "particles":
                     np.random.seed(0)
@@ -171,7 +172,8 @@ def main(argv=None):
     lines = [
         f"# Particle filter benchmark (T = {T}, bootstrap, systematic resampling at ESS < N/2)",
         "",
-        f"probinf (JAX {jax.__version__}, float32, jit compile excluded) vs particles {getattr(_p, '__version__', '?')} "
+        f"probinf (JAX {jax.__version__}, float32, jit compile excluded) vs particles "
+        f"{getattr(_p, '__version__', '?')} "
         "vs a vectorized NumPy filter, same machine, same run. Median of "
         f"{args.repeats} runs after a warm-up; log-evidence error mean ± sd over {args.repeats + 1} runs.",
         "",
@@ -183,7 +185,8 @@ def main(argv=None):
         lines.append(
             f"| {r['model']} | {r['N']:.0e} | {r['probinf_s']:.3f} | {r['particles_s']:.3f} | {r['numpy_s']:.3f} | "
             f"{r['speedup_vs_particles']:.2f}x | {r['speedup_vs_numpy']:.2f}x | "
-            f"{r['probinf_err_mean']:+.2f} ± {r['probinf_err_sd']:.2f} | {r['particles_err_mean']:+.2f} ± {r['particles_err_sd']:.2f} | "
+            f"{r['probinf_err_mean']:+.2f} ± {r['probinf_err_sd']:.2f} | {r['particles_err_mean']:+.2f} ± "
+            f"{r['particles_err_sd']:.2f} | "
             f"{r['numpy_err_mean']:+.2f} ± {r['numpy_err_sd']:.2f} | {r['probinf_compile_s']:.1f} |"
         )
     extra = {"quick": args.quick, "jax_backend": jax.default_backend(),

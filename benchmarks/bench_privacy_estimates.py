@@ -36,7 +36,7 @@ def _mc_quantiles(tp, tn, fp, fn, delta, qs, seed=0):
     vals = np.quantile(eps, qs)
     # standard error of a sample quantile: sqrt(q(1-q)/n) / density, density by a +-0.002 probability window
     se = []
-    for q, v in zip(qs, vals):
+    for q in qs:
         lo, hi = np.quantile(eps, [max(q - 0.002, 0), min(q + 0.002, 1)])
         dens = 0.004 / max(hi - lo, 1e-12)
         se.append(float(np.sqrt(q * (1 - q) / N_MC) / dens))
@@ -52,7 +52,7 @@ def _write(rows: list, t_vec: float) -> None:
     for r in rows:
         peer = r["peer"] if r["peer"] is not None else f"fails: {r['peer_error'][:60]}"
         sp = f"{r['speedup']:.0f}x" if r["speedup"] else "—"
-        mc = ", ".join(f"{v} (±{s})" for v, s in zip(r["monte_carlo"], r["mc_se"]))
+        mc = ", ".join(f"{v} (±{s})" for v, s in zip(r["monte_carlo"], r["mc_se"], strict=True))
         dpm = f"{r['max_diff_peer_vs_mc']:.4f}" if r["max_diff_peer_vs_mc"] is not None else "—"
         md.append(f"| {r['counts (TP,TN,FP,FN)']} | {r['delta']:g} | {r['alpha']} | {r['call']} | {r['probinf']} | "
                   f"{r['probinf_ms']:.1f} ms | {peer} | {r['peer_s']:.2f} s | {sp} | {mc} | "
@@ -78,12 +78,12 @@ def main() -> None:
         ar = pe.AttackResults(FN=fn, FP=fp, TN=tn, TP=tp)
         if call == "lo":
             qs = [alpha]
-            ours_fn = lambda: (epsilon_posterior(counts, delta).lower_bound(1 - alpha),)  # noqa: E731
-            peer_fn = lambda: (pe.compute_eps_lo(count=ar, delta=delta, alpha=alpha, method="joint-beta"),)  # noqa: E731
+            ours_fn = lambda: (epsilon_posterior(counts, delta).lower_bound(1 - alpha),)  # noqa: E731, B023
+            peer_fn = lambda: (pe.compute_eps_lo(count=ar, delta=delta, alpha=alpha, method="joint-beta"),)  # noqa: E731, B023
         else:
             qs = [alpha / 2, 1 - alpha / 2]
-            ours_fn = lambda: epsilon_posterior(counts, delta).interval(1 - alpha)  # noqa: E731
-            peer_fn = lambda: pe.compute_eps_lo_hi(count=ar, delta=delta, alpha=alpha, method="joint-beta")  # noqa: E731
+            ours_fn = lambda: epsilon_posterior(counts, delta).interval(1 - alpha)  # noqa: E731, B023
+            peer_fn = lambda: pe.compute_eps_lo_hi(count=ar, delta=delta, alpha=alpha, method="joint-beta")  # noqa: E731, B023
         ours = ours_fn()
         t_ours = median_time(ours_fn, repeats=11, warmup=1)
         t0 = time.perf_counter()

@@ -77,7 +77,7 @@ def run(sizes, repeats=5):
         key = jax.random.PRNGKey(1)
         ref = None
         for name, fn in variants().items():
-            t = median_time(lambda: jax.block_until_ready(fn(key, lw)), repeats=repeats)
+            t = median_time(lambda: jax.block_until_ready(fn(key, lw)), repeats=repeats)  # noqa: B023 - called within this iteration
             out = np.asarray(fn(key, lw))
             row = {"N": n, "impl": name, "seconds": t, "device": str(jax.devices()[0])}
             if name == "scatter_add":

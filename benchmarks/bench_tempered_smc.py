@@ -54,9 +54,9 @@ def make_densities(X, y):
 
 def blackjax_runner(log_prior, log_likelihood, d):
     import blackjax
+    from blackjax.mcmc.random_walk import normal
     from blackjax.smc import resampling
     from blackjax.smc.base import extend_params
-    from blackjax.mcmc.random_walk import normal
 
     rw = blackjax.additive_step_random_walk.build_kernel()
 
@@ -105,7 +105,8 @@ def probinf_runner(log_prior, log_likelihood, d, target_ess=0.5):
     import probinf
 
     kernel = probinf.RandomWalk()
-    sampler = lambda k, n: PRIOR_SD * jax.random.normal(k, (n, d))
+    def sampler(k, n):
+        return PRIOR_SD * jax.random.normal(k, (n, d))
 
     def run(key):
         r = probinf.tempered_smc(key, log_prior, log_likelihood, sampler, N_PARTICLES, kernel=kernel,
@@ -126,7 +127,8 @@ def main(argv=None):
     # the same target_ess it takes fewer steps than blackjax; the third row matches blackjax's step count.
     runners = {"blackjax": blackjax_runner(lp, ll, d), "probinf": probinf_runner(lp, ll, d),
                "probinf (target_ess=0.7)": probinf_runner(lp, ll, d, 0.7)}
-    first, times, lzs, steps, means = {}, {n: [] for n in runners}, {n: [] for n in runners}, {n: [] for n in runners}, {}
+    first, means = {}, {}
+    times, lzs, steps = ({n: [] for n in runners} for _ in range(3))
     for name, run in runners.items():  # compile + first run
         t0 = time.perf_counter()
         out = run(jax.random.key(1000))

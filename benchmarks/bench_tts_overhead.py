@@ -41,7 +41,8 @@ def _summ(name, setting, rows):
     return dict(setting=setting, method=name, problems=len(rows), wall_s=a["wall"],
                 overhead_pct=100 * a["overhead"] / a["wall"], overhead_ms_per_step=1e3 * a["overhead"] / a["steps"],
                 tokens_per_problem=a["tokens"] / len(rows), generations_per_problem=a["generations"] / len(rows),
-                generate_calls_per_step=a["generate_calls"] / a["steps"], reward_calls_per_step=a["reward_calls"] / a["steps"],
+                generate_calls_per_step=a["generate_calls"] / a["steps"],
+                reward_calls_per_step=a["reward_calls"] / a["steps"],
                 its_hub_reward_calls_per_step=float(N) if name == "pf" else float("nan"))
 
 
@@ -78,8 +79,10 @@ def main():
              "generate calls/step | PRM calls/step (ours) | PRM calls/step (its_hub design) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in out:
-        lines.append(f"| {r['setting']} | {r['method']} | {r['problems']} | {r['wall_s']:.2f} | {r['overhead_pct']:.1f} | "
-                     f"{r['overhead_ms_per_step']:.2f} | {r['tokens_per_problem']:.0f} | {r['generate_calls_per_step']:.2f} | "
+        lines.append(f"| {r['setting']} | {r['method']} | {r['problems']} | {r['wall_s']:.2f} | "
+                     f"{r['overhead_pct']:.1f} | "
+                     f"{r['overhead_ms_per_step']:.2f} | {r['tokens_per_problem']:.0f} | "
+                     f"{r['generate_calls_per_step']:.2f} | "
                      f"{r['reward_calls_per_step']:.2f} | {r['its_hub_reward_calls_per_step']:.0f} |")
     toy = {r["method"]: r for r in out if r["setting"].startswith("toy")}
     if "pf" in toy and "bon" in toy:

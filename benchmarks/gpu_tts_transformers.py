@@ -108,7 +108,7 @@ def kernel(device, smoke):
     ref = token_logprobs(logits, ids, backend="reference")
     for backend, chunk in (("reference", None), ("cpu", None), ("chunked", 4096), ("chunked", 16384)):
         kw = {"chunk_size": chunk} if chunk else {}
-        fn = lambda: token_logprobs(logits, ids, backend=backend, **kw)  # noqa: E731
+        fn = lambda: token_logprobs(logits, ids, backend=backend, **kw)  # noqa: E731, B023
         out = fn()
         err = float((out - ref).abs().max())
         if device.type == "cuda":
@@ -123,7 +123,8 @@ def kernel(device, smoke):
             ts.append(time.perf_counter() - t0)
         dt = float(np.median(ts))
         row = {"backend": backend, "chunk_size": chunk, "B": B, "L": L, "V": V, "dtype": str(dtype),
-               "seconds": dt, "read_GBps": logits.numel() * logits.element_size() / dt / 1e9, "max_abs_err_vs_reference": err}
+               "seconds": dt, "read_GBps": logits.numel() * logits.element_size() / dt / 1e9,
+               "max_abs_err_vs_reference": err}
         if device.type == "cuda":
             row["peak_extra_MiB"] = (torch.cuda.max_memory_allocated() - base) / 2**20
         rows.append(row)
@@ -145,7 +146,7 @@ def kernel_jax(smoke):
     rows = []
     ref = np.asarray(token_logprobs(z, ids, backend="reference"))
     for backend in ("reference", "cpu", "pallas"):
-        fn = lambda: token_logprobs(z, ids, backend=backend, interpret=not gpu)  # noqa: E731
+        fn = lambda: token_logprobs(z, ids, backend=backend, interpret=not gpu)  # noqa: E731, B023
         out = np.asarray(fn())
         ts = []
         for _ in range(3 if smoke else 10):
@@ -176,17 +177,20 @@ def main(argv=None):
             "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "smoke": a.smoke}
     print(info, flush=True)
     res = {"info": info, "throughput": throughput(be, device, a.smoke),
-           "particle_filter": particle_filter(be, device, a.smoke, a.problems), "token_logprobs": kernel(device, a.smoke) + kernel_jax(a.smoke)}
+           "particle_filter": particle_filter(be, device, a.smoke, a.problems),
+           "token_logprobs": kernel(device, a.smoke) + kernel_jax(a.smoke)}
     out_dir = Path(a.out or os.environ.get("OUT") or Path(__file__).resolve().parent / "results")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "gpu_tts_transformers.json").write_text(json.dumps(res, indent=2))
-    md = [f"# llm_bridge on {info['device']} ({info['date']})", "", "| rows | shared prompt | tokens/s |", "|---|---|---|"]
+    md = [f"# llm_bridge on {info['device']} ({info['date']})", "", "| rows | shared prompt | tokens/s |",
+          "|---|---|---|"]
     md += [f"| {r['rows']} | {r['shared_prompt']} | {r['tokens_per_s']:.0f} |" for r in res["throughput"]]
     md += ["", "| method | N | accuracy | wall s | tokens/s | orchestration share |", "|---|---|---|---|---|---|"]
     md += [f"| {r['method']} | {r['N']} | {r['accuracy']:.3f} | {r['wall_s']:.1f} | {r['tokens_per_s']:.0f} | "
            f"{r['orchestration_share']:.1%} |" for r in res["particle_filter"]]
     md += ["", "| token_logprobs input | backend | chunk | seconds | read GB/s |", "|---|---|---|---|---|"]
-    md += [f"| {r.get('framework', 'torch')} | {r['backend']} | {r.get('chunk_size')} | {r['seconds']:.4f} | {r['read_GBps']:.0f} |"
+    md += [f"| {r.get('framework', 'torch')} | {r['backend']} | {r.get('chunk_size')} | {r['seconds']:.4f} | "
+           f"{r['read_GBps']:.0f} |"
            for r in res["token_logprobs"]]
     (out_dir / "gpu_tts_transformers.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

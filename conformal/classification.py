@@ -115,8 +115,8 @@ class SplitConformalClassifier(BaseEstimator, ClassifierMixin):
         Use :math:`u \sim U(0,1)` in APS/RAPS/top-k (exact coverage, smaller sets).  APS/RAPS sets,
         randomized or not, **can be empty**: the most probable class has score :math:`u \hat p_{(1)}`
         (:math:`u = 1` when not randomized), and when that exceeds :math:`\hat q` no class enters the set
-        (LAC sets are empty when no probability reaches :math:`1 - \hat q`).  This is what keeps the coverage in its exact
-        band; MAPIE's APS default (``include_last_label=True``) always keeps a class and over-covers.
+        (LAC sets are empty when no probability reaches :math:`1 - \hat q`).  This is what keeps the coverage in its
+        exact band; MAPIE's APS default (``include_last_label=True``) always keeps a class and over-covers.
         Check ``PredictionSets.size == 0`` if an empty set needs special handling.
     k_reg, lambda_reg : int, float
         RAPS regularisation.
@@ -242,7 +242,8 @@ class SplitConformalClassifier(BaseEstimator, ClassifierMixin):
         if self.groups_ is None:
             Q = np.broadcast_to(self.quantiles_[None, None, :], (n, K, self.quantiles_.size))
         elif self.groups_ == "class":
-            Q = np.broadcast_to(np.stack([self.quantiles_[k] for k in range(K)])[None], (n, K, len(self.confidence_levels_)))
+            Q = np.broadcast_to(np.stack([self.quantiles_[k] for k in range(K)])[None],
+                                (n, K, len(self.confidence_levels_)))
         else:
             if groups is None:
                 raise ValueError("calibrated with groups: pass groups (one per row of X) to predict_set")

@@ -121,7 +121,8 @@ class SplitConformalRegressor(BaseEstimator, RegressorMixin):
         """Train ``estimator`` (and the scale model) on ``(X, y)``; refused with ``prefit=True``."""
         self._check_params()
         if self.prefit:
-            raise ValueError("prefit=True: the estimator is already fitted; call conformalize(X_calib, y_calib) directly")
+            raise ValueError("prefit=True: the estimator is already fitted; call conformalize(X_calib, y_calib) "
+                             "directly")
         X, y = check_X_y(X, y, allow_nan=self._nan_ok())
         self.estimator_ = fit_or_check(self.estimator, False, LinearRegression, X, y, **fit_params)
         if self.conformity_score == "normalized":

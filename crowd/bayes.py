@@ -12,16 +12,20 @@ Validated against exact quadrature on a tiny problem and by simulation-based cal
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import arviz as az
 import numpy as np
 import pandas as pd
 
-from probinf.progress import progress
-
 from crowd._answers import check_fitted, encode
 from crowd._checks import check_int, check_pair, check_random_state, check_real
-from crowd._gibbs import GibbsState, run_gibbs
-from crowd.top_two import check_top_two, confusion_mle, pair_scores, best_pairs, spectral_stage
+from crowd._gibbs import GibbsDraws, GibbsState, run_gibbs
+from crowd.top_two import best_pairs, check_top_two, confusion_mle, pair_scores, spectral_stage
+from probinf.progress import progress
+
+if TYPE_CHECKING:
+    from crowd.smc import TopTwoSMCResult
 
 __all__ = ["BayesianTopTwo"]
 
@@ -130,7 +134,7 @@ class BayesianTopTwo:
         h = (g + rng.integers(1, K, (C, m))) % K
         return GibbsState(rng.beta(a, b, (C, n)), rng.uniform(0.5, 1.0, (C, m)), g, h)
 
-    def fit(self, data: pd.DataFrame) -> "BayesianTopTwo":
+    def fit(self, data: pd.DataFrame) -> BayesianTopTwo:
         self._check()
         enc = encode(data, self.labels, self.duplicates, min_labels=2)
         check_top_two(enc)
@@ -150,7 +154,7 @@ class BayesianTopTwo:
 
             idx = np.asarray(probinf.resample(jax.random.key(seed + 1), res.log_weights))
             p, q, P = res.p[idx][None], res.q[idx][None], res.pair_probs.astype(float)
-            self.draws_ = res
+            self.draws_: TopTwoSMCResult | GibbsDraws = res
             self.log_evidence_ = res.log_evidence
         else:
             rng = np.random.default_rng(self.random_state)

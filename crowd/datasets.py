@@ -129,7 +129,8 @@ def _gold(path: Path, base: int) -> pd.Series:
     s = pd.DataFrame(g, columns=["task", "label"]).drop_duplicates()
     if s["task"].duplicated().any():
         raise ValueError(f"{path}: a task carries two different gold labels")
-    return pd.Series(s["label"].to_numpy(), index=pd.Index(s["task"].to_numpy(), name="task"), name="label").sort_index()
+    index = pd.Index(s["task"].to_numpy(), name="task")
+    return pd.Series(s["label"].to_numpy(), index=index, name="label").sort_index()
 
 
 def load(name: str, data_dir=None, *, duplicates: str = "last") -> CrowdDataset:

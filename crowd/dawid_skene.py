@@ -126,7 +126,7 @@ class DawidSkene:
         T[np.arange(enc.n_tasks), g] = 1.0
         return T
 
-    def fit(self, data: pd.DataFrame, true_labels=None, initial_error=None) -> "DawidSkene":
+    def fit(self, data: pd.DataFrame, true_labels=None, initial_error=None) -> DawidSkene:
         """Run EM.
 
         Parameters
@@ -175,8 +175,7 @@ class DawidSkene:
         T = clamp(self._init_probas(enc))
         prior, err = m_step(T, init_counts)
         history, prev = [], -np.inf
-        it = 0
-        for it in range(1, int(self.n_iter) + 1):
+        for _ in range(int(self.n_iter)):
             log_err = np.log(err).reshape(n * K, K)
             logit = np.log(prior)[None, :] + np.asarray(X @ log_err)
             mx = logit.max(axis=1, keepdims=True)
@@ -199,7 +198,7 @@ class DawidSkene:
             if self.tol > 0 and self.n_iter > 0:  # tol=0 asks for exactly n_iter iterations: nothing to warn about
                 warnings.warn(f"DawidSkene: EM did not reach tol={self.tol} in n_iter={self.n_iter} iterations",
                               CrowdWarning, stacklevel=2)
-        self.n_iter_ = it
+        self.n_iter_ = len(history)  # one ELBO per completed iteration
         self.loss_history_ = history
         # every result gets its own Index objects: renaming one must not rename the others
         self.probas_ = pd.DataFrame(T, index=enc.tasks.copy(), columns=enc.labels.copy())

@@ -120,7 +120,7 @@ class MajorityVote:
                 )
         return np.where(keep, wa, 0.0), keep
 
-    def fit(self, data: pd.DataFrame, skills=None) -> "MajorityVote":
+    def fit(self, data: pd.DataFrame, skills=None) -> MajorityVote:
         """Count votes.
 
         Parameters

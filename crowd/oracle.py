@@ -41,7 +41,7 @@ class OracleTopTwo(_TopTwoBase):
         self.labels = labels
         self.duplicates = duplicates
 
-    def fit(self, data: pd.DataFrame, skills, confusion) -> "OracleTopTwo":
+    def fit(self, data: pd.DataFrame, skills, confusion) -> OracleTopTwo:
         """``skills``: Series worker -> p; ``confusion``: Series task -> q (true values)."""
         enc = encode(data, self.labels, self.duplicates, min_labels=2)
         check_top_two(enc)

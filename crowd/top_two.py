@@ -33,7 +33,8 @@ Crowdsourcing", ICML 2023, PMLR 202:14836-14868. arXiv:2301.00006
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -51,7 +52,7 @@ Q_CLIP = (0.501, 0.999)
 
 
 class SpectralResult(NamedTuple):
-    """Stage-1 estimates (integer label codes): ``first``, ``second`` (m,), ``skills`` (n,), ``confusion`` (m,),
+    r"""Stage-1 estimates (integer label codes): ``first``, ``second`` (m,), ``skills`` (n,), ``confusion`` (m,),
     and the label scores ``mu`` (m, K) estimating :math:`\|p\|(f_j(l) - 1/K)`."""
 
     first: np.ndarray
@@ -189,6 +190,8 @@ def confusion_mle(enc: Encoded, skills, first, second, n_bisect: int = 30) -> np
 class _TopTwoBase:
     """Shared output formatting for :class:`TopTwo` and :class:`crowd.OracleTopTwo`."""
 
+    fit: Callable[..., Any]  # each subclass defines it (a declaration: no class attribute is created)
+
     def _finish(self, enc: Encoded, first, second, skills, confusion, proba, S):
         m = enc.n_tasks
         self.top_two_ = pd.DataFrame({"first": enc.labels[first], "second": enc.labels[second],
@@ -262,7 +265,7 @@ class TopTwo(_TopTwoBase):
         self.refine_confusion = refine_confusion
         self.duplicates = duplicates
 
-    def fit(self, data: pd.DataFrame) -> "TopTwo":
+    def fit(self, data: pd.DataFrame) -> TopTwo:
         enc = encode(data, self.labels, self.duplicates, min_labels=2)
         check_top_two(enc)
         st1 = spectral_stage(enc)

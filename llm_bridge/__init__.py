@@ -48,6 +48,7 @@ from llm_bridge.algorithms import (
     weighted_majority_vote,
 )
 from llm_bridge.budget import Usage
+from llm_bridge.contracts import Backend, Generation, RewardModel, TokenScoringBackend
 from llm_bridge.estimators import accuracy_vs_budget, coverage_curve, pass_at_k, subsample_curve, verifier_ceiling
 from llm_bridge.exceptions import (
     BackendError,
@@ -58,7 +59,6 @@ from llm_bridge.exceptions import (
     MalformedOutputError,
     RewardModelError,
 )
-from llm_bridge.contracts import Backend, Generation, RewardModel, TokenScoringBackend
 from llm_bridge.testing import FakeBackend, FakePRM, MarkovStepProcess
 
 # Heavy or optional pieces, imported on first access (torch, httpx, vllm stay unimported).

@@ -26,8 +26,8 @@ Example
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from llm_bridge.exceptions import InvalidRewardError
 
@@ -84,7 +84,7 @@ AGGREGATIONS: dict[str, Aggregation] = {
 }
 
 
-def get_aggregation(spec: "str | Callable | Aggregation") -> Aggregation:
+def get_aggregation(spec: str | Callable | Aggregation) -> Aggregation:
     """An :class:`Aggregation` from a name in :data:`AGGREGATIONS`, a callable, or an instance."""
     if isinstance(spec, Aggregation):
         return spec

@@ -78,7 +78,7 @@ class Usage:
             else:
                 self.reward_seconds += dt
 
-    def __add__(self, other: "Usage") -> "Usage":
+    def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):
             return NotImplemented
         return Usage(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})

@@ -287,7 +287,7 @@ def check_step_scores(scores, steps: Sequence[Sequence[str]], source: str = "rew
         got = len(scores) if isinstance(scores, (list, tuple)) else type(scores).__name__
         raise InvalidRewardError(f"{source} returned {got} score lists for {len(steps)} partial answers")
     out = []
-    for i, (sc, st) in enumerate(zip(scores, steps)):
+    for i, (sc, st) in enumerate(zip(scores, steps, strict=True)):
         try:
             vals = [float(v) for v in sc]
         except (TypeError, ValueError):

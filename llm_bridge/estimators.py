@@ -34,7 +34,7 @@ Example
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -44,7 +44,8 @@ __all__ = ["pass_at_k", "coverage_curve", "verifier_ceiling", "accuracy_vs_budge
 
 def _as_int_array(x, name):
     a = np.asarray(x)
-    if a.dtype == bool or not (np.issubdtype(a.dtype, np.integer) or (np.issubdtype(a.dtype, np.floating) and np.all(np.isfinite(a)) and np.all(a == np.round(a)))):
+    whole_floats = np.issubdtype(a.dtype, np.floating) and np.all(np.isfinite(a)) and np.all(a == np.round(a))
+    if a.dtype == bool or not (np.issubdtype(a.dtype, np.integer) or whole_floats):
         raise TypeError(f"{name} must hold integers, got dtype {a.dtype} ({np.ravel(a)[:3].tolist()})")
     return a.astype(np.int64)
 
@@ -71,9 +72,11 @@ def pass_at_k(n, c, k):
     n, c, k = (_as_int_array(v, name) for v, name in ((n, "n"), (c, "c"), (k, "k")))
     n, c, k = np.broadcast_arrays(n, c, k)
     if np.any(c < 0) or np.any(c > n):
-        raise ValueError(f"c must satisfy 0 <= c <= n; got c={c[(c < 0) | (c > n)][:3].tolist()} for n={n[(c < 0) | (c > n)][:3].tolist()}")
+        raise ValueError(f"c must satisfy 0 <= c <= n; got c={c[(c < 0) | (c > n)][:3].tolist()} for "
+                         f"n={n[(c < 0) | (c > n)][:3].tolist()}")
     if np.any(k < 1) or np.any(k > n):
-        raise ValueError(f"k must satisfy 1 <= k <= n; got k={k[(k < 1) | (k > n)][:3].tolist()} with n={n[(k < 1) | (k > n)][:3].tolist()}")
+        raise ValueError(f"k must satisfy 1 <= k <= n; got k={k[(k < 1) | (k > n)][:3].tolist()} with "
+                         f"n={n[(k < 1) | (k > n)][:3].tolist()}")
     out = np.empty(n.shape, float)
     flat_n, flat_c, flat_k, flat_o = n.ravel(), c.ravel(), k.ravel(), out.ravel()
     for j in range(flat_n.size):
@@ -101,7 +104,8 @@ def bootstrap_mean(values, *, num_resamples: int = 1000, level: float = 0.95, se
     return v.mean(axis=0), np.quantile(boots, a, axis=0), np.quantile(boots, 1 - a, axis=0)
 
 
-def coverage_curve(n, c, ks: Sequence[int], *, num_resamples: int = 1000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+def coverage_curve(n, c, ks: Sequence[int], *, num_resamples: int = 1000, level: float = 0.95,
+                   seed: int = 0) -> pd.DataFrame:
     """Coverage (mean pass@k over problems) for each ``k`` in ``ks``, with a bootstrap band over problems.
 
     ``n`` and ``c`` are per-problem arrays (or ``n`` a scalar shared by all).
@@ -111,10 +115,10 @@ def coverage_curve(n, c, ks: Sequence[int], *, num_resamples: int = 1000, level:
     n = np.broadcast_to(np.asarray(n), c.shape)
     if isinstance(ks, (str, bytes)) or np.ndim(ks) != 1 or len(ks) == 0:
         raise ValueError(f"ks must be a non-empty sequence of ints (the k of pass@k), got {ks!r}")
-    ks = np.asarray(ks)
-    per = np.stack([pass_at_k(n, c, k) for k in ks], axis=1)  # (problems, ks)
+    k_arr = np.asarray(ks)
+    per = np.stack([pass_at_k(n, c, k) for k in k_arr], axis=1)  # (problems, ks)
     mean, lo, hi = bootstrap_mean(per, num_resamples=num_resamples, level=level, seed=seed)
-    return pd.DataFrame({"k": ks, "coverage": mean, "lower": lo, "upper": hi})
+    return pd.DataFrame({"k": k_arr, "coverage": mean, "lower": lo, "upper": hi})
 
 
 def verifier_ceiling(p, q, k=None):
@@ -159,7 +163,7 @@ def accuracy_vs_budget(df: pd.DataFrame, *, value: str = "correct", by: Sequence
     for key, g in per.groupby(list(by), sort=True):
         m, lo, hi = bootstrap_mean(g[value].to_numpy(float), num_resamples=num_resamples, level=level, seed=seed)
         key = key if isinstance(key, tuple) else (key,)
-        rows.append({**dict(zip(by, key)), "accuracy": float(m), "lower": float(lo), "upper": float(hi),
+        rows.append({**dict(zip(by, key, strict=True)), "accuracy": float(m), "lower": float(lo), "upper": float(hi),
                      "problems": len(g)})
     return pd.DataFrame(rows)
 

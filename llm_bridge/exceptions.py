@@ -6,6 +6,8 @@ Shared by backends, reward models and the algorithms: catch the builtin base
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "LLMBridgeWarning",
     "BackendError",
@@ -48,6 +50,10 @@ class BackendRequestError(BackendError):
         super().__init__(message)
         self.status_code = status_code
         self.attempts = attempts
+
+    # set by the batched clients on the error they re-raise (declarations only: not set here)
+    partial: list[Any]
+    failed_indices: list[int]
 
 
 class RewardModelError(RuntimeError):

@@ -40,13 +40,13 @@ import bisect
 import math
 import re
 import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
+from llm_bridge.contracts import FinishReason, Generation, check_generate_args, check_prompts
 from llm_bridge.exceptions import BackendRequestError
-from llm_bridge.contracts import Generation, check_generate_args, check_prompts
 
 __all__ = ["MarkovStepProcess", "FakeBackend", "FakePRM", "answer_of", "symbols_of", "exact_target"]
 
@@ -87,7 +87,7 @@ class MarkovStepProcess:
             raise ValueError(f"max_len must be >= 1, got {self.max_len}")
 
     @classmethod
-    def default(cls, *, fixed_length: int | None = None, delimiter: str = "\n\n") -> "MarkovStepProcess":
+    def default(cls, *, fixed_length: int | None = None, delimiter: str = "\n\n") -> MarkovStepProcess:
         """A 3-symbol chain; fixed-length ``fixed_length`` answers, or variable length up to 4."""
         p_end = (0.0, 0.0, 0.0) if fixed_length else (0.3, 0.2, 0.4)
         return cls(
@@ -195,7 +195,7 @@ class FakeBackend:
         if hist and not need_symbol and len(hist) > proc.max_len:
             raise ValueError(f"prompt already holds {len(hist)} > max_len symbols")
         text, ids, lp, ntok = "", [], 0.0, 0
-        finish = "length"
+        finish: FinishReason = "length"
         while ntok < max_tokens:
             if need_symbol:
                 key = (hist[-1] if hist else None, temperature, top_p)
@@ -263,7 +263,7 @@ class FakeBackend:
         for p in prompts:
             state = self._state(p)
             out.append([self._sample(rng, state, max_tokens, temperature, top_p, list(stop)) for _ in range(n)])
-        for p, row in zip(prompts, out):
+        for row in out:
             for g in row:
                 self.tokens_out += g.num_tokens
         if idx in self.malformed_calls:
@@ -341,7 +341,7 @@ class FakePRM:
         if idx in self.fail_calls:
             raise BackendRequestError(f"injected PRM timeout on call {idx}")
         out = []
-        for q, st in zip(questions, steps, strict=True):
+        for _q, st in zip(questions, steps, strict=True):
             sc, syms = [], []
             for s in st:
                 syms = syms + symbols_of(s)

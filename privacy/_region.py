@@ -72,7 +72,7 @@ class BetaDist:
         xi, w = special.roots_legendre(n_per_panel)
         self._xi, self._w = xi, w
 
-    def reflected(self) -> "BetaDist":
+    def reflected(self) -> BetaDist:
         """Distribution of 1 - X."""
         return BetaDist(self.b, self.a, len(self._xi))
 

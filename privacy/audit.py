@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -53,7 +54,8 @@ def check_audit(lower_bound: float, theoretical_epsilon: float, *, strict: bool 
     """
     lb, th = float(lower_bound), float(theoretical_epsilon)
     if math.isnan(lb) or math.isnan(th):
-        raise ValueError(f"lower_bound and theoretical_epsilon must be numbers, got {lower_bound!r}, {theoretical_epsilon!r}")
+        raise ValueError(f"lower_bound and theoretical_epsilon must be numbers, got {lower_bound!r}, "
+                         f"{theoretical_epsilon!r}")
     if lb <= th:
         return True
     msg = (f"audit violation{(' (' + what + ')') if what else ''}: the empirical lower bound {lb:.4g} exceeds the "
@@ -320,6 +322,7 @@ def run_audit(*, n_models: int = 8, canaries_per_model: int = 64, noise_multipli
         # the accountant's epsilon is the same for every run up to the +-1 dataset size; use the largest q
         run = accountant_epsilon(noise_multiplier or 0.0, q, steps, d)
         acct = run if acct is None else {k: max(acct[k], run[k]) for k in run}
+    accountant = cast("dict[str, float]", acct)  # set by the first run (with no run, pd.concat below raises)
     trials = pd.concat(rows, ignore_index=True)
     cal, ev = trials[trials.split == "calibration"], trials[trials.split == "evaluation"]
     threshold = _choose_threshold(-cal.loss.to_numpy(), cal.bit.to_numpy(), d, lv)
@@ -329,13 +332,13 @@ def run_audit(*, n_models: int = 8, canaries_per_model: int = 64, noise_multipli
     post = epsilon_posterior(counts, d)
     lb, iv = post.lower_bound(lv), post.interval(lv)
     cp, cp_lb = clopper_pearson_interval(counts, d, lv), clopper_pearson_lower_bound(counts, d, lv)
-    theo = float(claimed_epsilon) if claimed_epsilon is not None else min(acct.values())
+    theo = float(claimed_epsilon) if claimed_epsilon is not None else min(accountant.values())
     ok = check_audit(max(lb, cp_lb), theo, strict=strict,
                      what=f"sigma={noise_multiplier}, {len(ev)} evaluation trials")
     config = dict(n_models=n_models, canaries_per_model=canaries_per_model, noise_multiplier=noise_multiplier,
                   max_grad_norm=max_grad_norm, epochs=epochs, batch_size=batch_size, lr=lr, hidden=hidden)
     return AuditResult(counts=counts, posterior=post, lower_bound=lb, interval=iv, clopper_pearson=cp,
-                       cp_lower_bound=cp_lb, accountant=acct, theoretical_epsilon=theo, consistent=ok,
+                       cp_lower_bound=cp_lb, accountant=accountant, theoretical_epsilon=theo, consistent=ok,
                        threshold=float(threshold), delta=d, level=lv, config=config, trials=trials,
                        test_accuracy=float(np.mean(accs)))
 

@@ -110,7 +110,10 @@ def jeffreys_interval(counts: AttackCounts, delta: float, level: float = 0.95) -
 
 def clopper_pearson_lower_bound(counts: AttackCounts, delta: float, level: float = 0.95,
                                 method: str = "clopper-pearson") -> float:
-    """One-sided lower confidence bound at ``level`` (> 0.5): the lower end of the two-sided interval at ``2 level - 1``."""
+    """One-sided lower confidence bound at ``level`` (> 0.5).
+
+    The lower end of the two-sided interval at ``2 level - 1``.
+    """
     lv = check_level(level)
     if lv <= 0.5:
         raise PrivacyParameterError(f"a one-sided level must exceed 0.5, got {level!r}")

@@ -116,7 +116,7 @@ class AttackCounts:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_guesses(cls, guesses, bits) -> "AttackCounts":
+    def from_guesses(cls, guesses, bits) -> AttackCounts:
         """Counts from the attacker's 0/1 guesses and the true challenge bits (1 = member).
 
         Parameters
@@ -133,7 +133,7 @@ class AttackCounts:
         )
 
     @classmethod
-    def from_scores(cls, scores, threshold: float, bits) -> "AttackCounts":
+    def from_scores(cls, scores, threshold: float, bits) -> AttackCounts:
         """Counts from attack scores thresholded at ``threshold`` (guess member iff ``score >= threshold``).
 
         Parameters
@@ -157,7 +157,7 @@ class AttackCounts:
         return cls.from_guesses(s >= float(threshold), bits)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "AttackCounts":
+    def from_dict(cls, d: dict) -> AttackCounts:
         """Counts from a mapping with keys tp, fn, tn, fp (case-insensitive, as written by :meth:`to_dict`)."""
         if not isinstance(d, Mapping):
             raise TypeError(f"from_dict needs a mapping with keys tp, fn, tn, fp, got {type(d).__name__}")
@@ -197,16 +197,16 @@ class AttackCounts:
     def accuracy(self) -> float:
         return (self.tp + self.tn) / (self.P + self.N)
 
-    def __add__(self, other: "AttackCounts") -> "AttackCounts":
+    def __add__(self, other: AttackCounts) -> AttackCounts:
         if not isinstance(other, AttackCounts):
             return NotImplemented
         return AttackCounts(self.tp + other.tp, self.fn + other.fn, self.tn + other.tn, self.fp + other.fp)
 
-    def swapped(self) -> "AttackCounts":
+    def swapped(self) -> AttackCounts:
         """The game with the roles of errors swapped (FN <-> FP, TN <-> TP); epsilon is invariant."""
         return AttackCounts(tp=self.tn, fn=self.fp, tn=self.tp, fp=self.fn)
 
-    def reflected(self) -> "AttackCounts":
+    def reflected(self) -> AttackCounts:
         """The game with every guess flipped (FN <-> TP, FP <-> TN); epsilon is invariant."""
         return AttackCounts(tp=self.fn, fn=self.tp, tn=self.fp, fp=self.tn)
 

@@ -99,7 +99,8 @@ def _resolve_prior(prior, model: str) -> dict:
     if isinstance(prior, dict):
         low = {str(k).lower(): v for k, v in prior.items()}
         if set(low) != {"tp", "fn", "tn", "fp"}:
-            raise PrivacyParameterError(f"a Dirichlet prior dict needs exactly the keys tp, fn, tn, fp, got {sorted(prior)}")
+            raise PrivacyParameterError("a Dirichlet prior dict needs exactly the keys tp, fn, tn, fp, got "
+                                        f"{sorted(prior)}")
         return {k: _pos(v, k) for k, v in low.items()}
     if isinstance(prior, (numbers.Real, np.floating)):
         v = _pos(prior, "concentration")
@@ -152,7 +153,7 @@ class EpsilonPosterior:
         self._B = BetaDist(p.a_fnr, p.b_fnr, n_per_panel)
         self._Ar, self._Br = self._A.reflected(), self._B.reflected()
         self._cdf0 = None
-        self._mean = None
+        self._mean: float | None = None
 
     def __repr__(self) -> str:
         c = self.counts
@@ -280,8 +281,8 @@ class EpsilonPosterior:
                 done[idx] = conv
             res[reach] = x[reach]
             out[active] = res
-        out = out.reshape(qa.shape)
-        return float(out) if out.ndim == 0 else out
+        shaped = out.reshape(qa.shape)
+        return float(shaped) if shaped.ndim == 0 else shaped
 
     def _sf_bound(self, e: float) -> float:
         # P(eps > e) <= F_a(t) + F_b(t) + F_{1-a}(t) + F_{1-b}(t): the region's complement lies
@@ -379,7 +380,8 @@ def _rng_from_key(key) -> np.random.Generator:
         data = np.asarray(jax.random.key_data(key)) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) \
             else np.asarray(key)
     except Exception:  # noqa: BLE001 - anything that is not a key is reported below
-        raise TypeError(f"key must be a JAX PRNG key, an int seed or a numpy Generator, got {type(key).__name__}") from None
+        raise TypeError(
+            f"key must be a JAX PRNG key, an int seed or a numpy Generator, got {type(key).__name__}") from None
     return np.random.default_rng(data.astype(np.uint64).ravel().tolist())
 
 

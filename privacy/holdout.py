@@ -151,7 +151,8 @@ def adaptive_overfitting_demo(*, n=1000, d=20, n_queries=(50, 100, 200, 400), th
     rows = []
     for m in n_queries:
         tho = ReusableHoldout(threshold, sigma, m + 1, random_state=rng)
-        answers = {"standard": acc[1, :m], "thresholdout": np.array([tho.query(acc[0, i], acc[1, i]) for i in range(m)])}
+        answers = {"standard": acc[1, :m],
+                   "thresholdout": np.array([tho.query(acc[0, i], acc[1, i]) for i in range(m)])}
         row = {"queries": m}
         for name, ans in answers.items():
             keep = ans > 0.5

@@ -159,7 +159,7 @@ def audit_laplace_count(epsilon, *, n_trials=20000, noise_epsilon=None, delta=0.
 
 def membership_scores(durations, events, target, mechanism, epsilon, *, grid=None, attack="curve",
                       adjacency="add-remove", convention="actuarial", n_trials=10000, n_shadow=2000, random_state=0):
-    """Scores and bits of the membership game for ``target`` (an index into the data); see module docstring.
+    r"""Scores and bits of the membership game for ``target`` (an index into the data); see module docstring.
 
     The ``"curve"`` attacker knows both candidate data sets and the mechanism (the auditing threat
     model): it simulates ``n_shadow`` releases of each, and scores a release by the linear

@@ -11,18 +11,22 @@ hashable value keys.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Generic, TypeVar
 
 import jax
 import numpy as np
 
 __all__ = ["LRUCache", "Uncacheable", "split_static", "value_key"]
 
+V = TypeVar("V")
+
 
 class Uncacheable(TypeError):
     """A value that cannot be part of a cache key (unhashable and not an array)."""
 
 
-def _freeze(v):
+def _freeze(v: object) -> Hashable:
     if isinstance(v, (jax.Array, np.ndarray, np.generic)):
         a = np.asarray(v)
         return ("array", a.shape, str(a.dtype), a.tobytes())
@@ -37,7 +41,7 @@ def _freeze(v):
     return (type(v), v)
 
 
-def value_key(obj):
+def value_key(obj: object) -> Hashable:
     """Hashable key of an option object by type and attribute values (not identity, not ``repr``)."""
     if obj is None or isinstance(obj, (bool, int, float, str, tuple)):
         return _freeze(obj)
@@ -47,7 +51,7 @@ def value_key(obj):
     return (type(obj), tuple(sorted((k, _freeze(v)) for k, v in attrs.items())))
 
 
-def split_static(tree):
+def split_static(tree: Any) -> tuple[list[Any], tuple[Any, ...], Callable[[Sequence[Any]], Any]]:
     """``(dynamic_leaves, signature, rebuild)`` of a pytree of model arguments.
 
     Array leaves are dynamic (they become arguments of the compiled function); every
@@ -55,7 +59,9 @@ def split_static(tree):
     puts (possibly traced) arrays back into the tree.
     """
     leaves, treedef = jax.tree_util.tree_flatten(tree)
-    dyn_pos, dyn, sig = [], [], [treedef]
+    dyn_pos: list[int] = []
+    dyn: list[Any] = []
+    sig: list[Any] = [treedef]
     for i, leaf in enumerate(leaves):
         if isinstance(leaf, (jax.Array, np.ndarray)):
             dyn_pos.append(i)
@@ -64,7 +70,7 @@ def split_static(tree):
         else:
             sig.append((i, _freeze(leaf)))
 
-    def rebuild(dynamic):
+    def rebuild(dynamic: Sequence[Any]) -> Any:
         out = list(leaves)
         for i, v in zip(dyn_pos, dynamic, strict=True):
             out[i] = v
@@ -73,27 +79,27 @@ def split_static(tree):
     return dyn, tuple(sig), rebuild
 
 
-class LRUCache:
+class LRUCache(Generic[V]):
     """A bounded mapping that forgets the least recently used entry."""
 
-    def __init__(self, maxsize: int = 32):
+    def __init__(self, maxsize: int = 32) -> None:
         self.maxsize = maxsize
-        self._data: OrderedDict = OrderedDict()
+        self._data: OrderedDict[Hashable, V] = OrderedDict()
 
-    def get(self, key):
+    def get(self, key: Hashable) -> V | None:
         if key in self._data:
             self._data.move_to_end(key)
             return self._data[key]
         return None
 
-    def put(self, key, value):
+    def put(self, key: Hashable, value: V) -> None:
         self._data[key] = value
         self._data.move_to_end(key)
         while len(self._data) > self.maxsize:
             self._data.popitem(last=False)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._data)
 
-    def clear(self):
+    def clear(self) -> None:
         self._data.clear()

@@ -22,6 +22,7 @@ evidence estimated is :math:`p(\text{observed data})`.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, NamedTuple
@@ -30,6 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from jax.typing import ArrayLike
+from numpy.typing import NDArray
 from numpyro import handlers
 from numpyro.distributions import ImproperUniform
 from numpyro.infer.initialization import init_to_uniform
@@ -54,8 +57,12 @@ except ImportError:  # pragma: no cover - older/newer NumPyro
 
 __all__ = ["smc", "split_log_density"]
 
+Model = Callable[..., Any]
+Params = dict[str, jax.Array]
+Density = Callable[[Params], jax.Array]
 
-def _base_fn(fn):
+
+def _base_fn(fn: Any) -> Any:
     while True:
         inner = getattr(fn, "base_dist", None)
         if inner is None:
@@ -63,14 +70,20 @@ def _base_fn(fn):
         fn = inner
 
 
-def _inspect(model, args, kwargs, key):
+def _inspect(model: Model, args: Sequence[Any], kwargs: dict[str, Any],
+             key: jax.Array) -> tuple[list[str], list[str], dict[str, NDArray[Any]]]:
     try:
         tr = handlers.trace(handlers.seed(model, key)).get_trace(*args, **kwargs)
     except NotImplementedError:  # e.g. ImproperUniform cannot be sampled: trace with stand-in values
         tr = handlers.trace(handlers.substitute(handlers.seed(model, key), substitute_fn=init_to_uniform)).get_trace(
             *args, **kwargs)
-    latent, observed, discrete, improper, subsampled, nonfinite = [], [], [], [], [], []
-    observed_data = {}
+    latent: list[str] = []
+    observed: list[str] = []
+    discrete: list[str] = []
+    improper: list[str] = []
+    subsampled: list[str] = []
+    nonfinite: list[str] = []
+    observed_data: dict[str, NDArray[Any]] = {}
     for name, site in tr.items():
         if site["type"] == "plate":
             size, sub = site["args"][0], site["args"][1]
@@ -121,7 +134,10 @@ def _inspect(model, args, kwargs, key):
     return latent, observed, observed_data
 
 
-def split_log_density(model, model_args=(), model_kwargs=None, latent=None):
+def split_log_density(
+    model: Model, model_args: Sequence[Any] = (), model_kwargs: dict[str, Any] | None = None,
+    latent: Sequence[str] | None = None,
+) -> tuple[Density, Density, Callable[[Params], dict[str, jax.Array]]]:
     r"""``(log_prior, log_likelihood, site_log_probs)`` functions of an unconstrained params dict.
 
     ``log_prior(z)`` sums the latent sites' log-densities at :math:`T(z)` and the
@@ -132,32 +148,33 @@ def split_log_density(model, model_args=(), model_kwargs=None, latent=None):
         raise ImportError("this NumPyro version lacks numpyro.infer.util._unconstrain_params")
     model_kwargs = {} if model_kwargs is None else model_kwargs
 
-    def site_log_probs(z):
+    def site_log_probs(z: Params) -> tuple[dict[str, jax.Array], dict[str, Any]]:
         lps, tr = compute_log_probs(_unconstrain_params(model, z), model_args, model_kwargs, {})
         return lps, tr
 
-    latent = set(z for z in (latent or ()))
+    latent_set = set(z for z in (latent or ()))
 
-    def is_prior(name, site):
-        if name in latent:
+    def is_prior(name: str, site: Any) -> bool:
+        if name in latent_set:
             return True
-        return name.startswith("_") and name.endswith("_log_det") and name[1:-8] in latent
+        return name.startswith("_") and name.endswith("_log_det") and name[1:-8] in latent_set
 
-    def log_prior(z):
+    def log_prior(z: Params) -> jax.Array:
         lps, tr = site_log_probs(z)
         return sum((v for k, v in lps.items() if is_prior(k, tr[k])), start=jnp.zeros(()))
 
-    def log_likelihood(z):
+    def log_likelihood(z: Params) -> jax.Array:
         lps, tr = site_log_probs(z)
         return sum((v for k, v in lps.items() if not is_prior(k, tr[k])), start=jnp.zeros(()))
 
     return log_prior, log_likelihood, (lambda z: site_log_probs(z)[0])
 
 
-def smc(model, *args, key, num_particles: int, kernel=None, target_ess: float = 0.5, schedule=None,
-        waste_free: bool = False, num_mcmc_steps: int = 10, resampling: str = "systematic",
-        resample_threshold=None, max_steps: int = 500, tune_on: str = "previous", progress_bar=None,
-        **kwargs) -> SMCResult:
+def smc(model: Model, *args: Any, key: ArrayLike | int, num_particles: int, kernel: Any = None,
+        target_ess: float = 0.5, schedule: ArrayLike | None = None, waste_free: bool = False,
+        num_mcmc_steps: int = 10, resampling: str = "systematic", resample_threshold: float | None = None,
+        max_steps: int = 500, tune_on: str = "previous", progress_bar: bool | None = None,
+        **kwargs: Any) -> SMCResult:
     r"""Tempered SMC on a NumPyro model with continuous latent sites; returns posterior draws and log-evidence.
 
     Compiled once per model structure: a second call with the same model function, the same
@@ -230,8 +247,8 @@ def smc(model, *args, key, num_particles: int, kernel=None, target_ess: float = 
     run_keys = jax.vmap(lambda k: jax.random.fold_in(k, 2))(keys) if batched else jax.random.fold_in(keys, 2)
     with _progress_bar(progress_bar, num_chains=keys.shape[0] if batched else 1):
         state, trace, num_steps, valid, constrained, pointwise = compiled.run(run_keys, flat, dyn)
-        jax.block_until_ready(valid)
-    res = _package(state, trace, num_steps, valid, compiled.unravel, batched,
+        jax.block_until_ready(valid)  # type: ignore[no-untyped-call]  # jax leaves it unannotated
+    res: SMCResult = _package(state, trace, num_steps, valid, compiled.unravel, batched,
                    max_steps if options["schedule"] is None else None)
     return replace(
         res,
@@ -244,17 +261,18 @@ def smc(model, *args, key, num_particles: int, kernel=None, target_ess: float = 
     )
 
 
-_COMPILED = LRUCache(32)
+_COMPILED: LRUCache[_Compiled] = LRUCache(32)
 
 
 class _Compiled(NamedTuple):
-    init: Any
-    run: Any
-    unravel: Any
+    init: Callable[..., Any]
+    run: Callable[..., Any]
+    unravel: Callable[[jax.Array], Params]
 
 
-def _check_options(kernel, target_ess, schedule, waste_free, num_mcmc_steps, resampling, resample_threshold,
-                   max_steps, tune_on, num_particles):
+def _check_options(kernel: Any, target_ess: float, schedule: ArrayLike | None, waste_free: bool, num_mcmc_steps: int,
+                   resampling: str, resample_threshold: float | None, max_steps: int, tune_on: str,
+                   num_particles: int) -> dict[str, Any]:
     """The checks of :func:`probinf.tempered_smc`, before anything is traced; returns the options dict."""
     for attr in ("init_params", "tune", "step", "needs_grad"):
         if not hasattr(kernel, attr):
@@ -279,34 +297,37 @@ def _check_options(kernel, target_ess, schedule, waste_free, num_mcmc_steps, res
                 max_steps=max_steps, tune_on=tune_on)
 
 
-def _build(model, rebuild, latent, kernel, options, num_particles, batched, keys, dyn):
+def _build(model: Model, rebuild: Callable[[Sequence[Any]], Any], latent: list[str], kernel: Any,
+           options: dict[str, Any], num_particles: int, batched: bool, keys: jax.Array, dyn: list[Any]) -> _Compiled:
     """Jitted ``init(keys, data) -> (flat draws, log prior, log lik)`` and ``run(keys, flat, data)``."""
 
-    def densities(data):
+    def densities(data: Sequence[Any]) -> tuple[Any, Any, tuple[Density, Density, Any]]:
         a, kw = rebuild(data)
         return a, kw, split_log_density(model, a, kw, latent)
 
-    def draws(k, data):
+    def draws(k: jax.Array, data: Sequence[Any]) -> Params:
         a, kw = rebuild(data)
 
-        def one(kk):
+        def one(kk: jax.Array) -> Params:
             tr = handlers.trace(handlers.seed(model, kk)).get_trace(*a, **kw)
-            return unconstrain_fn(model, a, kw, {n: tr[n]["value"] for n in latent})
+            z: Params = unconstrain_fn(model, a, kw, {n: tr[n]["value"] for n in latent})
+            return z
 
-        return jax.vmap(one)(jax.random.split(jax.random.fold_in(k, 1), num_particles))
+        out: Params = jax.vmap(one)(jax.random.split(jax.random.fold_in(k, 1), num_particles))
+        return out
 
     one_key = keys[0] if batched else keys
     example = jax.eval_shape(lambda k, d: jax.tree_util.tree_map(lambda x: x[0], draws(k, d)), one_key, dyn)
     _, unravel = ravel_pytree(jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), example))
 
-    def init_one(k, data):
+    def init_one(k: jax.Array, data: Sequence[Any]) -> tuple[jax.Array, jax.Array, jax.Array]:
         _, _, (lp, ll, _) = densities(data)
         flat = jax.vmap(lambda p: ravel_pytree(p)[0])(draws(k, data))
         return flat, jax.vmap(lambda z: lp(unravel(z)))(flat), jax.vmap(lambda z: ll(unravel(z)))(flat)
 
     sched = options["schedule"]
 
-    def run_one(k, flat, data):
+    def run_one(k: jax.Array, flat: jax.Array, data: Sequence[Any]) -> tuple[Any, ...]:
         a, kw, (lp, ll, _) = densities(data)
         sampler = build_sampler(lambda z: lp(unravel(z)), lambda z: ll(unravel(z)), kernel=kernel,
                                 **{**options, "schedule": None if sched is None else np.asarray(sched)})
@@ -322,17 +343,19 @@ def _build(model, rebuild, latent, kernel, options, num_particles, batched, keys
     return _Compiled(jax.jit(init_one), jax.jit(run_one), unravel)
 
 
-def _check_initial(flat, lp0, ll0, model, args, kwargs, latent, unravel, batched):
+def _check_initial(flat: jax.Array, lp0: ArrayLike, ll0: ArrayLike, model: Model, args: Sequence[Any],
+                   kwargs: dict[str, Any], latent: list[str], unravel: Callable[[jax.Array], Params],
+                   batched: bool) -> None:
     """Concrete checks of the prior draws; on failure, the eager check of tempered_smc names the sites."""
-    lp0, ll0 = np.asarray(lp0), np.asarray(ll0)
-    bad = (~np.isfinite(lp0)).any() or (np.isnan(ll0) | np.isposinf(ll0)).any()
-    bad = bad or (~np.isfinite(ll0)).all(axis=-1).any()
+    lp, ll = np.asarray(lp0), np.asarray(ll0)
+    bad = bool((~np.isfinite(lp)).any() or (np.isnan(ll) | np.isposinf(ll)).any())
+    bad = bad or bool((~np.isfinite(ll)).all(axis=-1).any())
     if not bad:
         return
     _, _, site_lps = split_log_density(model, args, kwargs, latent)
     log_prior, log_lik, _ = split_log_density(model, args, kwargs, latent)
 
-    def describe(z):
+    def describe(z: jax.Array) -> str:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             lps = site_lps(unravel(z))
@@ -348,28 +371,28 @@ def _check_initial(flat, lp0, ll0, model, args, kwargs, latent, unravel, batched
 class _TickingKernel:
     """The user's kernel, plus one progress tick per tempering step (its ``tune`` runs once a step)."""
 
-    def __init__(self, inner):
+    def __init__(self, inner: Any) -> None:
         self._inner = inner
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def tune(self, params, positions, log_weights, acceptance_rate):
+    def tune(self, params: Any, positions: jax.Array, log_weights: jax.Array, acceptance_rate: jax.Array) -> Any:
         jax.debug.callback(_tick, acceptance_rate)
         return self._inner.tune(params, positions, log_weights, acceptance_rate)
 
 
-_BAR: list = []  # the bar of the call in progress (the compiled sampler outlives any one bar)
+_BAR: list[Any] = []  # the bar of the call in progress (the compiled sampler outlives any one bar)
 
 
-def _tick(acceptance_rate):
+def _tick(acceptance_rate: ArrayLike) -> None:
     if _BAR:
         _BAR[-1].update(1)
         _BAR[-1].set_postfix(accept=f"{float(np.mean(acceptance_rate)):.2f}", refresh=False)
 
 
 @contextmanager
-def _progress_bar(show, num_chains):
+def _progress_bar(show: bool | None, num_chains: int) -> Iterator[Any]:
     show = _progress_enabled() if show is None else bool(show)
     desc = "probinf.smc tempering steps" + (f" ({num_chains} chains)" if num_chains > 1 else "")
     bar = _progress(desc=desc, disable=not show)

@@ -8,6 +8,8 @@ and most CI services do) and on otherwise.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -22,7 +24,8 @@ def enabled() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("", "0", "false", "no")
 
 
-def progress(iterable=None, *, desc: str | None = None, total: int | None = None, leave: bool = False, **kwargs):
+def progress(iterable: Iterable[Any] | None = None, *, desc: str | None = None, total: int | None = None,
+             leave: bool = False, **kwargs: Any) -> tqdm[Any]:
     """A tqdm progress bar over ``iterable``; ``disable`` defaults to ``not enabled()``."""
     disable = kwargs.pop("disable", not enabled())
     return tqdm(iterable, desc=desc, total=total, leave=leave, disable=disable, dynamic_ncols=True, **kwargs)

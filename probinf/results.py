@@ -31,16 +31,22 @@ Other samplers (PMMH, particle Gibbs) may reuse :func:`to_inference_data`.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from arviz import InferenceData
 
 __all__ = ["SMCResult", "to_inference_data", "print_samples_summary"]
 
 
-def _import_arviz():
+def _import_arviz() -> ModuleType:
     # ArviZ 0.2x emits a FutureWarning about its refactor on first import; it is
     # not actionable for our users and would fail test suites run with -W error.
     with warnings.catch_warnings():
@@ -50,9 +56,10 @@ def _import_arviz():
     return arviz
 
 
-def to_inference_data(posterior: dict, sample_stats: dict | None = None, *, attrs: dict | None = None,
-                      observed_data: dict | None = None, log_likelihood: dict | None = None,
-                      dims: dict | None = None):
+def to_inference_data(posterior: dict[str, Any], sample_stats: dict[str, Any] | None = None, *,
+                      attrs: dict[str, Any] | None = None, observed_data: dict[str, Any] | None = None,
+                      log_likelihood: dict[str, Any] | None = None,
+                      dims: dict[str, list[str]] | None = None) -> InferenceData:
     """``arviz.from_dict`` with NumPy conversion; arrays must have leading ``(chain, draw)`` axes
     (except ``observed_data``).  Observed sites get dims ``<site>_dim_<j>`` shared by
     ``log_likelihood`` and ``observed_data``."""
@@ -60,7 +67,7 @@ def to_inference_data(posterior: dict, sample_stats: dict | None = None, *, attr
     post = {k: np.asarray(v) for k, v in posterior.items()}
     stats = None if sample_stats is None else {k: np.asarray(v) for k, v in sample_stats.items()}
     dims = dict(dims or {})
-    kw = {}
+    kw: dict[str, dict[str, NDArray[Any]]] = {}
     if observed_data:
         kw["observed_data"] = {k: np.asarray(v) for k, v in observed_data.items()}
         for k, v in kw["observed_data"].items():
@@ -73,10 +80,12 @@ def to_inference_data(posterior: dict, sample_stats: dict | None = None, *, attr
                 dims.setdefault(k, ["smc_step"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # ArviZ warns about dims it infers itself
-        return az.from_dict(posterior=post, sample_stats=stats, attrs=attrs or {}, dims=dims or None, **kw)
+        idata: InferenceData = az.from_dict(posterior=post, sample_stats=stats, attrs=attrs or {},
+                                            dims=dims or None, **kw)
+    return idata
 
 
-def print_samples_summary(samples_by_chain: dict, *, prob: float = 0.9, header: str | None = None) -> None:
+def print_samples_summary(samples_by_chain: dict[str, Any], *, prob: float = 0.9, header: str | None = None) -> None:
     """NumPyro's :func:`numpyro.diagnostics.print_summary` over ``{name: (chain, draw, ...)}`` draws.
 
     Shared by the result classes that offer ``print_summary()``.
@@ -88,8 +97,8 @@ def print_samples_summary(samples_by_chain: dict, *, prob: float = 0.9, header: 
     print_summary({k: np.asarray(v) for k, v in samples_by_chain.items()}, prob=prob, group_by_chain=True)
 
 
-def _read_only(tree):
-    def freeze(x):
+def _read_only(tree: Any) -> Any:
+    def freeze(x: Any) -> Any:
         if isinstance(x, np.ndarray):
             x = x.view()
             x.flags.writeable = False
@@ -141,11 +150,11 @@ class SMCResult:
     num_steps: Any
     unconstrained: Any = None
     sampler: str = "tempered_smc"
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
     pointwise_log_likelihood: Any = None
     observed_data: Any = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("particles", "log_weights", "log_evidence", "exponents", "acceptance_rates", "ess",
                      "log_evidence_increments", "num_steps", "unconstrained", "pointwise_log_likelihood",
                      "observed_data"):
@@ -155,11 +164,11 @@ class SMCResult:
     def num_chains(self) -> int:
         return 1 if np.ndim(self.log_evidence) == 0 else int(np.shape(self.log_evidence)[0])
 
-    def _batched(self, x):
-        x = np.asarray(x)
-        return x[None] if np.ndim(self.log_evidence) == 0 else x
+    def _batched(self, x: Any) -> NDArray[Any]:
+        a: NDArray[Any] = np.asarray(x)
+        return a[None] if np.ndim(self.log_evidence) == 0 else a
 
-    def _equal_weight_indices(self, resample_seed: int = 0):
+    def _equal_weight_indices(self, resample_seed: int = 0) -> NDArray[np.int_]:
         """(C, N) indices giving an unweighted sample: identity when the final weights are uniform,
         a systematic resample otherwise."""
         from probinf.resampling import RESAMPLING_METHODS
@@ -174,22 +183,24 @@ class SMCResult:
                 idx[i] = np.asarray(RESAMPLING_METHODS["systematic"](key, lw[i], n))
         return idx
 
-    def _named_leaves(self):
+    def _named_leaves(self) -> list[tuple[str, Any]]:
         leaves_tree = jax.tree_util.tree_map(self._batched, self.particles)
         if isinstance(leaves_tree, dict):
             return list(leaves_tree.items())
         flat, _ = jax.tree_util.tree_flatten_with_path(leaves_tree)
         return [(jax.tree_util.keystr(p) or "x", v) for p, v in flat]
 
-    def _posterior(self, resample_seed: int = 0):
+    def _posterior(
+        self, resample_seed: int = 0
+    ) -> tuple[dict[str, NDArray[Any]], NDArray[np.int_], Callable[[Any], NDArray[Any]]]:
         idx = self._equal_weight_indices(resample_seed)
 
-        def take(v):
+        def take(v: Any) -> NDArray[Any]:
             return np.take_along_axis(np.asarray(v), idx.reshape(idx.shape + (1,) * (np.ndim(v) - 2)), axis=1)
 
         return {name: take(v) for name, v in self._named_leaves()}, idx, take
 
-    def get_samples(self, group_by_chain: bool = False, *, resample_seed: int = 0) -> dict:
+    def get_samples(self, group_by_chain: bool = False, *, resample_seed: int = 0) -> dict[str, NDArray[Any]]:
         """Equally weighted posterior draws, ``{site: array}``, as :meth:`numpyro.infer.MCMC.get_samples`.
 
         ``group_by_chain=True`` keeps a leading chain axis ``(C, N, ...)`` (C = 1 for one run);
@@ -214,7 +225,7 @@ class SMCResult:
                   + f", {int(np.max(self.num_steps))} tempering steps")
         print_samples_summary(post, prob=prob, header=header)
 
-    def to_arviz(self, *, resample_seed: int = 0):
+    def to_arviz(self, *, resample_seed: int = 0) -> InferenceData:
         """ArviZ ``InferenceData`` (see module docstring for the groups)."""
         posterior, idx, take = self._posterior(resample_seed)
         lw = self._batched(self.log_weights)
@@ -226,10 +237,10 @@ class SMCResult:
         expo = self._batched(self.exponents)
         incr = self._batched(self.log_evidence_increments)
 
-        def last(a):
+        def last(a: NDArray[Any]) -> NDArray[Any]:
             return np.array([a[i, ns[i] - 1] if ns[i] > 0 else np.nan for i in range(c)])
 
-        def per_step(a):  # (C, steps) -> (C, N, steps), constant along draw
+        def per_step(a: NDArray[Any]) -> NDArray[Any]:  # (C, steps) -> (C, N, steps), constant along draw
             return np.broadcast_to(a[:, None, :], (c, n, a.shape[1]))
 
         stats = {

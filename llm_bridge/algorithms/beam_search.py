@@ -37,11 +37,13 @@ from llm_bridge.budget import Usage, check_budget
 
 __all__ = ["BeamSearch", "DVTS"]
 
+_DEFAULT_STEP = StepConfig()  # frozen, so one shared default is safe
+
 
 class _Search:
     name = "search"
 
-    def __init__(self, *, beam_width: int = 4, step: StepConfig = StepConfig(), aggregation="last",
+    def __init__(self, *, beam_width: int = 4, step: StepConfig = _DEFAULT_STEP, aggregation="last",
                  final: str = "argmax", answer_fn: Callable[[str], Hashable] | None = None):
         self.beam_width = beam_width
         self.step = step

@@ -37,6 +37,8 @@ from llm_bridge.contracts import check_reward_model
 
 __all__ = ["rollout", "BestOfN", "WeightedBestOfN", "SelfConsistency", "WeightedMajority", "BestOfMajority"]
 
+_DEFAULT_STEP = StepConfig()  # frozen, so one shared default is safe
+
 
 def rollout(session: Session, n: int) -> tuple[list[Particle], list[dict]]:
     """``n`` independent complete responses, generated step by step (batched per step)."""
@@ -55,7 +57,7 @@ class _Sampler:
     name = "sampler"
     needs_prm = True
 
-    def __init__(self, *, step: StepConfig = StepConfig(), aggregation="model",
+    def __init__(self, *, step: StepConfig = _DEFAULT_STEP, aggregation="model",
                  answer_fn: Callable[[str], Hashable] | None = None):
         self.step = step
         self.aggregation = aggregation
@@ -128,7 +130,7 @@ class BestOfMajority(_Sampler):
 
     name = "bom"
 
-    def __init__(self, *, k: int = 1, alpha: float = 0.125, step: StepConfig = StepConfig(), aggregation="model",
+    def __init__(self, *, k: int = 1, alpha: float = 0.125, step: StepConfig = _DEFAULT_STEP, aggregation="model",
                  answer_fn=None):
         super().__init__(step=step, aggregation=aggregation, answer_fn=answer_fn)
         self.k = k

@@ -55,6 +55,8 @@ from llm_bridge.budget import Usage, check_budget
 
 __all__ = ["ParticleFiltering", "SMCOptions", "run_smc", "finish"]
 
+_DEFAULT_STEP = StepConfig()  # frozen, so one shared default is safe
+
 
 class ParticleFiltering:
     r"""Particle filtering (Puri et al. 2025), see the module docstring.
@@ -83,7 +85,7 @@ class ParticleFiltering:
 
     name = "pf"
 
-    def __init__(self, *, step: StepConfig = StepConfig(), aggregation="model", tau: float = 1.0,
+    def __init__(self, *, step: StepConfig = _DEFAULT_STEP, aggregation="model", tau: float = 1.0,
                  potential: str = "step", resampling: str = "every", ess_threshold: float = 0.5,
                  method: str = "multinomial", resample_finished: bool = True, final: str = "argmax",
                  answer_fn: Callable[[str], Hashable] | None = None):

@@ -31,6 +31,7 @@ Example
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from typing import cast
 
 import numpy as np
 
@@ -43,6 +44,8 @@ from llm_bridge.algorithms.smc import SMCOptions, log_potential, run_smc
 from llm_bridge.budget import Usage, check_budget
 
 __all__ = ["ParticleGibbs", "ParallelTempering"]
+
+_DEFAULT_STEP = StepConfig()  # frozen, so one shared default is safe
 
 
 def _draw_reference(particles, lw, rng) -> Particle:
@@ -60,7 +63,7 @@ class ParticleGibbs(ParticleFiltering):
 
     name = "pg"
 
-    def __init__(self, *, num_iterations: int = 4, step: StepConfig = StepConfig(), aggregation="model",
+    def __init__(self, *, num_iterations: int = 4, step: StepConfig = _DEFAULT_STEP, aggregation="model",
                  tau: float = 1.0, potential: str = "step", final: str = "argmax",
                  answer_fn: Callable[[str], Hashable] | None = None):
         super().__init__(step=step, aggregation=aggregation, tau=tau, potential=potential, final=final,
@@ -105,7 +108,7 @@ class ParallelTempering(ParticleGibbs):
 
     name = "pt"
 
-    def __init__(self, *, num_chains: int = 2, num_iterations: int = 2, ladder=None, step: StepConfig = StepConfig(),
+    def __init__(self, *, num_chains: int = 2, num_iterations: int = 2, ladder=None, step: StepConfig = _DEFAULT_STEP,
                  aggregation="model", tau: float = 1.0, final: str = "argmax",
                  answer_fn: Callable[[str], Hashable] | None = None):
         super().__init__(num_iterations=num_iterations, step=step, aggregation=aggregation, tau=tau,
@@ -139,8 +142,9 @@ class ParallelTempering(ParticleGibbs):
                 refs[k] = _draw_reference(particles, lw, rng)
                 pools.append((particles, lw))
             for k in range(it % 2, m - 1, 2):  # alternate even/odd neighbour pairs
-                s_k = float(np.sum(log_potential(np.array(refs[k].rewards))))
-                s_l = float(np.sum(log_potential(np.array(refs[k + 1].rewards))))
+                ref_k, ref_l = cast(Particle, refs[k]), cast(Particle, refs[k + 1])  # drawn in the sweep above
+                s_k = float(np.sum(log_potential(np.array(ref_k.rewards))))
+                s_l = float(np.sum(log_potential(np.array(ref_l.rewards))))
                 log_acc = (1 / taus[k] - 1 / taus[k + 1]) * (s_l - s_k)
                 if np.log(max(rng.random(), 1e-300)) < log_acc:
                     refs[k], refs[k + 1] = refs[k + 1], refs[k]

@@ -189,10 +189,10 @@ class Session:
 
     def extend(self, particles: Sequence[Particle], *, skip: Sequence[int] = ()) -> list[Particle]:
         """One step for every active particle (except indices in ``skip``); frozen ones are returned unchanged."""
-        skip = set(skip)
+        skipped = set(skip)
         groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
         for i, p in enumerate(particles):
-            if not p.done and i not in skip:
+            if not p.done and i not in skipped:
                 groups[p.steps].append(i)
         out = list(particles)
         if not groups:
@@ -203,8 +203,8 @@ class Session:
         for count in sorted(by_count):
             keys = by_count[count]
             gens = self.generate([self.prefix(k) for k in keys], count)
-            for key, row in zip(keys, gens):
-                for i, g in zip(groups[key], row):
+            for key, row in zip(keys, gens, strict=True):
+                for i, g in zip(groups[key], row, strict=True):
                     out[i] = self._child(particles[i], g)
         return out
 
@@ -234,7 +234,7 @@ class Session:
             out = self.call(lambda: self.prm.score_steps([self.question] * len(todo), prepared), "score_steps")
             vals = check_step_scores(out, prepared, f"{type(self.prm).__name__}.score_steps")
             self.usage.add_reward(len(todo), sum(len(x) for x in prepared))
-            for s, sc in zip(todo, vals):
+            for s, sc in zip(todo, vals, strict=True):
                 cache[s] = self.aggregation.reduce(sc)
         return [Particle(p.steps, p.done, p.finish_reason, p.num_tokens, p.logprob, p.rewards + (cache[p.steps],))
                 for p in particles]

@@ -88,7 +88,7 @@ def weighted_index(answers: Sequence[Hashable | None], weights, *, rng=None) -> 
     """Index of the highest-weight response carrying the answer with the largest summed weight."""
     answers, w = _check(answers, weights)
     tot: dict = {}
-    for a, wi in zip(answers, w):
+    for a, wi in zip(answers, w, strict=True):
         if a is not None:
             tot[a] = tot.get(a, 0.0) + wi
     if not tot:

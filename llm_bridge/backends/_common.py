@@ -20,7 +20,7 @@ def truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, str | None]:
     best, match = None, None
     for s in stop:
         i = text.find(s)
-        if i >= 0 and (best is None or i < best or (i == best and len(s) > len(match))):
+        if i >= 0 and (best is None or i < best or (i == best and match is not None and len(s) > len(match))):
             best, match = i, s
     if best is None:
         return text, None

@@ -9,15 +9,28 @@ the backend's ``model``, tokenizer helpers, ``_forward`` and ``_new_cache``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 from llm_bridge.backends._common import truncate_at_stop
-from llm_bridge.contracts import Generation
+from llm_bridge.contracts import FinishReason, Generation
 
 __all__ = ["DecodeLoop"]
 
 
 class DecodeLoop:
     """Prefill and decode methods mixed into :class:`~llm_bridge.backends.transformers.TransformersBackend`."""
+
+    # provided by the backend class (declarations only: no class attributes are created)
+    device: Any
+    stats: dict[str, int]
+    share_prefix: bool
+    pad_token_id: Any
+    max_length: int | None
+    eos_token_ids: Any
+    _forward: Callable[..., Any]
+    _new_cache: Callable[..., Any]
+    _decode: Callable[..., Any]
 
     @staticmethod
     def _common_prefix_len(rows: list[list[int]]) -> int:
@@ -105,7 +118,7 @@ class DecodeLoop:
         active = list(range(R))  # row indices still generating, aligned with the batch
         toks: list[list[int]] = [[] for _ in range(R)]
         lps: list[list[float]] = [[] for _ in range(R)]
-        finish: list[str] = ["length"] * R
+        finish: list[FinishReason] = ["length"] * R
         matched: list[str | None] = [None] * R
         window = max((len(s) for s in stop), default=0) + 8
         limit = [max_tokens if self.max_length is None else min(max_tokens, self.max_length - len(r)) for r in chunk]
@@ -118,7 +131,7 @@ class DecodeLoop:
                 t = nxt_l[b]
                 toks[row].append(t)
                 lps[row].append(lp_l[b])
-                done = None
+                done: FinishReason | None = None
                 if t in self.eos_token_ids:
                     done = "eos"
                 elif stop and any(s in self._decode(toks[row][-window:]) for s in stop):

@@ -180,7 +180,8 @@ class HTTPClient:
             try:
                 return resp.json()
             except (json.JSONDecodeError, ValueError) as e:
-                raise MalformedOutputError(f"{url} answered HTTP {status} with a non-JSON body: {resp.text[:200]!r}") from e
+                raise MalformedOutputError(
+                    f"{url} answered HTTP {status} with a non-JSON body: {resp.text[:200]!r}") from e
         with self._lock:
             self.stats["failures"] += 1
         kind = f"HTTP {status}" if status is not None else type(last).__name__
@@ -229,9 +230,9 @@ class HTTPClient:
                 except Exception as e:  # collected; the other requests keep their answers
                     errors.append((i, e))
         if errors:
-            i, e = min(errors, key=lambda t: t[0])
-            if isinstance(e, BackendRequestError):
-                e.partial = results
-                e.failed_indices = [j for j, _ in errors]
-            raise e
+            _, first = min(errors, key=lambda t: t[0])
+            if isinstance(first, BackendRequestError):
+                first.partial = results
+                first.failed_indices = [j for j, _ in errors]
+            raise first
         return results

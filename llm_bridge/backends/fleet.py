@@ -241,9 +241,9 @@ class FleetClient:
                 except Exception as e:  # collected; the other requests keep their answers
                     errors.append((i, e))
         if errors:
-            i, e = min(errors, key=lambda t: t[0])
-            if isinstance(e, BackendRequestError):
-                e.partial = results
-                e.failed_indices = [j for j, _ in errors]
-            raise e
+            _, first = min(errors, key=lambda t: t[0])
+            if isinstance(first, BackendRequestError):
+                first.partial = results
+                first.failed_indices = [j for j, _ in errors]
+            raise first
         return results

@@ -41,13 +41,14 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from llm_bridge.backends._chat import CHAT_SENTINEL, chat_prompt, decode_chat
 from llm_bridge.backends._common import particle_seed
 from llm_bridge.backends._http import HTTPClient, normalize_base_url
 from llm_bridge.backends.fleet import FleetClient, split_base_urls
 from llm_bridge.contracts import (
+    FinishReason,
     Generation,
     check_generate_args,
     check_prompts,
@@ -130,6 +131,7 @@ class OpenAICompatibleBackend:
         if server not in ("auto", *_KNOWN):
             raise ValueError(f"server must be one of {('auto', *_KNOWN)}, got {server!r}")
         urls = [normalize_base_url(u, strip_v1=True) for u in split_base_urls(base_url)]
+        self.client: FleetClient | HTTPClient
         if len(urls) > 1:  # a fleet: least-loaded routing, failover, per-replica max_concurrency
             self.client = FleetClient(urls, api_key=api_key, timeout=timeout, max_retries=max_retries, backoff=backoff,
                                       max_concurrency=max_concurrency, down_time=replica_down_time)
@@ -143,7 +145,7 @@ class OpenAICompatibleBackend:
         self.extra_body = dict(extra_body or {})
         self._model = model
         self._server = None if server == "auto" else server
-        caps = _KNOWN.get(self._server or "generic")
+        caps = _KNOWN[self._server or "generic"]  # server was checked against _KNOWN above
         self.accepts_prompt_lists, self.honours_n, self.exact_echo, self.continues_final_message = caps
         self.stats = {"requests": 0, "fanned_out": 0, "generated_tokens": 0}
 
@@ -175,13 +177,13 @@ class OpenAICompatibleBackend:
     def server(self) -> str:
         """The detected (or given) server kind."""
         self._detect()
-        return self._server
+        return cast(str, self._server)  # set by _detect()
 
     @property
     def model(self) -> str:
         """The model name sent with requests."""
         self._detect()
-        return self._model
+        return cast(str, self._model)  # set by _detect()
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
@@ -250,6 +252,7 @@ class OpenAICompatibleBackend:
                 lps = [float("nan") if v is None else float(v) for v in lps]
             except (TypeError, ValueError):
                 raise MalformedOutputError(f"non-numeric token logprobs: {str(lps)[:200]}") from None
+        finish: FinishReason
         if fr == "length":
             finish = "length"
         elif fr == "stop" or fr == "eos":
@@ -339,14 +342,15 @@ class OpenAICompatibleBackend:
             keys = list(groups)
             want = [len(groups[k]) * n for k in keys]
             payloads = [
-                self._payload(k, w, *args, particle_seed(seed, "group", gi)) for gi, (k, w) in enumerate(zip(keys, want))
+                self._payload(k, w, *args, particle_seed(seed, "group", gi))
+                for gi, (k, w) in enumerate(zip(keys, want, strict=True))
             ]
             self.stats["requests"] += len(payloads)
             answers = self.client.post_many(path, payloads)
             got = [self._parse_response(a, 1, stop)[0] for a in answers]
             # a server that ignores n: request the missing samples, one request (and seed) each
             extra_payloads, owners = [], []
-            for gi, (k, w) in enumerate(zip(keys, want)):
+            for gi, (k, w) in enumerate(zip(keys, want, strict=True)):
                 if len(got[gi]) > w:
                     raise MalformedOutputError(f"asked for {w} samples, the server returned {len(got[gi])}")
                 if len(got[gi]) < w:
@@ -359,14 +363,14 @@ class OpenAICompatibleBackend:
             if extra_payloads:
                 self.stats["fanned_out"] += len(extra_payloads)
                 self.stats["requests"] += len(extra_payloads)
-                for gi, a in zip(owners, self.client.post_many(path, extra_payloads)):
+                for gi, a in zip(owners, self.client.post_many(path, extra_payloads), strict=True):
                     got[gi].extend(self._parse_response(a, 1, stop)[0])
             elif any(w > 1 for w in want) and self.honours_n is None:
                 self.honours_n = True
             for gi, k in enumerate(keys):
                 for r, i in enumerate(groups[k]):
                     results[i] = got[gi][r * n : (r + 1) * n]
-        out = [list(r) for r in results]
+        out = [list(r) for r in cast(list[list[Generation]], results)]  # every slot was filled above
         self.stats["generated_tokens"] += sum(g.num_tokens for r in out for g in r)
         return out
 
@@ -387,7 +391,7 @@ class OpenAICompatibleBackend:
              "temperature": 0.0}
             for i in todo
         ]
-        for i, resp in zip(todo, self.client.post_many("/v1/completions", payloads)):
+        for i, resp in zip(todo, self.client.post_many("/v1/completions", payloads), strict=True):
             try:
                 lp = resp["choices"][0]["logprobs"]
                 offs, vals = lp["text_offset"], lp["token_logprobs"]
@@ -399,7 +403,7 @@ class OpenAICompatibleBackend:
                     f"continuation {i} does not start on a token boundary of prompt+continuation; "
                     "the server's tokens straddle it, so its log-probability is not defined by echo scoring"
                 )
-            sel = [v for o, v in zip(offs, vals) if a <= o < b]
+            sel = [v for o, v in zip(offs, vals, strict=False) if a <= o < b]
             if any(v is None for v in sel):
                 raise MalformedOutputError(f"missing logprobs for continuation {i}")
             out[i] = [float(v) for v in sel]

@@ -131,7 +131,8 @@ class TransformersBackend(DecodeLoop):
         self.max_length = getattr(model.config, "max_position_embeddings", None)
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
-        self.stats = dict(forward_calls=0, generated_tokens=0, prefill_tokens=0, prefix_tokens_reused=0, scored_tokens=0)
+        self.stats = dict(forward_calls=0, generated_tokens=0, prefill_tokens=0, prefix_tokens_reused=0,
+                          scored_tokens=0)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -291,7 +292,7 @@ class TransformersBackend(DecodeLoop):
         run = self.stats["prefill_tokens"] - prefill_before
         self.stats["prefix_tokens_reused"] += sum(len(ids) for _, ids in rows) - run
         out: list[list[Generation]] = [[] for _ in prompts]
-        for (i, _), g in zip(rows, results):
+        for (i, _), g in zip(rows, results, strict=True):
             out[i].append(g)
         return out
 
@@ -309,7 +310,8 @@ class TransformersBackend(DecodeLoop):
         ids = self.score_ids([self.encode(p) for p in prompts], [self._encode_continuation(c) for c in conts])
         return [row.tolist() for row in ids]
 
-    def score_ids(self, prompt_ids: Sequence[Sequence[int]], continuation_ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
+    def score_ids(self, prompt_ids: Sequence[Sequence[int]],
+                  continuation_ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
         """Per-token log-probabilities of given continuation token ids after given prompt token ids."""
         import torch
 
@@ -317,11 +319,12 @@ class TransformersBackend(DecodeLoop):
 
         if len(prompt_ids) != len(continuation_ids):
             raise ValueError(
-                f"prompt_ids and continuation_ids must have the same length, got {len(prompt_ids)} and {len(continuation_ids)}"
+                f"prompt_ids and continuation_ids must have the same length, got {len(prompt_ids)} and "
+                f"{len(continuation_ids)}"
             )
         V = self.model.config.vocab_size
         rows = []
-        for i, (p, c) in enumerate(zip(prompt_ids, continuation_ids)):
+        for i, (p, c) in enumerate(zip(prompt_ids, continuation_ids, strict=True)):
             p, c = [int(t) for t in p], [int(t) for t in c]
             if not p:
                 raise ValueError(f"prompt_ids[{i}] is empty; a continuation needs a non-empty context")
@@ -346,10 +349,11 @@ class TransformersBackend(DecodeLoop):
             # logits at positions width-1-keep .. width-2 predict the last `keep` tokens
             logits = self._forward(ids, mask, pos, None, logits_to_keep=keep + 1)[:, :-1, :]
             targets = ids[:, width - keep :]
-            lp = token_logprobs(logits, targets).double().cpu().numpy()
+            scores: Any = token_logprobs(logits, targets)  # a torch tensor for torch logits
+            lp = scores.double().cpu().numpy()
             for j, i in enumerate(idx):
-                c = len(rows[i][1])
-                out[i] = lp[j, keep - c :]
+                n_cont = len(rows[i][1])
+                out[i] = lp[j, keep - n_cont :]
             self.stats["scored_tokens"] += sum(len(rows[i][1]) for i in idx)
         return out
 

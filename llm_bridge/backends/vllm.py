@@ -33,10 +33,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from llm_bridge.backends._common import particle_seed
 from llm_bridge.contracts import (
+    FinishReason,
     Generation,
     check_generate_args,
     check_prompts,
@@ -116,6 +117,7 @@ class VLLMBackend:
         ids = tuple(int(t) for t in (getattr(o, "token_ids", None) or ()))
         fr = getattr(o, "finish_reason", None)
         sr = getattr(o, "stop_reason", None)
+        finish: FinishReason
         if fr == "length":
             finish = "length"
         elif fr == "stop":
@@ -128,7 +130,7 @@ class VLLMBackend:
         token_lps = None
         if getattr(o, "logprobs", None):
             token_lps = []
-            for tid, d in zip(ids, o.logprobs):
+            for tid, d in zip(ids, o.logprobs, strict=False):
                 entry = d.get(tid) if isinstance(d, dict) else None
                 token_lps.append(float(entry.logprob) if entry is not None else float("nan"))
         meta = {"stop": sr if finish == "stop" else None}
@@ -176,14 +178,15 @@ class VLLMBackend:
         if len(outs) != len(keys):
             raise MalformedOutputError(f"vLLM returned {len(outs)} request outputs for {len(keys)} prompts")
         results: list[list[Generation] | None] = [None] * len(prompts)
-        for k, ro in zip(keys, outs):
+        for k, ro in zip(keys, outs, strict=True):
             gens = [self._to_generation(o) for o in ro.outputs]
             if len(gens) != len(groups[k]) * n:
                 raise MalformedOutputError(f"vLLM returned {len(gens)} completions, expected {len(groups[k]) * n}")
             for r, i in enumerate(groups[k]):
                 results[i] = gens[r * n : (r + 1) * n]
-        self.stats["generated_tokens"] += sum(g.num_tokens for r in results for g in r)
-        return [list(r) for r in results]
+        filled = cast(list[list[Generation]], results)  # every slot was filled above
+        self.stats["generated_tokens"] += sum(g.num_tokens for r in filled for g in r)
+        return [list(r) for r in filled]
 
     # ------------------------------------------------------------------ scoring
     def score_tokens(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[list[float]]:
@@ -192,7 +195,7 @@ class VLLMBackend:
         tok = self.tokenizer
         rows = [
             (list(tok(p)["input_ids"]), list(tok(c, add_special_tokens=False)["input_ids"]) if c else [])
-            for p, c in zip(prompts, conts)
+            for p, c in zip(prompts, conts, strict=True)
         ]
         out: list[list[float]] = [[] for _ in rows]
         todo = [i for i, (_, c) in enumerate(rows) if c]
@@ -203,7 +206,7 @@ class VLLMBackend:
         res = self.llm.generate(inputs, sp, use_tqdm=False)
         if len(res) != len(todo):
             raise MalformedOutputError(f"vLLM returned {len(res)} outputs for {len(todo)} scoring inputs")
-        for i, ro in zip(todo, res):
+        for i, ro in zip(todo, res, strict=True):
             p, c = rows[i]
             plp = getattr(ro, "prompt_logprobs", None)
             if plp is None or len(plp) != len(p) + len(c):

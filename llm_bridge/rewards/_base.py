@@ -58,7 +58,7 @@ class _PerStepPRM:
     def score_steps(self, questions: Sequence[str], steps: Sequence[Sequence[str]]) -> list[list[float]]:
         """One probability per step of each partial answer (see :class:`~llm_bridge.protocols.RewardModel`)."""
         qs, st = check_score_steps_args(questions, steps)
-        keys = [[(q, tuple(s[: t + 1])) for t in range(len(s))] for q, s in zip(qs, st)]
+        keys = [[(q, tuple(s[: t + 1])) for t in range(len(s))] for q, s in zip(qs, st, strict=True)]
         values: dict = {}
         todo = []
         for row in keys:
@@ -75,14 +75,15 @@ class _PerStepPRM:
             vals = self._score_new(todo)
             if len(vals) != len(todo):
                 raise InvalidRewardError(f"{self.name} produced {len(vals)} scores for {len(todo)} steps")
-            for k, v in zip(todo, vals):
+            for k, v in zip(todo, vals, strict=True):
                 try:
                     v = float(v)
                 except (TypeError, ValueError):
                     raise InvalidRewardError(f"{self.name} produced a non-numeric score {v!r}") from None
                 if not (0.0 <= v <= 1.0):  # also rejects NaN
                     raise InvalidRewardError(
-                        f"{self.name} produced {v!r} for step {len(k[1]) - 1} ({k[1][-1][:60]!r}); expected a probability in [0, 1]"
+                        f"{self.name} produced {v!r} for step {len(k[1]) - 1} ({k[1][-1][:60]!r}); expected a "
+                        "probability in [0, 1]"
                     )
                 values[k] = v
                 self._memo.put(k, v)

@@ -113,14 +113,15 @@ class EndpointPRM:
         else:
             groups = [todo[k : k + self.batch_size] for k in range(0, len(todo), self.batch_size)]
             payloads = [
-                {"model": self.model, "input": [qs[i].rstrip("\n") + "\n" + "".join(s + self.step_token for s in st[i]) for i in g]}
+                {"model": self.model,
+                 "input": [qs[i].rstrip("\n") + "\n" + "".join(s + self.step_token for s in st[i]) for i in g]}
                 for g in groups
             ]
         answers = self.client.post_many(self.path, payloads)
-        for g, ans in zip(groups, answers):
+        for g, ans in zip(groups, answers, strict=True):
             data = ans.get("data") if isinstance(ans, dict) else None
             if not isinstance(data, list) or len(data) != len(g):
                 raise MalformedOutputError(f"{self.name}: expected {len(g)} entries in 'data', got {str(ans)[:200]}")
-            for entry, i in zip(data, g):
+            for entry, i in zip(data, g, strict=True):
                 out[i] = self._parse_entry(entry, len(st[i]), i)
         return check_step_scores(out, st, self.name)

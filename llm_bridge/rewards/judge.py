@@ -64,7 +64,8 @@ class LLMJudgePRM(_PerStepPRM):
         prompts = [self.judge_prompt(q, s) for q, s in items]
         ly = np.asarray(self.backend.score(prompts, [self.yes] * len(prompts)), float)
         ln = np.asarray(self.backend.score(prompts, [self.no] * len(prompts)), float)
-        if ly.shape != (len(prompts),) or ln.shape != (len(prompts),) or not np.all(np.isfinite(np.r_[ly, ln]) | (np.r_[ly, ln] == -np.inf)):
+        shapes_ok = ly.shape == (len(prompts),) and ln.shape == (len(prompts),)
+        if not shapes_ok or not np.all(np.isfinite(np.r_[ly, ln]) | (np.r_[ly, ln] == -np.inf)):
             raise MalformedOutputError(f"{self.name}: the backend's score returned invalid log-probabilities")
         m = np.maximum(ly, ln)
         if np.any(m == -np.inf):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from llm_bridge.contracts import (
     check_score_steps_args,
@@ -153,7 +154,8 @@ class TransformersPRM:
                 if self.head == "classifier":
                     p = torch.softmax(logits[j, pos], dim=-1)[:, self.positive_label]
                 else:
-                    pair = logits[j, pos][:, list(self.label_token_ids)]
+                    label_ids = cast(tuple[int, ...], self.label_token_ids)  # set for the LM head
+                    pair = logits[j, pos][:, list(label_ids)]
                     p = torch.softmax(pair, dim=-1)[:, 1]
                 out[i] = p.double().cpu().tolist()
         return check_step_scores(out, st, self.name)

@@ -19,7 +19,8 @@ class VerifierPRM(_PerStepPRM):
     ``True`` maps to ``pass_score`` and ``False`` to ``fail_score``; a float is used as is.
     """
 
-    def __init__(self, check: Callable, *, pass_score: float = 0.95, fail_score: float = 0.05, cache_size: int = 100_000):
+    def __init__(self, check: Callable, *, pass_score: float = 0.95, fail_score: float = 0.05,
+                 cache_size: int = 100_000):
         super().__init__(cache_size)
         if not callable(check):
             raise TypeError(f"check must be callable, got {type(check).__name__}")

@@ -3,6 +3,9 @@ r"""Reporting for ``PrivateKaplanMeier`` (lifelines-style): plots with legend an
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -11,6 +14,15 @@ __all__ = ["KaplanMeierReportMixin"]
 
 class KaplanMeierReportMixin:
     """Plot and summary methods of :class:`~privacy.survival.fitter.PrivateKaplanMeier`."""
+
+    # provided by the fitter (declarations only: no class attributes are created)
+    _check_fitted: Callable[[], None]
+    guarantee_: dict[str, Any]
+    label_: str
+    median_survival_time_: float
+    median_confidence_interval_: pd.DataFrame
+    reliable_until_: float
+    noisy_cells_: np.ndarray | None
 
     def plot_survival_function(self, ax=None, ci_show=True, at_risk_counts=False, legend=True, **kwargs):
         """Step plot of the released curve with its noise-aware band; returns the axes.

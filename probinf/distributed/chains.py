@@ -18,16 +18,22 @@ device-to-host copy at the end of the run, not during it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import jax
 import jax.numpy as jnp
+from jax.sharding import Mesh
+from jax.typing import ArrayLike
 
 from probinf.distributed.mesh import check_mesh, shard_particles
 from probinf.pmcmc import PGResult, PMMHResult, particle_gibbs, pmmh
+from probinf.ssm import StateSpaceModel
 
 __all__ = ["sharded_pmmh", "sharded_particle_gibbs", "shard_chain_inputs"]
 
 
-def _num_chains(num_chains, d_count):
+def _num_chains(num_chains: int | None, d_count: int) -> int:
     c = d_count if num_chains is None else num_chains
     if isinstance(c, bool) or not isinstance(c, int) or c < 1:
         raise ValueError(f"num_chains must be a positive int, got {num_chains!r}")
@@ -37,7 +43,7 @@ def _num_chains(num_chains, d_count):
     return c
 
 
-def shard_chain_inputs(initial_theta, num_chains: int, mesh):
+def shard_chain_inputs(initial_theta: ArrayLike, num_chains: int, mesh: Mesh) -> jax.Array:
     """``initial_theta`` ((d,) or (C, d)) broadcast to ``(C, d)`` and sharded over the chain axis."""
     th = jnp.asarray(initial_theta)
     if not jnp.issubdtype(th.dtype, jnp.floating):
@@ -46,11 +52,13 @@ def shard_chain_inputs(initial_theta, num_chains: int, mesh):
         th = jnp.broadcast_to(th, (num_chains, th.shape[0]))
     if th.ndim != 2 or th.shape[0] != num_chains:
         raise ValueError(f"initial_theta must have shape (d,) or (num_chains, d) = ({num_chains}, d), got {th.shape}")
-    return shard_particles(th, mesh)
+    out: jax.Array = shard_particles(th, mesh)
+    return out
 
 
-def sharded_pmmh(key, model, observations, log_prior, initial_theta, num_samples: int, mesh, *,
-                 num_chains=None, **kwargs) -> PMMHResult:
+def sharded_pmmh(key: ArrayLike | int, model: StateSpaceModel, observations: Any,
+                 log_prior: Callable[[jax.Array], jax.Array], initial_theta: ArrayLike, num_samples: int, mesh: Mesh, *,
+                 num_chains: int | None = None, **kwargs: Any) -> PMMHResult:
     """:func:`probinf.pmmh` with its ``num_chains`` chains sharded over ``mesh``.
 
     ``num_chains`` defaults to the mesh size and must be a multiple of it; the other
@@ -81,8 +89,9 @@ def sharded_pmmh(key, model, observations, log_prior, initial_theta, num_samples
     return pmmh(key, model, observations, log_prior, theta0, num_samples, num_chains=c, **kwargs)
 
 
-def sharded_particle_gibbs(key, model, observations, num_samples: int, mesh, *, initial_trajectory,
-                           initial_theta=None, num_chains=None, **kwargs) -> PGResult:
+def sharded_particle_gibbs(key: ArrayLike | int, model: StateSpaceModel, observations: Any, num_samples: int,
+                           mesh: Mesh, *, initial_trajectory: Any, initial_theta: ArrayLike | None = None,
+                           num_chains: int | None = None, **kwargs: Any) -> PGResult:
     """:func:`probinf.particle_gibbs` with its chains sharded over ``mesh``.
 
     ``initial_trajectory`` is required here (a pytree of ``(T, ...)`` or ``(C, T, ...)``

@@ -36,13 +36,16 @@ slow links (hosts joined by Ethernet/InfiniBand).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 from jax.scipy.special import logsumexp
-from jax.sharding import PartitionSpec as P
+from jax.sharding import Mesh, PartitionSpec
+from jax.typing import ArrayLike
 
 from probinf.distributed.mesh import check_mesh, shard_map
 from probinf.distributed.resampling import SHARDED_RESAMPLING_METHODS, local_resample
@@ -50,13 +53,18 @@ from probinf.exceptions import DegenerateWeightsError
 from probinf.filtering import ParticleFilterResult, check_filter_args
 from probinf.population import Population, maybe_resample
 from probinf.resampling import RESAMPLING_METHODS
+from probinf.ssm import Proposal, StateSpaceModel
 
 __all__ = ["sharded_particle_filter", "INTERACTIONS"]
 
 INTERACTIONS = ("global", "island")
 
+#: ``PartitionSpec`` typed as a callable (its constructor is unannotated in jax).
+P: Callable[..., PartitionSpec] = PartitionSpec
 
-def _propagate(key, model, proposal, x_prev, y, t, theta):
+
+def _propagate(key: jax.Array, model: StateSpaceModel, proposal: Proposal | None, x_prev: Any, y: Any, t: ArrayLike,
+               theta: Any) -> tuple[Any, jax.Array]:
     if proposal is None:
         x = model.transition_sampler(key, x_prev, t, theta)
         return x, model.observation_log_density(y, x, t, theta)
@@ -65,7 +73,8 @@ def _propagate(key, model, proposal, x_prev, y, t, theta):
                - proposal.log_density(x, x_prev, y, t, theta))
 
 
-def _initial(key, model, proposal, n, y0, theta):
+def _initial(key: jax.Array, model: StateSpaceModel, proposal: Proposal | None, n: int, y0: Any,
+             theta: Any) -> tuple[Any, jax.Array]:
     if proposal is None:
         x0 = model.initial_sampler(key, n, theta)
         return x0, model.observation_log_density(y0, x0, 0, theta)
@@ -74,39 +83,45 @@ def _initial(key, model, proposal, n, y0, theta):
                 - proposal.initial_log_density(x0, y0, theta))
 
 
-def _global_lse(lw, axis):
-    m = lax.pmax(jnp.max(lw), axis)
+def _global_lse(lw: jax.Array, axis: str) -> jax.Array:
+    m = lax.pmax(jnp.max(lw), axis)  # type: ignore[no-untyped-call]  # unannotated in jax
     m_safe = jnp.where(jnp.isfinite(m), m, 0.0)
-    return m_safe + jnp.log(lax.psum(jnp.sum(jnp.exp(lw - m_safe)), axis))
+    return m_safe + jnp.log(lax.psum(jnp.sum(jnp.exp(lw - m_safe)), axis))  # type: ignore[no-untyped-call]  # unannotated in jax
 
 
-def _bad(lw, axis):
-    return lax.psum(jnp.sum(jnp.isnan(lw) | (lw == jnp.inf)), axis) > 0
+def _bad(lw: jax.Array, axis: str) -> jax.Array:
+    n_bad: jax.Array = lax.psum(jnp.sum(jnp.isnan(lw) | (lw == jnp.inf)), axis)  # type: ignore[no-untyped-call]  # as above
+    return n_bad > 0
 
 
-def _wmean(x, lw, axis):
+def _wmean(x: Any, lw: jax.Array, axis: str) -> Any:
     w = jnp.exp(lw)
-    return jax.tree_util.tree_map(lambda a: lax.psum(jnp.tensordot(w, a, axes=(0, 0)), axis), x)
+    return jax.tree_util.tree_map(lambda a: lax.psum(jnp.tensordot(w, a, axes=(0, 0)), axis), x)  # type: ignore[no-untyped-call]  # unannotated in jax
 
 
-def _island_resample(key, x, lw, lam, axis, d_count):
+def _island_resample(key: jax.Array, x: Any, lw: jax.Array, lam: jax.Array, axis: str,
+                     d_count: int) -> tuple[Any, jax.Array, jax.Array]:
     """Resample the islands by their masses (systematic over D): dense all_to_all of whole islands."""
     lams = lax.all_gather(lam, axis)
     src = RESAMPLING_METHODS["systematic"](key, lams, d_count)  # replicated: the same on every shard
     d = lax.axis_index(axis)
     wanted = src == d  # destinations that want this island
 
-    def send(a):
+    def send(a: jax.Array) -> jax.Array:
         return jnp.where(wanted.reshape((-1,) + (1,) * a.ndim), a[None], jnp.zeros_like(a)[None])
 
-    recv = jax.tree_util.tree_map(lambda a: lax.all_to_all(send(a), axis, 0, 0)[src[d]], (x, lw))
+    recv = jax.tree_util.tree_map(lambda a: lax.all_to_all(send(a), axis, 0, 0)[src[d]], (x, lw))  # type: ignore[no-untyped-call]  # unannotated in jax
     return recv[0], recv[1], logsumexp(lams) - jnp.log(d_count)
 
 
-def _run(key, observations, theta, *, model, proposal, n, axis, d_count, resampling, thr, interaction,
-         exchange_every):
+def _run(key: jax.Array, observations: Any, theta: Any, *, model: StateSpaceModel, proposal: Proposal | None, n: int,
+         axis: str, d_count: int, resampling: str, thr: float, interaction: str,
+         exchange_every: int | None) -> tuple[Any, ...]:
     t_len = jax.tree_util.tree_leaves(observations)[0].shape[0]
-    obs_at = lambda t: jax.tree_util.tree_map(lambda y: y[t], observations)  # noqa: E731
+
+    def obs_at(t: ArrayLike) -> Any:
+        return jax.tree_util.tree_map(lambda y: y[t], observations)
+
     d = lax.axis_index(axis)
     big_n = n * d_count
     k0, kscan = jax.random.split(key)
@@ -115,7 +130,7 @@ def _run(key, observations, theta, *, model, proposal, n, axis, d_count, resampl
     g0 = g0.astype(dtype)
     island = interaction == "island"
 
-    def weigh(lw, g, lam, banked):
+    def weigh(lw: jax.Array, g: jax.Array, lam: jax.Array, banked: jax.Array) -> tuple[jax.Array, ...]:
         """Reweight; returns (lw, lam, banked, log Z so far, bad)."""
         lw = lw + g
         bad = _bad(lw, axis)
@@ -132,13 +147,13 @@ def _run(key, observations, theta, *, model, proposal, n, axis, d_count, resampl
             logz = banked
         return lw, lam, banked, logz, bad | ~jnp.isfinite(logz)
 
-    def summary(x, lw, lam):
+    def summary(x: Any, lw: jax.Array, lam: jax.Array) -> tuple[Any, jax.Array]:
         if island:
             lams = lax.all_gather(lam, axis)
             glw = lw + lam - logsumexp(lams)  # island mass times local weight, globally normalized
         else:
             glw = lw
-        return _wmean(x, glw, axis), 1.0 / lax.psum(jnp.sum(jnp.exp(2.0 * glw)), axis)
+        return _wmean(x, glw, axis), 1.0 / lax.psum(jnp.sum(jnp.exp(2.0 * glw)), axis)  # type: ignore[no-untyped-call]  # unannotated in jax
 
     zero = jnp.zeros((), dtype)
     # Globally uniform weights 1/N; an island's weights are normalized within the island (1/n).
@@ -146,7 +161,7 @@ def _run(key, observations, theta, *, model, proposal, n, axis, d_count, resampl
     lw0, lam0, banked0, logz0, bad0 = weigh(jnp.full((n,), init_lw, dtype), g0, zero, zero)
     first_bad0 = jnp.where(bad0, jnp.int32(0), jnp.int32(t_len))
 
-    def step(carry, inp):
+    def step(carry: tuple[Any, ...], inp: tuple[jax.Array, jax.Array]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         x, lw, lam, banked, logz_prev, first_bad = carry
         t, k = inp
         k_res, k_move, k_isl = jax.random.split(k, 3)
@@ -154,7 +169,7 @@ def _run(key, observations, theta, *, model, proposal, n, axis, d_count, resampl
             pop, rinfo = maybe_resample(jax.random.fold_in(k_res, d), Population(x, lw, zero), thr, resampling)
             x, lw, resampled = pop.particles, pop.log_weights, rinfo.resampled
         else:
-            ess = 1.0 / lax.psum(jnp.sum(jnp.exp(2.0 * lw)), axis)
+            ess = 1.0 / lax.psum(jnp.sum(jnp.exp(2.0 * lw)), axis)  # type: ignore[no-untyped-call]  # unannotated in jax
             resampled = (ess < thr * big_n) | (thr >= 1.0)
             uniform = jnp.full_like(lw, -jnp.log(jnp.asarray(big_n, dtype)))
             x, lw = lax.cond(
@@ -164,7 +179,7 @@ def _run(key, observations, theta, *, model, proposal, n, axis, d_count, resampl
         x, g = _propagate(jax.random.fold_in(k_move, d), model, proposal, x, obs_at(t), t, theta)
         lw, lam, banked, logz, bad = weigh(lw, g.astype(dtype), lam, banked)
         if island and exchange_every:
-            def exchange(a):
+            def exchange(a: tuple[Any, jax.Array, jax.Array, jax.Array]) -> tuple[Any, jax.Array, jax.Array, jax.Array]:
                 xx, ll, la, bk = a
                 xx, ll, mean_z = _island_resample(k_isl, xx, ll, la, axis, d_count)
                 return xx, ll, jnp.zeros_like(la), bk + mean_z
@@ -187,17 +202,21 @@ def _run(key, observations, theta, *, model, proposal, n, axis, d_count, resampl
 
 @partial(jax.jit, static_argnames=("model", "proposal", "mesh", "n", "resampling", "thr", "interaction",
                                    "exchange_every"))
-def _pf_sharded(key, observations, theta, *, model, proposal, mesh, n, resampling, thr, interaction, exchange_every):
+def _pf_sharded(key: jax.Array, observations: Any, theta: Any, *, model: StateSpaceModel, proposal: Proposal | None,
+                mesh: Mesh, n: int, resampling: str, thr: float, interaction: str,
+                exchange_every: int | None) -> tuple[Any, ...]:
     _, axis, d_count = check_mesh(mesh)
     body = partial(_run, model=model, proposal=proposal, n=n, axis=axis, d_count=d_count, resampling=resampling,
                    thr=thr, interaction=interaction, exchange_every=exchange_every)
     f = shard_map(body, mesh, in_specs=(P(), P(), P()),
                   out_specs=(P(), P(), P(), P(), P(), P(axis), P(axis), P()))
-    return f(key, observations, theta)
+    out: tuple[Any, ...] = f(key, observations, theta)
+    return out
 
 
-def sharded_particle_filter(key, model, observations, num_particles: int, mesh, *, theta=None,
-                            resampling: str = "systematic", ess_threshold: float = 0.5, proposal=None,
+def sharded_particle_filter(key: ArrayLike | int, model: StateSpaceModel, observations: Any, num_particles: int,
+                            mesh: Mesh, *, theta: Any = None, resampling: str = "systematic",
+                            ess_threshold: float = 0.5, proposal: Proposal | None = None,
                             interaction: str = "global", exchange_every: int | None = None
                             ) -> ParticleFilterResult:
     r"""Particle filter with the particles sharded over ``mesh`` (see the module docstring).

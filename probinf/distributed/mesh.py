@@ -21,6 +21,7 @@ change with the JAX version (``jax.make_mesh`` defaults to Explicit since 0.9).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -31,6 +32,7 @@ __all__ = ["PARTICLE_AXIS", "particle_mesh", "particle_sharding", "shard_particl
 
 PARTICLE_AXIS = "particles"
 
+_shard_map: Callable[..., Any]
 try:  # jax >= 0.6.1
     _shard_map = jax.shard_map
     _CHECK_KW = "check_vma"
@@ -40,16 +42,17 @@ except AttributeError:  # pragma: no cover - older jax
     _CHECK_KW = "check_rep"
 
 
-def shard_map(f, mesh: Mesh, in_specs, out_specs):
+def shard_map(f: Callable[..., Any], mesh: Mesh, in_specs: Any, out_specs: Any) -> Callable[..., Any]:
     """``jax.shard_map`` (or the experimental one on older JAX) with the replication check off.
 
     The check is off because the per-shard loop carries (particles, local weights)
     start replicated-looking and become varying; every collective is explicit.
     """
-    return _shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, **{_CHECK_KW: False})
+    mapped: Callable[..., Any] = _shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, **{_CHECK_KW: False})
+    return mapped
 
 
-def particle_mesh(devices=None, axis_name: str = PARTICLE_AXIS) -> Mesh:
+def particle_mesh(devices: Sequence[jax.Device] | None = None, axis_name: str = PARTICLE_AXIS) -> Mesh:
     """A one-axis mesh over ``devices`` (default: all of ``jax.devices()``, every host's)."""
     devs = list(jax.devices() if devices is None else devices)
     if not devs:
@@ -61,7 +64,7 @@ def particle_mesh(devices=None, axis_name: str = PARTICLE_AXIS) -> Mesh:
     return Mesh(np.asarray(devs, dtype=object), (axis_name,), **kwargs)
 
 
-def check_mesh(mesh, num_particles: int | None = None) -> tuple[Mesh, str, int]:
+def check_mesh(mesh: object, num_particles: int | None = None) -> tuple[Mesh, str, int]:
     """Validate a one-axis mesh (and ``num_particles % D == 0``); return ``(mesh, axis, D)``."""
     if not isinstance(mesh, Mesh):
         raise TypeError(
@@ -86,10 +89,10 @@ def check_mesh(mesh, num_particles: int | None = None) -> tuple[Mesh, str, int]:
 def particle_sharding(mesh: Mesh) -> NamedSharding:
     """``NamedSharding`` splitting the leading (particle) axis over the mesh's one axis."""
     _, axis, _ = check_mesh(mesh)
-    return NamedSharding(mesh, PartitionSpec(axis))
+    return NamedSharding(mesh, PartitionSpec(axis))  # type: ignore[no-untyped-call]  # unannotated in jax
 
 
-def shard_particles(particles, mesh: Mesh):
+def shard_particles(particles: Any, mesh: Mesh) -> Any:
     """Place every leaf of a particle pytree with its leading axis sharded over ``mesh``."""
     sh = particle_sharding(mesh)
     _, _, d = check_mesh(mesh)

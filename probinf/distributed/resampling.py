@@ -42,12 +42,15 @@ particle axis and return per-shard pieces; :func:`sharded_resample` and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jax.sharding import PartitionSpec as P
+from jax.sharding import Mesh, PartitionSpec
+from jax.typing import ArrayLike
 
 from probinf.distributed.mesh import check_mesh, shard_map, shard_particles
 from probinf.exceptions import DegenerateWeightsError
@@ -65,12 +68,16 @@ __all__ = [
 
 SHARDED_RESAMPLING_METHODS = ("systematic", "stratified")
 
+#: ``PartitionSpec`` typed as a callable (its constructor is unannotated in jax).
+P: Callable[..., PartitionSpec] = PartitionSpec
 
-def _int_dtype():
-    return jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
+
+def _int_dtype() -> Any:
+    x64: bool = jax.config.jax_enable_x64  # type: ignore[attr-defined]  # a dynamic flag, unknown to mypy
+    return jnp.int64 if x64 else jnp.int32
 
 
-def _exclusive_split(tw, tf):
+def _exclusive_split(tw: jax.Array, tf: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Exclusive prefix of split totals ``tw + tf`` (length D, fixed order), normalized to frac in [0, 1)."""
     ow = jnp.cumsum(tw) - tw
     of = jnp.cumsum(tf) - tf
@@ -78,25 +85,26 @@ def _exclusive_split(tw, tf):
     return ow + c.astype(ow.dtype), of - c
 
 
-def local_scaled_weights(lw, num_total: int, axis: str):
+def local_scaled_weights(lw: jax.Array, num_total: int, axis: str) -> tuple[jax.Array, jax.Array]:
     """Per-shard weights scaled so that the *global* split total is ``num_total`` (steps 1-2)."""
-    gmax = lax.pmax(jnp.max(lw), axis)
+    gmax = lax.pmax(jnp.max(lw), axis)  # type: ignore[no-untyped-call]  # unannotated in jax
     e = jnp.exp(lw - gmax)
-    v = e * (num_total / lax.psum(jnp.sum(e), axis))
+    v = e * (num_total / lax.psum(jnp.sum(e), axis))  # type: ignore[no-untyped-call]  # unannotated in jax
     tw, tf = compensated_sum(v)
     aw, af = lax.all_gather(tw, axis), lax.all_gather(tf, axis)
     excess = (jnp.sum(aw) - num_total).astype(v.dtype) + jnp.sum(af)
     return v / (1.0 + excess / num_total), e > 0
 
 
-def _shard_offsets(whole_last, frac_last, axis):
+def _shard_offsets(whole_last: jax.Array, frac_last: jax.Array, axis: str) -> tuple[jax.Array, jax.Array]:
     """Global split offset of this shard's prefix sums: the exclusive prefix of the shard totals."""
     ow, of = _exclusive_split(lax.all_gather(whole_last, axis), lax.all_gather(frac_last, axis))
     d = lax.axis_index(axis)
     return ow[d], of[d]
 
 
-def local_cumcounts(key, lw, num_total: int, axis: str, method: str = "systematic", u=None):
+def local_cumcounts(key: jax.Array | None, lw: jax.Array, num_total: int, axis: str, method: str = "systematic",
+                    u: ArrayLike | None = None) -> jax.Array:
     """Global cumulative offspring counts of this shard's particles (steps 1-4).
 
     ``cum[i]`` is the number of global output slots filled by particles up to and
@@ -112,22 +120,27 @@ def local_cumcounts(key, lw, num_total: int, axis: str, method: str = "systemati
     whole, frac = whole + ow + c.astype(whole.dtype), f - c
     if method == "systematic":
         if u is None:
+            if key is None:
+                raise ValueError("local_cumcounts needs a key unless u is given")
             u = jax.random.uniform(key, (), dtype=frac.dtype)  # the same key on every shard: one u
         cum = whole + (frac > u).astype(whole.dtype)
     elif method == "stratified":
+        if key is None:
+            raise ValueError("stratified local_cumcounts needs a key")
+        skey = key
         w = jnp.clip(whole, 0, num_total - 1)
-        u_at = jax.vmap(lambda k: jax.random.uniform(jax.random.fold_in(key, k), (), frac.dtype))(w)
+        u_at = jax.vmap(lambda k: jax.random.uniform(jax.random.fold_in(skey, k), (), frac.dtype))(w)
         cum = whole + ((whole < num_total) & (u_at < frac)).astype(whole.dtype)
     else:  # pragma: no cover - validated by the wrappers
         raise ValueError(f"method must be one of {SHARDED_RESAMPLING_METHODS}, got {method!r}")
     cum = jnp.minimum(cum, num_total)
     # Rounding spill-over: slots past the last positive-weight particle go to it (as on one device).
     gidx = lax.axis_index(axis) * n + jnp.arange(n)
-    last_valid = lax.pmax(jnp.max(jnp.where(positive, gidx, -1)), axis)
+    last_valid = lax.pmax(jnp.max(jnp.where(positive, gidx, -1)), axis)  # type: ignore[no-untyped-call]  # unannotated in jax
     return jnp.where(gidx >= last_valid, num_total, cum).astype(_int_dtype())
 
 
-def local_exchange(cum, particles, axis: str, num_shards: int):
+def local_exchange(cum: jax.Array, particles: Any, axis: str, num_shards: int) -> tuple[Any, jax.Array]:
     """Move the children to the shards that own their output slots (step 5).
 
     Returns ``(new_particles, ancestors)`` for this shard's ``n`` output slots;
@@ -142,21 +155,23 @@ def local_exchange(cum, particles, axis: str, num_shards: int):
     mine = (slots >= start) & (slots < cum[-1])
     anc = jnp.where(mine, d * n + local, -1).astype(jnp.int32)
     send = jax.tree_util.tree_map(lambda x: jnp.take(x, local, axis=0), particles)
-    recv_anc = lax.all_to_all(anc, axis, 0, 0)  # recv[s] = what source shard s sent here
-    recv = jax.tree_util.tree_map(lambda x: lax.all_to_all(x, axis, 0, 0), send)
+    recv_anc = lax.all_to_all(anc, axis, 0, 0)  # type: ignore[no-untyped-call]  # recv[s] = what source shard s sent here
+    recv = jax.tree_util.tree_map(lambda x: lax.all_to_all(x, axis, 0, 0), send)  # type: ignore[no-untyped-call]  # unannotated in jax
     src = jnp.argmax(recv_anc >= 0, axis=0)  # exactly one source owns each slot
     cols = jnp.arange(n)
     new = jax.tree_util.tree_map(lambda x: x[src, cols], recv)
     return new, recv_anc[src, cols]
 
 
-def local_resample(key, lw, particles, axis: str, num_shards: int, method: str = "systematic"):
+def local_resample(key: jax.Array, lw: jax.Array, particles: Any, axis: str, num_shards: int,
+                   method: str = "systematic") -> tuple[Any, jax.Array]:
     """Steps 1-5 on one shard: ``(resampled particles, global ancestors)``."""
     cum = local_cumcounts(key, lw, lw.shape[0] * num_shards, axis, method)
     return local_exchange(cum, particles, axis, num_shards)
 
 
-def _check(key, log_weights, mesh, method):
+def _check(key: ArrayLike | int, log_weights: ArrayLike, mesh: Mesh,
+           method: str) -> tuple[ArrayLike, jax.Array, Mesh, str, int]:
     if method not in SHARDED_RESAMPLING_METHODS:
         raise ValueError(
             f"method={method!r} has no sharded form; use one of {SHARDED_RESAMPLING_METHODS} with a mesh "
@@ -175,15 +190,18 @@ def _check(key, log_weights, mesh, method):
 
 
 @partial(jax.jit, static_argnames=("mesh", "method", "num_shards", "axis"))
-def _resample_jit(key, lw, particles, mesh, method, num_shards, axis):
+def _resample_jit(key: ArrayLike, lw: jax.Array, particles: Any, mesh: Mesh, method: str, num_shards: int,
+                  axis: str) -> tuple[Any, jax.Array]:
     f = shard_map(
         lambda k, w, x: local_resample(k, w, x, axis, num_shards, method),
         mesh, in_specs=(P(), P(axis), P(axis)), out_specs=(P(axis), P(axis)),
     )
-    return f(key, lw, particles)
+    out: tuple[Any, jax.Array] = f(key, lw, particles)
+    return out
 
 
-def sharded_resample_particles(key, particles, log_weights, mesh, method: str = "systematic"):
+def sharded_resample_particles(key: ArrayLike | int, particles: Any, log_weights: ArrayLike, mesh: Mesh,
+                               method: str = "systematic") -> tuple[Any, jax.Array]:
     r"""Resample a sharded particle system exactly; particles stay sharded.
 
     Parameters
@@ -217,10 +235,11 @@ def sharded_resample_particles(key, particles, log_weights, mesh, method: str = 
             raise ValueError(f"every particle leaf needs leading axis N={lw.shape[0]}, got shape {jnp.shape(leaf)}")
     particles = shard_particles(particles, mesh)
     lw = shard_particles(lw, mesh)
-    return _resample_jit(key, lw, particles, mesh, method, d, axis)
+    out: tuple[Any, jax.Array] = _resample_jit(key, lw, particles, mesh, method, d, axis)
+    return out
 
 
-def sharded_resample(key, log_weights, mesh, method: str = "systematic"):
+def sharded_resample(key: ArrayLike | int, log_weights: ArrayLike, mesh: Mesh, method: str = "systematic") -> jax.Array:
     """Global ancestor indices (N,) of sharded exact resampling (same law as :func:`probinf.resample`)."""
     key, lw, mesh, axis, d = _check(key, log_weights, mesh, method)
     idx = jnp.arange(lw.shape[0], dtype=jnp.int32)
@@ -228,12 +247,13 @@ def sharded_resample(key, log_weights, mesh, method: str = "systematic"):
 
 
 @partial(jax.jit, static_argnames=("mesh",))
-def systematic_from_uniform(log_weights, u, mesh):
+def systematic_from_uniform(log_weights: jax.Array, u: ArrayLike, mesh: Mesh) -> jax.Array:
     """Sharded systematic ancestors driven by an explicit ``u`` in [0, 1) (the exact-enumeration harness)."""
     _, axis, d = check_mesh(mesh, log_weights.shape[0])
 
-    def body(lw, uu):
+    def body(lw: jax.Array, uu: jax.Array) -> jax.Array:
         cum = local_cumcounts(None, lw, lw.shape[0] * d, axis, "systematic", u=uu)
         return local_exchange(cum, jnp.arange(lw.shape[0]), axis, d)[1]
 
-    return shard_map(body, mesh, in_specs=(P(axis), P()), out_specs=P(axis))(log_weights, u)
+    anc: jax.Array = shard_map(body, mesh, in_specs=(P(axis), P()), out_specs=P(axis))(log_weights, u)
+    return anc

@@ -24,18 +24,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jax.sharding import PartitionSpec as P
+from jax.sharding import Mesh, PartitionSpec
+from jax.typing import ArrayLike
 
 from probinf.distributed.mesh import check_mesh, shard_map, shard_particles
 from probinf.distributed.resampling import local_resample
 from probinf.exceptions import DegenerateWeightsError
 
+if TYPE_CHECKING:
+    from probinf.results import SMCResult
+
 __all__ = ["ShardedTemperedResult", "sharded_tempered_smc", "tempered_smc_on_mesh"]
+
+#: ``PartitionSpec`` typed as a callable (its constructor is unannotated in jax).
+P: Callable[..., PartitionSpec] = PartitionSpec
+#: ``theta (d,) -> scalar`` log-density.
+LogDensity = Callable[[jax.Array], jax.Array]
+#: (positions, log prior, log likelihood) of the particles
+_Triple = tuple[jax.Array, jax.Array, jax.Array]
 
 
 class ShardedTemperedResult(NamedTuple):
@@ -52,29 +63,31 @@ class ShardedTemperedResult(NamedTuple):
     log_evidence_increments: jax.Array
 
 
-def _glse(x, axis):
-    m = lax.pmax(jnp.max(x), axis)
+def _glse(x: jax.Array, axis: str) -> jax.Array:
+    m = lax.pmax(jnp.max(x), axis)  # type: ignore[no-untyped-call]  # unannotated in jax
     m = jnp.where(jnp.isfinite(m), m, 0.0)
-    return m + jnp.log(lax.psum(jnp.sum(jnp.exp(x - m)), axis))
+    return m + jnp.log(lax.psum(jnp.sum(jnp.exp(x - m)), axis))  # type: ignore[no-untyped-call]  # unannotated in jax
 
 
-def _incr(ll, delta):
+def _incr(ll: jax.Array, delta: ArrayLike) -> jax.Array:
     return jnp.where(delta == 0, 0.0, delta * ll)
 
 
-def _next_exponent(lw, ll, lam, target, axis, num_iter=60):
+def _next_exponent(lw: jax.Array, ll: jax.Array, lam: jax.Array, target: ArrayLike, axis: str,
+                   num_iter: int = 60) -> jax.Array:
     dtype = lw.dtype
     log_target = jnp.log(target)
 
-    def log_ess(delta):
+    def log_ess(delta: ArrayLike) -> jax.Array:
         x = lw + _incr(ll, delta)
         v = 2.0 * _glse(x, axis) - _glse(2.0 * x, axis)
         return jnp.where(jnp.isnan(v), -jnp.inf, v)
 
     remaining = 1.0 - lam
-    d_min = jnp.minimum(jnp.maximum(8.0 * jnp.finfo(dtype).eps * lam, jnp.asarray(1e-30, dtype)), remaining)
+    eps = jnp.finfo(dtype).eps  # type: ignore[no-untyped-call]  # unannotated in jax
+    d_min = jnp.minimum(jnp.maximum(8.0 * eps * lam, jnp.asarray(1e-30, dtype)), remaining)
 
-    def body(_, b):
+    def body(_: int, b: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
         lo, hi = b
         mid = 0.5 * (lo + hi)
         ok = log_ess(jnp.exp(mid)) >= log_target
@@ -84,7 +97,8 @@ def _next_exponent(lw, ll, lam, target, axis, num_iter=60):
     return jnp.where(log_ess(remaining) >= log_target, jnp.asarray(1.0, dtype), jnp.minimum(lam + jnp.exp(lo), 1.0))
 
 
-def _run(key, pos, *, log_prior, log_likelihood, axis, d_count, target_ess, num_mcmc_steps, max_steps):
+def _run(key: jax.Array, pos: jax.Array, *, log_prior: LogDensity, log_likelihood: LogDensity, axis: str, d_count: int,
+         target_ess: float, num_mcmc_steps: int, max_steps: int) -> tuple[jax.Array, ...]:
     n, dim = pos.shape
     big_n = n * d_count
     dtype = pos.dtype
@@ -93,26 +107,28 @@ def _run(key, pos, *, log_prior, log_likelihood, axis, d_count, target_ess, num_
     lw = jnp.full((n,), -jnp.log(jnp.asarray(big_n, dtype)), dtype)
     zero = jnp.zeros((), dtype)
 
-    def move(k, pos, lp, ll, lam):
-        mean = lax.psum(jnp.sum(pos, 0), axis) / big_n
+    def move(k: jax.Array, pos: jax.Array, lp: jax.Array, ll: jax.Array, lam: jax.Array) -> tuple[jax.Array, ...]:
+        mean = lax.psum(jnp.sum(pos, 0), axis) / big_n  # type: ignore[no-untyped-call]  # unannotated in jax
         c = pos - mean
-        cov = lax.psum(c.T @ c, axis) / big_n + 1e-9 * jnp.eye(dim, dtype=dtype)
+        cov = lax.psum(c.T @ c, axis) / big_n + 1e-9 * jnp.eye(dim, dtype=dtype)  # type: ignore[no-untyped-call]  # unannotated in jax
         chol = jnp.linalg.cholesky((2.38**2 / dim) * cov)
 
-        def mh(carry, kk):
+        def mh(carry: _Triple, kk: jax.Array) -> tuple[_Triple, jax.Array]:
             pos, lp, ll = carry
             k1, k2 = jax.random.split(jax.random.fold_in(kk, shard))
             prop = pos + jax.random.normal(k1, pos.shape, dtype) @ chol.T
             lpp, llp = jax.vmap(log_prior)(prop), jax.vmap(log_likelihood)(prop)
             log_a = lpp + _incr(llp, lam) - lp - _incr(ll, lam)
             acc = jnp.log(jax.random.uniform(k2, (n,), dtype)) < jnp.where(jnp.isnan(log_a), -jnp.inf, log_a)
-            sel = lambda a, b: jnp.where(acc.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)  # noqa: E731
-            return (sel(prop, pos), sel(lpp, lp), sel(llp, ll)), lax.psum(jnp.sum(acc), axis) / big_n
+            def sel(a: jax.Array, b: jax.Array) -> jax.Array:
+                return jnp.where(acc.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
+
+            return (sel(prop, pos), sel(lpp, lp), sel(llp, ll)), lax.psum(jnp.sum(acc), axis) / big_n  # type: ignore[no-untyped-call]  # unannotated in jax
 
         (pos, lp, ll), accs = lax.scan(mh, (pos, lp, ll), jax.random.split(k, num_mcmc_steps))
         return pos, lp, ll, jnp.mean(accs)
 
-    def body(c):
+    def body(c: tuple[jax.Array, ...]) -> tuple[jax.Array, ...]:
         key, pos, lp, ll, lw, lam, logz, i, bad, lams, accs, esss, incs = c
         key, k_res, k_move = jax.random.split(key, 3)
         new_lam = _next_exponent(lw, ll, lam, target_ess * big_n, axis)
@@ -127,28 +143,31 @@ def _run(key, pos, *, log_prior, log_likelihood, axis, d_count, target_ess, num_
         return (key, pos, lp, ll, lw, new_lam, logz + lse, i + 1, bad, lams.at[i].set(new_lam), accs.at[i].set(acc),
                 esss.at[i].set(ess), incs.at[i].set(lse))
 
-    def cond(c):
+    def cond(c: tuple[jax.Array, ...]) -> jax.Array:
         return (c[5] < 1.0) & (c[7] < max_steps) & ~c[8]
 
     init = (key, pos, lp, ll, lw, zero, zero, jnp.int32(0), jnp.array(False),
             jnp.ones((max_steps,), dtype), jnp.zeros((max_steps,), dtype), jnp.zeros((max_steps,), dtype),
             jnp.zeros((max_steps,), dtype))
-    out = lax.while_loop(cond, body, init)
+    out: tuple[jax.Array, ...] = lax.while_loop(cond, body, init)
     _, pos, _, _, _, lam, logz, i, bad, lams, accs, esss, incs = out
     return pos, logz, i, lams, accs, esss, incs, bad | (lam < 1.0)
 
 
 @partial(jax.jit, static_argnames=("log_prior", "log_likelihood", "mesh", "target_ess", "num_mcmc_steps",
                                    "max_steps"))
-def _tempered_sharded(key, pos, *, log_prior, log_likelihood, mesh, target_ess, num_mcmc_steps, max_steps):
+def _tempered_sharded(key: jax.Array, pos: jax.Array, *, log_prior: LogDensity, log_likelihood: LogDensity, mesh: Mesh,
+                      target_ess: float, num_mcmc_steps: int, max_steps: int) -> tuple[jax.Array, ...]:
     _, axis, d_count = check_mesh(mesh)
     body = partial(_run, log_prior=log_prior, log_likelihood=log_likelihood, axis=axis, d_count=d_count,
                    target_ess=target_ess, num_mcmc_steps=num_mcmc_steps, max_steps=max_steps)
     out_specs = (P(axis),) + (P(),) * 7
-    return shard_map(body, mesh, in_specs=(P(), P(axis)), out_specs=out_specs)(key, pos)
+    out: tuple[jax.Array, ...] = shard_map(body, mesh, in_specs=(P(), P(axis)), out_specs=out_specs)(key, pos)
+    return out
 
 
-def sharded_tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_particles, mesh, *,
+def sharded_tempered_smc(key: ArrayLike | int, log_prior: LogDensity, log_likelihood: LogDensity,
+                         init_particles: ArrayLike, mesh: Mesh, *,
                          target_ess: float = 0.5, num_mcmc_steps: int = 10, max_steps: int = 200
                          ) -> ShardedTemperedResult:
     r"""Adaptive tempered SMC (random-walk moves) with the particles sharded over ``mesh``.
@@ -204,8 +223,10 @@ def sharded_tempered_smc(key, log_prior: Callable, log_likelihood: Callable, ini
     return ShardedTemperedResult(pos, logz, steps, lams, accs, esss, incs)
 
 
-def tempered_smc_on_mesh(key, log_prior, log_likelihood, init_particles, num_particles, mesh, *, kernel=None,
-                         target_ess=0.5, schedule=None, waste_free=False, num_mcmc_steps=10, max_steps=500):
+def tempered_smc_on_mesh(key: jax.Array | int, log_prior: LogDensity, log_likelihood: LogDensity,
+                         init_particles: ArrayLike | Callable[[jax.Array, int], ArrayLike], num_particles: int | None,
+                         mesh: Mesh, *, kernel: Any = None, target_ess: float = 0.5, schedule: ArrayLike | None = None,
+                         waste_free: bool = False, num_mcmc_steps: int = 10, max_steps: int = 500) -> SMCResult:
     """:func:`probinf.tempered_smc` with ``mesh=``: the sharded sampler, returned as an ``SMCResult``.
 
     Supports what the sharded sampler does: one key, ``(N, d)`` prior draws (or a sampler

@@ -31,8 +31,8 @@ Backends
 ``"reference"``
     Plain NumPy/SciPy in float64 over the full T x G x n tensor: the test oracle.
 ``"cpu"`` (what ``"auto"`` runs, on CPU and on GPU)
-    Fused and chunked JAX (XLA; the name is historical, it runs on any device).  The log-sum-exp over draws factorises as a matrix
-    product after max-shifting each column,
+    Fused and chunked JAX (XLA; the name is historical, it runs on any device).  The log-sum-exp over draws factorises
+    as a matrix product after max-shifting each column,
     :math:`\sum_t e^{a_{tg}} e^{b_{ti}} = e^{m_g + M_i} (A^\top B)_{gi}` with
     :math:`A = e^{a - m}, B = e^{b - M} \in [0, 1]`, so the work is a BLAS
     product over G-chunks and memory is :math:`O(T(n + G) + c\,n)` for chunk
@@ -78,13 +78,15 @@ arXiv:2106.06137.
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from jax.scipy.special import logsumexp as _jlse
+from jax.typing import ArrayLike
+from numpy.typing import NDArray
 from scipy.special import logsumexp as _nlse
 
 from probinf.kernels._backend_table import choose_backend
@@ -112,7 +114,8 @@ class ConformalBayesScores(NamedTuple):
     log_scores_train: np.ndarray | None
 
 
-def _validate(loglik_train, loglik_grid, log_weights):
+def _validate(loglik_train: ArrayLike, loglik_grid: ArrayLike,
+              log_weights: ArrayLike | None) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
     lt = np.asarray(loglik_train)
     lg = np.asarray(loglik_grid)
     for name, a in (("loglik_train", lt), ("loglik_grid", lg)):
@@ -150,7 +153,7 @@ def _validate(loglik_train, loglik_grid, log_weights):
     return lt, lg, lw0
 
 
-def _reference(lt, lg, lw0, return_train):
+def _reference(lt: NDArray[Any], lg: NDArray[Any], lw0: NDArray[Any], return_train: bool) -> ConformalBayesScores:
     lt = lt.astype(np.float64)
     lg = lg.astype(np.float64)
     lw = lw0[:, None] + lg  # (T, G)
@@ -165,11 +168,12 @@ def _reference(lt, lg, lw0, return_train):
 
 
 @partial(jax.jit, static_argnames=("chunk", "return_train"))
-def _fast(lt, lg, lw0, chunk: int, return_train: bool):
+def _fast(lt: jax.Array, lg: jax.Array, lw0: jax.Array, chunk: int,
+          return_train: bool) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array | None]:
     T, n = lt.shape
     G = lg.shape[1]
     dtype = lt.dtype
-    finfo = jnp.finfo(dtype)
+    finfo = jnp.finfo(dtype)  # type: ignore[no-untyped-call]  # unannotated in jax
     # Below this, the mass lost to underflowed product terms (<= T * tiny) may exceed one ulp.
     thresh = T * finfo.tiny / finfo.eps
 
@@ -193,11 +197,12 @@ def _fast(lt, lg, lw0, chunk: int, return_train: bool):
     lse_p = jnp.pad(lse_lw, (0, pad))
     test_p = jnp.pad(log_test, (0, pad))
 
-    def exact_rows(lw_c, lse_c):
+    def exact_rows(lw_c: jax.Array, lse_c: jax.Array) -> jax.Array:
         # Row-wise exact log-sum-exp over draws, memory T * n per row.
-        return lax.map(lambda col: _jlse(col[0][:, None] + lt, axis=0) - col[1], (lw_c.T, lse_c))
+        rows: jax.Array = lax.map(lambda col: _jlse(col[0][:, None] + lt, axis=0) - col[1], (lw_c.T, lse_c))
+        return rows
 
-    def one_chunk(args):
+    def one_chunk(args: tuple[jax.Array, ...]) -> tuple[jax.Array | None, jax.Array]:
         A_c, lw_c, m_c, lse_c, test_c = args
         S = A_c.T @ B  # (c, n)
         fast = jnp.log(S) + m_c[:, None] + M[None, :] - lse_c[:, None]
@@ -225,7 +230,7 @@ def default_chunk_size(T: int, n: int, G: int) -> int:
 
 
 # ----------------------------------------------------------------------------- Pallas (GPU)
-def _online_lse_step(m, s, x):
+def _online_lse_step(m: jax.Array, s: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Fold the block ``x`` (reduced over axis 0) into a running (max, rescaled exp-sum)."""
     new_m = jnp.maximum(m, jnp.max(x, axis=0))
     safe = jnp.where(jnp.isfinite(new_m), new_m, 0.0)
@@ -234,14 +239,14 @@ def _online_lse_step(m, s, x):
     return new_m, s
 
 
-def _finish_lse(m, s):
+def _finish_lse(m: jax.Array, s: jax.Array) -> jax.Array:
     # m + log s with s >= 1 when m is finite; all -inf gives -inf (s = 0).
     return jnp.where(jnp.isfinite(m), m + jnp.log(s), m)
 
 
 @partial(jax.jit, static_argnames=("return_train", "interpret", "block_t", "block_g", "block_n"))
-def _pallas(lt, lg, lw0, *, return_train: bool, interpret: bool, block_t: int = 8, block_g: int = 32,
-            block_n: int = 32):
+def _pallas(lt: jax.Array, lg: jax.Array, lw0: jax.Array, *, return_train: bool, interpret: bool, block_t: int = 8,
+            block_g: int = 32, block_n: int = 32) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array | None]:
     """Two Pallas kernels; every log-sum-exp over draws is exact (max-subtracted, streamed over T).
 
     Kernel 1, grid over G-blocks: streams T in ``block_t`` slices and keeps running (max, sum)
@@ -271,8 +276,8 @@ def _pallas(lt, lg, lw0, *, return_train: bool, interpret: bool, block_t: int = 
     lg_p = jnp.pad(lg, ((0, Tp - T), (0, 0)), constant_values=-jnp.inf)
     lg_p = jnp.pad(lg_p, ((0, 0), (0, Gp - G)))
 
-    def grid_kernel(lw_ref, lg_ref, lse_ref, test_ref, ess_ref):
-        def body(k, carry):
+    def grid_kernel(lw_ref: Any, lg_ref: Any, lse_ref: Any, test_ref: Any, ess_ref: Any) -> None:
+        def body(k: int, carry: tuple[jax.Array, ...]) -> tuple[jax.Array, ...]:
             m1, s1, m2, s2, m3, s3 = carry
             a = lw_ref[pl.ds(k * bt, bt), :]
             b = lg_ref[pl.ds(k * bt, bt), :]
@@ -292,7 +297,7 @@ def _pallas(lt, lg, lw0, *, return_train: bool, interpret: bool, block_t: int = 
     col = pl.BlockSpec((bg,), lambda j: (j,))
     lse_lw, log_test, ess = pl.pallas_call(
         grid_kernel,
-        out_shape=[jax.ShapeDtypeStruct((Gp,), dtype)] * 3,
+        out_shape=[jax.ShapeDtypeStruct((Gp,), dtype)] * 3,  # type: ignore[no-untyped-call]  # unannotated in jax
         grid=(Gp // bg,),
         in_specs=[pl.BlockSpec((Tp, bg), lambda j: (0, j))] * 2,
         out_specs=[col, col, col],
@@ -305,8 +310,8 @@ def _pallas(lt, lg, lw0, *, return_train: bool, interpret: bool, block_t: int = 
     else:
         lt_p = jnp.pad(lt, ((0, Tp - T), (0, Np - n)), constant_values=-jnp.inf)
 
-        def train_kernel(lw_ref, lt_ref, lse_ref, test_ref, *out_refs):
-            def body(k, carry):
+        def train_kernel(lw_ref: Any, lt_ref: Any, lse_ref: Any, test_ref: Any, *out_refs: Any) -> None:
+            def body(k: int, carry: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
                 m, s = carry
                 a = lw_ref[pl.ds(k * bt, bt), :]
                 b = lt_ref[pl.ds(k * bt, bt), :]
@@ -321,10 +326,10 @@ def _pallas(lt, lg, lw0, *, return_train: bool, interpret: bool, block_t: int = 
             if return_train:
                 out_refs[1][...] = scores
 
-        out_shape = [jax.ShapeDtypeStruct((Gp, Np // bn), jnp.int32)]
+        out_shape = [jax.ShapeDtypeStruct((Gp, Np // bn), jnp.int32)]  # type: ignore[no-untyped-call]  # as above
         out_specs = [pl.BlockSpec((bg, 1), lambda i, j: (i, j))]
         if return_train:
-            out_shape.append(jax.ShapeDtypeStruct((Gp, Np), dtype))
+            out_shape.append(jax.ShapeDtypeStruct((Gp, Np), dtype))  # type: ignore[no-untyped-call]  # as above
             out_specs.append(pl.BlockSpec((bg, bn), lambda i, j: (i, j)))
         outs = pl.pallas_call(
             train_kernel,
@@ -346,9 +351,9 @@ def _pallas(lt, lg, lw0, *, return_train: bool, interpret: bool, block_t: int = 
 
 
 def conformal_bayes_scores(
-    loglik_train,
-    loglik_grid,
-    log_weights=None,
+    loglik_train: ArrayLike,
+    loglik_grid: ArrayLike,
+    log_weights: ArrayLike | None = None,
     *,
     return_train_scores: bool = True,
     chunk_size: int | None = None,

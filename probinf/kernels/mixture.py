@@ -34,12 +34,15 @@ to a relative 1e-5 of ``sum |terms|``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.typing import ArrayLike
 
 from probinf.kernels._backend_table import choose_backend
 from probinf.kernels._device import jax_has_gpu as _has_gpu
@@ -52,7 +55,8 @@ MIXTURE_BACKENDS = ("auto", "reference", "cpu", "pallas")
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-def _standardize(x, log_weights, means, scales):
+def _standardize(x: ArrayLike, log_weights: ArrayLike, means: ArrayLike,
+                 scales: ArrayLike) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     x = jnp.asarray(x)
     log_weights = jnp.asarray(log_weights)
     means = jnp.asarray(means)
@@ -79,19 +83,19 @@ def _standardize(x, log_weights, means, scales):
     return x.astype(dtype), log_weights.astype(dtype), means.astype(dtype), scales.astype(dtype)
 
 
-def _component_consts(log_weights, scales):
+def _component_consts(log_weights: jax.Array, scales: jax.Array) -> jax.Array:
     # log pi_k - sum_d log sigma_kd - D/2 log(2 pi): everything that does not depend on x.
     D = scales.shape[-1]
     return log_weights - jnp.sum(jnp.log(scales), axis=-1) - 0.5 * D * _LOG_2PI
 
 
-def _lse_last(a):
+def _lse_last(a: jax.Array) -> jax.Array:
     m = jnp.max(a, axis=-1, keepdims=True)
     m = jnp.where(jnp.isfinite(m), m, 0.0)  # all -inf (or K = 0) -> -inf, not NaN
     return jnp.log(jnp.sum(jnp.exp(a - m), axis=-1)) + m[..., 0]
 
 
-def _reference(x, log_weights, means, scales):
+def _reference(x: jax.Array, log_weights: jax.Array, means: jax.Array, scales: jax.Array) -> jax.Array:
     c = _component_consts(log_weights, scales)  # (P, K)
     z = (x[None, :, None, :] - means[:, None, :, :]) / scales[:, None, :, :]  # (P, n, K, D)
     logits = c[:, None, :] - 0.5 * jnp.sum(z * z, axis=-1)
@@ -99,7 +103,7 @@ def _reference(x, log_weights, means, scales):
 
 
 @partial(jax.jit, static_argnames=("chunk",))
-def _cpu(x, log_weights, means, scales, chunk):
+def _cpu(x: jax.Array, log_weights: jax.Array, means: jax.Array, scales: jax.Array, chunk: int) -> jax.Array:
     n, D = x.shape
     c = _component_consts(log_weights, scales)
     prec = 1.0 / (scales * scales)
@@ -108,7 +112,7 @@ def _cpu(x, log_weights, means, scales, chunk):
     xp = jnp.pad(x, ((0, pad), (0, 0))).reshape(nchunks, chunk, D)
     mask = jnp.pad(jnp.ones((n,), x.dtype), (0, pad)).reshape(nchunks, chunk)
 
-    def body(acc, inp):
+    def body(acc: jax.Array, inp: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, None]:
         xc, mc = inp
         # (P, chunk, K, D) is never stored: XLA fuses the difference, the squared
         # sum over D, the max and the exp-sum over K into one loop per chunk.
@@ -122,7 +126,8 @@ def _cpu(x, log_weights, means, scales, chunk):
     return out
 
 
-def _pallas_forward(x, log_weights, means, scales, *, block_p=16, block_n=128, interpret=False):
+def _pallas_forward(x: jax.Array, log_weights: jax.Array, means: jax.Array, scales: jax.Array, *, block_p: int = 16,
+                    block_n: int = 128, interpret: bool = False) -> jax.Array:
     from jax.experimental import pallas as pl
 
     n, D = x.shape
@@ -142,7 +147,7 @@ def _pallas_forward(x, log_weights, means, scales, *, block_p=16, block_n=128, i
     xp = jnp.pad(x, ((0, npad - n), (0, Dp - D)))
     mask = jnp.pad(jnp.ones((n,), dtype), (0, npad - n))
 
-    def kernel(c_ref, mu_ref, prec_ref, x_ref, mask_ref, out_ref):
+    def kernel(c_ref: Any, mu_ref: Any, prec_ref: Any, x_ref: Any, mask_ref: Any, out_ref: Any) -> None:
         cc = c_ref[...]
         d = x_ref[...][None, :, None, :] - mu_ref[...][:, None, :, :]
         logits = cc[:, None, :] - 0.5 * jnp.sum(d * d * prec_ref[...][:, None, :, :], axis=-1)
@@ -155,7 +160,7 @@ def _pallas_forward(x, log_weights, means, scales, *, block_p=16, block_n=128, i
 
     partial_sums = pl.pallas_call(
         kernel,
-        out_shape=jax.ShapeDtypeStruct((Pp, n_blocks), dtype),
+        out_shape=jax.ShapeDtypeStruct((Pp, n_blocks), dtype),  # type: ignore[no-untyped-call]  # unannotated in jax
         grid=(Pp // block_p, n_blocks),
         in_specs=[
             pl.BlockSpec((block_p, Kp), lambda i, j: (i, 0)),
@@ -170,24 +175,29 @@ def _pallas_forward(x, log_weights, means, scales, *, block_p=16, block_n=128, i
     return jnp.sum(partial_sums, axis=1)[:P]
 
 
-def _make_pallas(interpret, chunk):
+#: (x, log_weights, means, scales), the residuals of the custom VJP
+_Params = tuple[jax.Array, jax.Array, jax.Array, jax.Array]
+
+
+def _make_pallas(interpret: bool, chunk: int) -> Callable[[jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]:
     @jax.custom_vjp
-    def f(x, lw, mu, sc):
+    def f(x: jax.Array, lw: jax.Array, mu: jax.Array, sc: jax.Array) -> jax.Array:
         return _pallas_forward(x, lw, mu, sc, interpret=interpret)
 
-    def fwd(x, lw, mu, sc):
+    def fwd(x: jax.Array, lw: jax.Array, mu: jax.Array, sc: jax.Array) -> tuple[jax.Array, _Params]:
         return f(x, lw, mu, sc), (x, lw, mu, sc)
 
-    def bwd(res, g):
+    def bwd(res: _Params, g: jax.Array) -> tuple[jax.Array, ...]:
         _, vjp = jax.vjp(lambda *a: _cpu(*a, chunk), *res)
-        return vjp(g)
+        grads: tuple[jax.Array, ...] = vjp(g)
+        return grads
 
     f.defvjp(fwd, bwd)
     return f
 
 
-def mixture_loglik(x, log_weights, means, scales, *, backend: str = "auto", chunk_size: int = 64,
-                   interpret: bool = False):
+def mixture_loglik(x: ArrayLike, log_weights: ArrayLike, means: ArrayLike, scales: ArrayLike, *,
+                   backend: str = "auto", chunk_size: int = 64, interpret: bool = False) -> jax.Array:
     r"""Total log-likelihood of ``x`` under each particle's diagonal Gaussian mixture.
 
     Parameters
@@ -235,6 +245,7 @@ def mixture_loglik(x, log_weights, means, scales, *, backend: str = "auto", chun
     if backend == "reference":
         return _reference(x, log_weights, means, scales)
     if backend == "cpu":
-        return _cpu(x, log_weights, means, scales, int(min(chunk_size, x.shape[0])))
+        out: jax.Array = _cpu(x, log_weights, means, scales, int(min(chunk_size, x.shape[0])))
+        return out
     require_pallas_device(interpret, _has_gpu())
     return _make_pallas(interpret, int(min(chunk_size, x.shape[0])))(x, log_weights, means, scales)

@@ -33,10 +33,14 @@ public wrappers in ``probinf.resampling``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.typing import ArrayLike, DTypeLike
 
 __all__ = [
     "ancestors_from_cumcounts",
@@ -63,31 +67,33 @@ def _block_len(n: int) -> int:
     return b
 
 
-def _int_dtype():
-    return jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
+def _int_dtype() -> np.dtype[Any]:
+    x64: bool = jax.config.jax_enable_x64  # type: ignore[attr-defined]  # a dynamic flag, unknown to mypy
+    return np.dtype(np.int64 if x64 else np.int32)
 
 
-def _split(x):
+def _split(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Split non-negative floats into (integer part, fractional part in [0, 1))."""
     whole = jnp.floor(x)
     return whole.astype(_int_dtype()), x - whole
 
 
-def _upper(b: int, dtype):
+def _upper(b: int, dtype: DTypeLike) -> jax.Array:
     # U[i, j] = 1 for i <= j, so (x @ U)[j] = sum_{i <= j} x[i]: an in-block cumsum.
     return jnp.asarray(np.triu(np.ones((b, b))), dtype=dtype)
 
 
-def _block_cumsum_float(x):
+def _block_cumsum_float(x: jax.Array) -> jax.Array:
     """In-block inclusive cumsum of a (m, B) float array via a matrix product."""
     return jnp.matmul(x, _upper(x.shape[1], x.dtype), precision=lax.Precision.HIGHEST)
 
 
-def _exact_int_threshold(dtype) -> int:
-    return 2 ** (jnp.finfo(dtype).nmant + 1)
+def _exact_int_threshold(dtype: DTypeLike) -> int:
+    nmant = int(jnp.finfo(dtype).nmant)  # type: ignore[no-untyped-call]  # jax leaves finfo unannotated
+    return int(2 ** (nmant + 1))
 
 
-def _block_cumsum_int(w, fdtype, total_bound: int):
+def _block_cumsum_int(w: jax.Array, fdtype: DTypeLike, total_bound: int) -> jax.Array:
     """In-block inclusive cumsum of a (m, B) int array, exact.
 
     Through the float matrix product when every partial sum stays below the
@@ -98,7 +104,7 @@ def _block_cumsum_int(w, fdtype, total_bound: int):
     return jnp.cumsum(w, axis=1)
 
 
-def _split_prefix(whole, frac, total_bound: int):
+def _split_prefix(whole: jax.Array, frac: jax.Array, total_bound: int) -> tuple[jax.Array, jax.Array]:
     """Inclusive prefix sums of split numbers ``whole + frac`` (frac in [0, 1))."""
     n = whole.shape[0]
     b = _block_len(n)
@@ -129,13 +135,13 @@ def _split_prefix(whole, frac, total_bound: int):
     return cw.reshape(-1)[:n], cf.reshape(-1)[:n]
 
 
-def _bound(values) -> int:
+def _bound(values: jax.Array) -> int:
     # The scaled weights sum to about N (the resamplers' num_samples may exceed N:
     # they pass their own bound through compensated_cumsum(..., total_bound=)).
     return int(values.shape[0]) + 1
 
 
-def compensated_cumsum(values, total_bound: int | None = None):
+def compensated_cumsum(values: ArrayLike, total_bound: int | None = None) -> tuple[jax.Array, jax.Array]:
     """Inclusive prefix sums of non-negative ``values`` as ``(int_part, frac_part)``.
 
     ``int_part + frac_part`` equals the exact prefix sum up to an absolute error
@@ -143,19 +149,19 @@ def compensated_cumsum(values, total_bound: int | None = None):
     upper bound on the total (default ``N + 1``, right for weights scaled to sum
     to N); it selects the exact integer path.
     """
-    values = jnp.asarray(values)
-    if values.shape[0] == 0:
-        return jnp.zeros((0,), _int_dtype()), jnp.zeros((0,), values.dtype)
-    bound = _bound(values) if total_bound is None else int(total_bound) + 1
-    whole, frac = _split(values)
+    v = jnp.asarray(values)
+    if v.shape[0] == 0:
+        return jnp.zeros((0,), _int_dtype()), jnp.zeros((0,), v.dtype)
+    bound = _bound(v) if total_bound is None else int(total_bound) + 1
+    whole, frac = _split(v)
     return _split_prefix(whole, frac, bound)
 
 
-def compensated_sum(values, total_bound: int | None = None):
+def compensated_sum(values: ArrayLike, total_bound: int | None = None) -> tuple[jax.Array, jax.Array]:
     """Total of non-negative ``values`` as ``(int_part, frac_part)`` (a blocked split reduction)."""
-    values = jnp.asarray(values)
-    whole, frac = _split(values)
-    n = values.shape[0]
+    v = jnp.asarray(values)
+    whole, frac = _split(v)
+    n = v.shape[0]
     m = -(-n // BLOCK)
     pad = m * BLOCK - n
     wb = jnp.pad(whole, (0, pad)).reshape(m, BLOCK)
@@ -168,7 +174,7 @@ def compensated_sum(values, total_bound: int | None = None):
     return _reduce_split(sw, sf)
 
 
-def _reduce_split(sw, sf):
+def _reduce_split(sw: jax.Array, sf: jax.Array) -> tuple[jax.Array, jax.Array]:
     n = sw.shape[0]
     if n == 1:
         return sw[0], sf[0]
@@ -182,7 +188,7 @@ def _reduce_split(sw, sf):
     return _reduce_split(tw + c.astype(tw.dtype), tf - c)
 
 
-def _int_prefix(x, fdtype):
+def _int_prefix(x: jax.Array, fdtype: DTypeLike) -> jax.Array:
     """Blocked inclusive cumsum of non-negative ints whose total is exact in ``fdtype``."""
     n = x.shape[0]
     b = _block_len(n)
@@ -195,25 +201,26 @@ def _int_prefix(x, fdtype):
     return c.reshape(-1)[:n]
 
 
-def exact_int_cumsum(x, total_bound: int | None = None):
+def exact_int_cumsum(x: ArrayLike, total_bound: int | None = None) -> jax.Array:
     """Exact inclusive cumsum of a non-negative int array (blocked, fast on CPU).
 
     In-block sums go through a float matrix product, exact while the total
     (``total_bound``, default ``N``) stays below the float's integer range
     (``2**24`` in float32); beyond that, an integer ``cumsum``.
     """
-    x = jnp.asarray(x)
-    n = x.shape[0]
+    xa = jnp.asarray(x)
+    n = xa.shape[0]
     if n == 0:
-        return x
+        return xa
     bound = n + 1 if total_bound is None else int(total_bound) + 1
-    fdtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    x64: bool = jax.config.jax_enable_x64  # type: ignore[attr-defined]  # a dynamic flag, unknown to mypy
+    fdtype = jnp.float64 if x64 else jnp.float32
     if bound >= _exact_int_threshold(fdtype):
-        return jnp.cumsum(x)
-    return _int_prefix(x, fdtype)
+        return jnp.cumsum(xa)
+    return _int_prefix(xa, fdtype)
 
 
-def offspring_counts(scaled_weights, u):
+def offspring_counts(scaled_weights: ArrayLike, u: ArrayLike) -> jax.Array:
     """Systematic-resampling offspring counts from weights scaled to sum to N.
 
     Particle ``i`` receives ``#{k : u + k in [C_{i-1}, C_i)}`` children, computed
@@ -225,7 +232,8 @@ def offspring_counts(scaled_weights, u):
     return jnp.diff(upto, prepend=jnp.zeros((1,), whole.dtype))
 
 
-def search_sorted_split(whole, frac, target_whole, target_frac, *, last_valid=None):
+def search_sorted_split(whole: jax.Array, frac: jax.Array, target_whole: jax.Array, target_frac: jax.Array, *,
+                        last_valid: ArrayLike | None = None) -> jax.Array:
     """First index ``i`` with ``C_i > t`` for targets ``t = target_whole + target_frac``.
 
     ``C`` is given split as ``(whole, frac)`` (non-decreasing lexicographically).
@@ -240,7 +248,7 @@ def search_sorted_split(whole, frac, target_whole, target_frac, *, last_valid=No
     hi = jnp.full((m,), n, jnp.int32)
     steps = max(1, int(n).bit_length())
 
-    def body(_, carry):
+    def body(_: int, carry: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
         lo, hi = carry
         mid = (lo + hi) // 2
         midc = jnp.minimum(mid, n - 1)
@@ -256,7 +264,7 @@ def search_sorted_split(whole, frac, target_whole, target_frac, *, last_valid=No
     return jnp.minimum(lo, cap)
 
 
-def _ancestors_scatter_add(cumcounts, num_samples: int):
+def _ancestors_scatter_add(cumcounts: jax.Array, num_samples: int) -> jax.Array:
     """``#{i : cum_i <= k}`` for every slot ``k``: scatter-add one mark per particle, then an exact cumsum.
 
     Fast on CPU (a sequential scatter); on a GPU the marks of zero-count particles
@@ -267,7 +275,7 @@ def _ancestors_scatter_add(cumcounts, num_samples: int):
     return exact_int_cumsum(marks, total_bound=cumcounts.shape[0])
 
 
-def _ancestors_fill(cumcounts, num_samples: int):
+def _ancestors_fill(cumcounts: jax.Array, num_samples: int) -> jax.Array:
     """The same slots by a forward fill: contention-free on a GPU.
 
     Particle ``i`` with children (``cum_{i-1} < cum_i``) owns slots
@@ -287,10 +295,12 @@ def _ancestors_fill(cumcounts, num_samples: int):
 
 
 #: Ways to turn exact cumulative offspring counts into ancestors (identical results).
-ANCESTOR_METHODS = {"scatter_add": _ancestors_scatter_add, "fill": _ancestors_fill}
+ANCESTOR_METHODS: dict[str, Callable[[jax.Array, int], jax.Array]] = {
+    "scatter_add": _ancestors_scatter_add, "fill": _ancestors_fill}
 
 
-def ancestors_from_cumcounts(cumcounts, num_samples: int, last_valid=None, *, method: str = "auto"):
+def ancestors_from_cumcounts(cumcounts: ArrayLike, num_samples: int, last_valid: ArrayLike | None = None, *,
+                             method: str = "auto") -> jax.Array:
     """Ancestor of every slot ``k < num_samples``: the first particle whose cumulative count exceeds ``k``.
 
     ``cumcounts`` are exact, non-decreasing integer cumulative offspring counts
@@ -300,15 +310,15 @@ def ancestors_from_cumcounts(cumcounts, num_samples: int, last_valid=None, *, me
     contention-free forward fill elsewhere (GPU).  Indices are clipped to
     ``last_valid`` (the last particle with positive weight) when given.
     """
-    cumcounts = jnp.asarray(cumcounts)
+    cc = jnp.asarray(cumcounts)
     if method == "auto":
-        anc = lax.platform_dependent(
-            cumcounts,
+        anc: jax.Array = lax.platform_dependent(
+            cc,
             cpu=lambda c: _ancestors_scatter_add(c, num_samples),
             default=lambda c: _ancestors_fill(c, num_samples),
         )
     else:
-        anc = ANCESTOR_METHODS[method](cumcounts, num_samples)
+        anc = ANCESTOR_METHODS[method](cc, num_samples)
     if last_valid is not None:
         anc = jnp.minimum(anc, last_valid)
     return anc.astype(jnp.int32)

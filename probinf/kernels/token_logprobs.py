@@ -41,7 +41,8 @@ Backends (``backend=``):
 
 Conventions (those of ``torch.log_softmax`` and ``jax.nn.log_softmax``): a row whose logits
 are all ``-inf`` has no distribution and gives NaN; a row holding NaN or ``+inf`` gives NaN;
-a token whose logit is ``-inf`` in an otherwise valid row gives ``-inf``.  Empty leading dimensions give an empty result.
+a token whose logit is ``-inf`` in an otherwise valid row gives ``-inf``.  Empty leading dimensions give an empty
+result.
 Float32 results agree with a float64 reference to ``1e-5 * (1 + |result|)``.
 Token ids outside ``[0, V)`` or mismatched shapes raise ``ValueError``.
 
@@ -56,6 +57,9 @@ array([-0.6931], dtype=float32)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from probinf.kernels._backend_table import choose_backend
@@ -63,17 +67,24 @@ from probinf.kernels._device import jax_has_gpu as _jax_has_gpu
 from probinf.kernels._device import next_pow2 as _next_pow2
 from probinf.kernels._device import require_pallas_device
 
+if TYPE_CHECKING:
+    import jax
+    from jax.typing import ArrayLike
+
+#: A ``torch.Tensor`` (torch is optional and never imported for typing).
+Tensor = Any
+
 __all__ = ["token_logprobs", "TOKEN_LOGPROBS_BACKENDS"]
 
 TOKEN_LOGPROBS_BACKENDS = ("auto", "reference", "cpu", "chunked", "pallas")
 
 
-def _is_torch(x) -> bool:
+def _is_torch(x: object) -> bool:
     mod = type(x).__module__
     return mod.startswith("torch")
 
 
-def _check_shapes(lshape, ishape, vmin, vmax):
+def _check_shapes(lshape: Sequence[int], ishape: Sequence[int], vmin: int | None, vmax: int | None) -> None:
     if len(lshape) < 1:
         raise ValueError(f"logits must have at least one (vocabulary) axis, got shape {tuple(lshape)}")
     if tuple(ishape) != tuple(lshape[:-1]):
@@ -81,19 +92,19 @@ def _check_shapes(lshape, ishape, vmin, vmax):
             f"token_ids must have shape logits.shape[:-1] = {tuple(lshape[:-1])}, got {tuple(ishape)}"
         )
     V = lshape[-1]
-    if vmin is not None and (vmin < 0 or vmax >= V):
+    if vmin is not None and vmax is not None and (vmin < 0 or vmax >= V):
         raise ValueError(f"token_ids must lie in [0, V) = [0, {V}), got values in [{vmin}, {vmax}]")
 
 
 # ----------------------------------------------------------------------------- torch
-def _torch_reference(logits, ids):
+def _torch_reference(logits: Tensor, ids: Tensor) -> Tensor:
     import torch
 
     lp = torch.log_softmax(logits.to(torch.float64 if logits.dtype == torch.float64 else torch.float32), dim=-1)
     return lp.gather(-1, ids.unsqueeze(-1)).squeeze(-1)
 
 
-def _torch_blocked(logits, ids, block_rows):
+def _torch_blocked(logits: Tensor, ids: Tensor, block_rows: int | None) -> Tensor:
     import torch
 
     out_dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
@@ -109,7 +120,7 @@ def _torch_blocked(logits, ids, block_rows):
     return out.reshape(ids.shape)
 
 
-def _torch_chunked(logits, ids, chunk_size):
+def _torch_chunked(logits: Tensor, ids: Tensor, chunk_size: int) -> Tensor:
     import torch
 
     out_dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
@@ -131,7 +142,8 @@ def _torch_chunked(logits, ids, chunk_size):
     return torch.where(bad, torch.full_like(out, float("nan")), out)
 
 
-def _torch_path(logits, token_ids, backend, chunk_size, block_rows):
+def _torch_path(logits: Tensor, token_ids: Tensor | ArrayLike, backend: str, chunk_size: int,
+                block_rows: int | None) -> Tensor:
     import torch
 
     ids = torch.as_tensor(token_ids, device=logits.device)
@@ -154,7 +166,7 @@ def _torch_path(logits, token_ids, backend, chunk_size, block_rows):
 
 
 # ------------------------------------------------------------------------------- JAX
-def _jax_reference(logits, ids):
+def _jax_reference(logits: jax.Array, ids: jax.Array) -> jax.Array:
     import jax
     import jax.numpy as jnp
 
@@ -163,7 +175,7 @@ def _jax_reference(logits, ids):
     return jnp.take_along_axis(lp, ids[..., None], axis=-1)[..., 0]
 
 
-def _jax_fused(logits, ids):
+def _jax_fused(logits: jax.Array, ids: jax.Array) -> jax.Array:
     import jax.numpy as jnp
 
     dt = jnp.result_type(logits.dtype, jnp.float32)
@@ -177,7 +189,8 @@ def _jax_fused(logits, ids):
     return jnp.where(jnp.any(jnp.isnan(z), axis=-1) | jnp.isposinf(m), jnp.nan, out)
 
 
-def _pallas_token_logprobs(logits2d, ids1d, *, block_r: int = 16, block_v: int = 1024, interpret: bool = False):
+def _pallas_token_logprobs(logits2d: jax.Array, ids1d: jax.Array, *, block_r: int = 16, block_v: int = 1024,
+                           interpret: bool = False) -> jax.Array:
     """Pallas kernel on (R, V) logits: per-block (max, rescaled sum, picked) then a small combine."""
     import jax
     import jax.numpy as jnp
@@ -192,7 +205,7 @@ def _pallas_token_logprobs(logits2d, ids1d, *, block_r: int = 16, block_v: int =
     z = jnp.pad(logits2d, ((0, Rp - R), (0, nvb * block_v - V)), constant_values=-jnp.inf)
     ids = jnp.pad(ids1d.astype(jnp.int32), (0, Rp - R))
 
-    def kernel(z_ref, id_ref, m_ref, s_ref, p_ref):
+    def kernel(z_ref: Any, id_ref: Any, m_ref: Any, s_ref: Any, p_ref: Any) -> None:
         zz = z_ref[...].astype(dt)
         m = jnp.max(zz, axis=1)
         safe_m = jnp.where(jnp.isfinite(m), m, 0.0)
@@ -205,7 +218,7 @@ def _pallas_token_logprobs(logits2d, ids1d, *, block_r: int = 16, block_v: int =
     spec_out = pl.BlockSpec((block_r, 1), lambda i, j: (i, j))
     m, s, picked = pl.pallas_call(
         kernel,
-        out_shape=[jax.ShapeDtypeStruct((Rp, nvb), dt)] * 3,
+        out_shape=[jax.ShapeDtypeStruct((Rp, nvb), dt)] * 3,  # type: ignore[no-untyped-call]  # unannotated in jax
         grid=(Rp // block_r, nvb),
         in_specs=[pl.BlockSpec((block_r, block_v), lambda i, j: (i, j)), pl.BlockSpec((block_r,), lambda i, j: (i,))],
         out_specs=[spec_out, spec_out, spec_out],
@@ -220,10 +233,10 @@ def _pallas_token_logprobs(logits2d, ids1d, *, block_r: int = 16, block_v: int =
     return out[:R]
 
 
-_JAX_CACHE: dict = {}
+_JAX_CACHE: dict[object, Callable[[jax.Array, jax.Array], jax.Array]] = {}
 
 
-def _jax_path(logits, token_ids, backend, interpret=False):
+def _jax_path(logits: ArrayLike, token_ids: ArrayLike, backend: str, interpret: bool = False) -> jax.Array:
     import jax
     import jax.numpy as jnp
 
@@ -254,8 +267,10 @@ def _jax_path(logits, token_ids, backend, interpret=False):
     return fn(z, ids)
 
 
-def token_logprobs(logits, token_ids, *, backend: str = "auto", chunk_size: int = 8192, block_rows: int | None = None,
-                   interpret: bool = False):
+def token_logprobs(
+    logits: Tensor | ArrayLike, token_ids: Tensor | ArrayLike, *, backend: str = "auto", chunk_size: int = 8192,
+    block_rows: int | None = None, interpret: bool = False,
+) -> Tensor | jax.Array:
     """``log_softmax(logits)[..., token_ids]`` without materializing the ``(..., V)`` log-probabilities.
 
     Parameters
@@ -288,16 +303,18 @@ def token_logprobs(logits, token_ids, *, backend: str = "auto", chunk_size: int 
         raise ValueError(f"block_rows must be a positive int or None, got {block_rows!r}")
     if _is_torch(logits):
         if backend == "pallas":
-            raise ValueError("backend='pallas' takes JAX/NumPy logits; for torch tensors use 'cpu' (also on CUDA) or 'chunked'")
+            raise ValueError("backend='pallas' takes JAX/NumPy logits; for torch tensors use 'cpu' (also on CUDA) or "
+                             "'chunked'")
+        tensor: Tensor = logits
         if backend == "auto":
-            backend = _auto(logits.shape, "gpu" if logits.device.type == "cuda" else "cpu")
-        return _torch_path(logits, token_ids, backend, chunk_size, block_rows)
+            backend = _auto(tensor.shape, "gpu" if tensor.device.type == "cuda" else "cpu")
+        return _torch_path(tensor, token_ids, backend, chunk_size, block_rows)
     if backend == "auto":
         backend = _auto(np.shape(logits), "gpu" if _jax_has_gpu() else "cpu")
     return _jax_path(logits, token_ids, backend, interpret)
 
 
-def _auto(shape, platform):
+def _auto(shape: Sequence[int], platform: str) -> str:
     """The measured-fastest path (:mod:`probinf.kernels._backend_table`) for logits of ``shape``."""
     work = float(np.prod(shape)) if len(shape) else 0.0
     return choose_backend("token_logprobs", platform, work, temp_bytes=4.0 * work)

@@ -14,10 +14,10 @@ import warnings
 
 import numpy as np
 import pytest
+from conformal_stats import assert_in_band
 from scipy import stats
 
 from conformal import ConformalBayes, GridBoundaryWarning, LowESSWarning, SplitConformalRegressor
-from conformal_stats import assert_in_band
 
 S, TAU = 1.0, 2.0
 
@@ -180,6 +180,7 @@ def test_width_comparable_to_split_conformal_when_model_is_right():
 def test_probinf_population_input_equals_arrays():
     """A probinf Population (particles + log_weights) is accepted as the posterior sample."""
     import jax.numpy as jnp
+
     import probinf
 
     x, y = _problem(8)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conformal_stats import P_MIN, assert_in_band, beta_sd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from conformal import InsufficientCalibrationError, SplitConformalClassifier, class_scores
-from conformal_stats import P_MIN, assert_in_band, beta_sd
 
 CENTERS = np.array([[0, 0], [1.5, 0], [0, 1.5], [1.5, 1.5]])
 
@@ -50,7 +50,8 @@ CASES = [("lac", False), ("aps", False), ("aps", True), ("raps", False), ("raps"
 def test_marginal_coverage_in_exact_band(clf, score, randomized):
     n, R, m = 39, 1200, 40
     sims = _simulate(lambda r: SplitConformalClassifier(clf, [0.8, 0.9], score, randomized=randomized, prefit=True,
-                                                        lambda_reg=0.1, random_state=r), n, R, m, seed=CASES.index((score, randomized)))
+                                                        lambda_reg=0.1, random_state=r),
+                      n, R, m, seed=CASES.index((score, randomized)))
     cov = np.stack([res.covers(yt) for res, yt in sims])  # (R, m, L)
     for j, lv in enumerate([0.8, 0.9]):
         assert_in_band(cov[:, :, j], lv, lv + 1 / (n + 1), sd=beta_sd(n, lv, R, m), what=f"{score} {randomized} {lv}")
@@ -81,7 +82,7 @@ def test_class_conditional_coverage_per_class(clf):
     R, m, lv = 400, 200, 0.9
     # Unbalanced calibration: class 3 rare, so marginal calibration would undercover it.
     covs = {k: [] for k in range(4)}
-    for r in range(R):
+    for _ in range(R):
         Xc, yc = _data(rng, 400)
         Xt, yt = _data(rng, m)
         est = SplitConformalClassifier(clf, lv, "lac", class_conditional=True, prefit=True).conformalize(Xc, yc)
@@ -148,7 +149,7 @@ def test_to_pandas(clf):
     res = SplitConformalClassifier(clf, [0.8, 0.95], prefit=True).conformalize(X[:80], y[:80]).predict_set(X[80:])
     df = res.to_pandas()
     assert len(df) == 40 and set(df.columns) == {"sample", "confidence_level", "prediction", "set", "size"}
-    assert all(len(s) == z for s, z in zip(df["set"], df["size"]))
+    assert all(len(s) == z for s, z in zip(df["set"], df["size"], strict=True))
 
 
 def test_bad_input(clf):

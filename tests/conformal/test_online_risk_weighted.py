@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conformal_stats import assert_in_band
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -16,7 +17,6 @@ from conformal import (
     WeightedConformalRegressor,
     false_negative_rate,
 )
-from conformal_stats import Z, assert_in_band
 
 
 # ---------------------------------------------------------------- ACI (Gibbs & Candes 2021, Prop. 4.1)
@@ -68,8 +68,8 @@ def test_crc_expected_fnr_at_most_alpha():
     R, n, m, a = 800, 100, 50, 0.1
     loss = np.empty((R, m))
     for r in range(R):
-        p, l = _multilabel(rng, n + m)
-        L = false_negative_rate(p, l, lam)
+        p, labels = _multilabel(rng, n + m)
+        L = false_negative_rate(p, labels, lam)
         crc = ConformalRiskControl(a).fit(L[:n], lam)
         loss[r] = L[n:, crc.index_]
     assert_in_band(loss, -np.inf, a, what="CRC FNR")  # upper side: E[L] <= alpha

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conformal_stats import P_MIN, assert_in_band, beta_sd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import stats
-from sklearn.linear_model import LinearRegression, QuantileRegressor
 from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LinearRegression, QuantileRegressor
 from sklearn.tree import DecisionTreeRegressor
 
 from conformal import (
@@ -23,7 +24,6 @@ from conformal import (
     InsufficientCalibrationError,
     SplitConformalRegressor,
 )
-from conformal_stats import P_MIN, Z, assert_in_band, beta_sd
 
 BETA = np.array([1.0, -2.0, 0.5])
 
@@ -200,7 +200,8 @@ def test_results_to_pandas_and_interval_access(prefit_models):
 def test_unfitted_path_and_normalized_default():
     rng = np.random.default_rng(3)
     X, y = _data(rng, 600)
-    scr = SplitConformalRegressor(conformity_score="normalized").fit(X[:300], y[:300]).conformalize(X[300:500], y[300:500])
+    scr = SplitConformalRegressor(conformity_score="normalized").fit(X[:300], y[:300])
+    scr = scr.conformalize(X[300:500], y[300:500])
     res = scr.predict_interval(X[500:])
     assert np.std(res.width) > 0  # adaptive widths
     np.testing.assert_allclose(scr.predict(X[500:]), res.prediction)
@@ -228,14 +229,17 @@ def test_bad_input_errors(prefit_models):
     scr = SplitConformalRegressor(lin, 0.9, prefit=True)
     with pytest.raises(InsufficientCalibrationError, match="at least 9"):
         scr.conformalize(X[:5], y[:5])
-    res = SplitConformalRegressor(lin, 0.9, prefit=True, on_insufficient="inf").conformalize(X[:5], y[:5]).predict_interval(X)
+    scr = SplitConformalRegressor(lin, 0.9, prefit=True, on_insufficient="inf")
+    res = scr.conformalize(X[:5], y[:5]).predict_interval(X)
     assert np.all(np.isinf(res.width))
     with pytest.raises(ValueError, match="must match"):
         scr.conformalize(X, y[:-1])
-    Xn = X.copy(); Xn[3, 1] = np.nan
+    Xn = X.copy()
+    Xn[3, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         scr.conformalize(Xn, y)
-    yn = y.copy(); yn[0] = np.inf
+    yn = y.copy()
+    yn[0] = np.inf
     with pytest.raises(ValueError, match="NaN or inf"):
         scr.conformalize(X, yn)
     with pytest.raises(ValueError, match="2-D"):

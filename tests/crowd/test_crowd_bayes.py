@@ -28,7 +28,7 @@ def _exact_pair_posterior(y, K):
         for b in range(K):
             if a != b:
                 P[a, b] = quad(lik, 0.5, 1, args=(a, b))[0]
-                Eq += quad(lambda q: q * lik(q, a, b), 0.5, 1)[0]
+                Eq += quad(lambda q, a=a, b=b: q * lik(q, a, b), 0.5, 1)[0]
     Z = P.sum()
     return P / Z, Eq / Z
 
@@ -59,8 +59,6 @@ def _sbc(a_fit, b_fit, R=400, n=6, m=4, K=3, L=49, thin=10, seed=0):
     Beta(a_fit, b_fit) prior for p (a_fit = b_fit = 1 is correct).
     """
     rng = np.random.default_rng(seed)
-    w = np.tile(np.arange(n), m)
-    t = np.repeat(np.arange(m), n)
     W, T, Y, p_true, q_true, pair_true = [], [], [], [], [], []
     for r in range(R):
         s = simulate_top_two(n, m, K, 1.0, skills=rng.uniform(0, 1, n), confusions=rng.uniform(0.5, 1, m),

@@ -54,7 +54,10 @@ def test_paper_defaults_near_oracle_and_improving_with_s():
 
 
 def test_beats_majority_vote_and_negative_control():
-    """At s=0.2 (m=2000) TopTwo beats MV on g by > 2 paired SE; a broken plug-in (reliabilities shuffled across workers) does not."""
+    """At s=0.2 (m=2000) TopTwo beats MV on g by > 2 paired SE.
+
+    A broken plug-in (reliabilities shuffled across workers) does not.
+    """
     a, tr, sk = simulate_top_two(50, 2000, 5, 0.2, seed=7)
     tt, eg, eh, og, oh = _errors(a, tr, sk)
     mv = (MajorityVote(labels=K5, tie_break="random", random_state=0).fit_predict(a).reindex(tr.index)
@@ -117,8 +120,8 @@ def problems(draw):
 def test_worker_and_task_relabelling_invariance(prob):
     a, K, seed = prob
     rng = np.random.default_rng(seed)
-    wmap = {w: f"w{v}" for w, v in zip(sorted(a.worker.unique()), rng.permutation(a.worker.nunique()))}
-    tmap = {t: f"t{v}" for t, v in zip(sorted(a.task.unique()), rng.permutation(a.task.nunique()))}
+    wmap = {w: f"w{v}" for w, v in zip(sorted(a.worker.unique()), rng.permutation(a.worker.nunique()), strict=True)}
+    tmap = {t: f"t{v}" for t, v in zip(sorted(a.task.unique()), rng.permutation(a.task.nunique()), strict=True)}
     b = a.assign(worker=a.worker.map(wmap), task=a.task.map(tmap)).sample(frac=1.0, random_state=seed)
     r1 = TopTwo(labels=range(K)).fit(a)
     r2 = TopTwo(labels=range(K)).fit(b)

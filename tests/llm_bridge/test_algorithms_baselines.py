@@ -47,7 +47,7 @@ def test_weighted_bon_and_majority_follow_their_rules():
     res, _, _ = _run(WeightedBestOfN(answer_fn=answer_of))
     answers = [answer_of("".join(p.steps)) for p in res.particles]
     tot = Counter()
-    for a, p in zip(answers, res.particles):
+    for a, p in zip(answers, res.particles, strict=True):
         tot[a] += p.reward
     assert res.answer == max(tot, key=tot.get)
     res, _, _ = _run(SelfConsistency(answer_fn=answer_of), prm=False)

@@ -6,12 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from _smc_variance import filter_law
 
 from llm_bridge.algorithms import ParticleFiltering, StepConfig, log_potential
 from llm_bridge.exceptions import BackendRequestError, InvalidRewardError, MalformedOutputError
 from llm_bridge.testing import FakeBackend, FakePRM, MarkovStepProcess, exact_target, symbols_of
-
-from _smc_variance import filter_law
 
 N_BIG = 8192
 T1 = StepConfig(temperature=1.0)
@@ -20,7 +19,7 @@ T1 = StepConfig(temperature=1.0)
 def _weighted_dist(res):
     w = np.exp(res.log_weights)
     out: dict = {}
-    for p, wi in zip(res.particles, w):
+    for p, wi in zip(res.particles, w, strict=True):
         k = tuple(symbols_of("".join(p.steps)))
         out[k] = out.get(k, 0.0) + wi
     return out
@@ -128,9 +127,11 @@ def test_ess_trigger_fires_only_below_threshold():
             FakeBackend(proc), FakePRM(proc), "Q:\n", budget=32, seed=4)
         for h in res.history:
             assert h["resampled"] == (h["ess"] < thr * 32 and h["active"] > 0)
-    res = ParticleFiltering(step=T1, resampling="every").infer(FakeBackend(proc), FakePRM(proc), "Q:\n", budget=32, seed=4)
+    res = ParticleFiltering(step=T1, resampling="every").infer(FakeBackend(proc), FakePRM(proc), "Q:\n", budget=32,
+                                                               seed=4)
     assert all(h["resampled"] == (h["active"] > 0) for h in res.history)
-    res = ParticleFiltering(step=T1, resampling="never").infer(FakeBackend(proc), FakePRM(proc), "Q:\n", budget=32, seed=4)
+    res = ParticleFiltering(step=T1, resampling="never").infer(FakeBackend(proc), FakePRM(proc), "Q:\n", budget=32,
+                                                               seed=4)
     assert not any(h["resampled"] for h in res.history)
 
 

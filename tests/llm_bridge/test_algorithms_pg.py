@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from llm_bridge.algorithms import Particle, ParallelTempering, ParticleGibbs, StepConfig, log_potential
+from llm_bridge.algorithms import ParallelTempering, Particle, ParticleGibbs, StepConfig, log_potential
 from llm_bridge.testing import FakeBackend, FakePRM, MarkovStepProcess, exact_target, symbols_of
 
 T1 = StepConfig(temperature=1.0)
@@ -37,7 +37,10 @@ _REWARD_FIRST = [0.97, 0.1, 0.53]
 
 
 def _invariance_chi2(cls, *, runs: int, seed: int):
-    """Draw x* ~ pi exactly, run one conditional-SMC sweep with N=2, return the chi-square p-value of the new references."""
+    """Draw x* ~ pi exactly, run one conditional-SMC sweep with N=2.
+
+    Returns the chi-square p-value of the new references.
+    """
     proc = MarkovStepProcess.default(fixed_length=3)
     prm = FakePRM(proc, reward=_REWARD, reward_first=_REWARD_FIRST)
     target = exact_target(proc, prm, log_potential=log_potential, potential="step")
@@ -47,7 +50,7 @@ def _invariance_chi2(cls, *, runs: int, seed: int):
     be = FakeBackend(proc)
     pg = cls(num_iterations=1, step=T1, aggregation="last")
     counts = np.zeros(len(keys))
-    for r in range(runs):
+    for _ in range(runs):
         ref = _reference(proc, prm, keys[rng.choice(len(keys), p=probs)])
         res = pg.infer(be, prm, "Q:\n", budget=2, seed=int(rng.integers(2**31)), reference=ref)
         counts[keys.index(tuple(symbols_of("".join(res.reference.steps))))] += 1

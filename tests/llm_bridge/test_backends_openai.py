@@ -37,7 +37,8 @@ def vllm_like(payload):
             fin, reason = [("stop", "\n"), ("stop", None), ("length", None)][kind]
             c = {"index": i * n + j, "text": text, "finish_reason": fin, "stop_reason": reason}
             if payload.get("logprobs") is not None:
-                c["logprobs"] = {"tokens": list(text[:3]), "token_logprobs": [-0.5, -0.25, -0.125], "text_offset": [0, 1, 2]}
+                c["logprobs"] = {"tokens": list(text[:3]), "token_logprobs": [-0.5, -0.25, -0.125],
+                                 "text_offset": [0, 1, 2]}
             choices.append(c)
     return {"choices": choices, "usage": {"completion_tokens": 3 * len(choices)}}
 
@@ -82,8 +83,9 @@ def test_vllm_like_batches_prompts_and_maps_finish_reasons(vllm_server):
     assert be.server == "vllm" and be.model == "tiny"
     reqs = _completion_requests(vllm_server)
     assert len(reqs) == 1 and reqs[0]["prompt"] == ["aa", "bbb", "cccc"] and reqs[0]["n"] == 2  # one batched request
-    assert [[g.text for g in r] for r in out] == [[_sample_text(p, None, j) for j in range(2)] for p in ["aa", "bbb", "cccc"]]
-    for p, row in zip(["aa", "bbb", "cccc"], out):
+    want = [[_sample_text(p, None, j) for j in range(2)] for p in ["aa", "bbb", "cccc"]]
+    assert [[g.text for g in r] for r in out] == want
+    for p, row in zip(["aa", "bbb", "cccc"], out, strict=True):
         for j, g in enumerate(row):
             assert g.finish_reason == ["stop", "eos", "length"][(len(p) + j) % 3]
             assert g.logprob == pytest.approx(-0.875) and g.num_tokens == 3
@@ -187,7 +189,8 @@ def test_concurrency_limit_is_respected(llamacpp_server):
         ({"nothing": 1}, "'choices'"),
         ({"choices": [{"index": 0, "finish_reason": "stop"}]}, "no text"),
         ({"choices": [{"index": 0, "text": "a", "finish_reason": "weird"}]}, "finish_reason"),
-        ({"choices": [{"index": 0, "text": "a", "finish_reason": "stop", "logprobs": {"token_logprobs": ["x"]}}]}, "non-numeric"),
+        ({"choices": [{"index": 0, "text": "a", "finish_reason": "stop", "logprobs": {"token_logprobs": ["x"]}}]},
+         "non-numeric"),
         ({"choices": [{"index": 0, "text": "a", "finish_reason": "stop"}] * 3}, "returned 3"),
         ("<html>oops</html>", "non-JSON"),
     ],

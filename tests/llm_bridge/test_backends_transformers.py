@@ -52,13 +52,13 @@ def test_generation_logprobs_equal_teacher_forcing(rand_be):
     they equal an independent left-padded teacher-forced pass (score_ids), to float32 round-off."""
     out = rand_be.generate(PROMPTS, n=3, max_tokens=9, temperature=0.7, top_p=0.9, seed=3)
     pids, cids, ref = [], [], []
-    for p, row in zip(PROMPTS, out):
+    for p, row in zip(PROMPTS, out, strict=True):
         for g in row:
             pids.append(rand_be.encode(p))
             cids.append(list(g.token_ids))
             ref.append(np.array(g.meta["token_logprobs"]))
     scored = rand_be.score_ids(pids, cids)
-    for s, r in zip(scored, ref):
+    for s, r in zip(scored, ref, strict=True):
         np.testing.assert_allclose(s, r, atol=2e-5)
 
 
@@ -75,8 +75,8 @@ def test_prefix_sharing_and_chunking_do_not_change_results(random_char_model_dir
     shared64 = TransformersBackend.from_pretrained(random_char_model_dir, device="cpu", batch_size=64)
     c = shared64.generate(prompts, n=5, max_tokens=6, seed=5)
     assert shared64.stats["prefix_tokens_reused"] > 0
-    for rb, rc in zip(b, c):
-        for gb, gc in zip(rb, rc):
+    for rb, rc in zip(b, c, strict=True):
+        for gb, gc in zip(rb, rc, strict=True):
             assert gb.token_ids == gc.token_ids
             np.testing.assert_allclose(gb.meta["token_logprobs"], gc.meta["token_logprobs"], atol=2e-5)
     assert sum(len(r) for r in a) == 15
@@ -195,7 +195,7 @@ def test_toy_policy_continues_partial_answers_batched(toy_backend):
         want.append(steps[j])
     out = toy_backend.generate(prompts, max_tokens=20, temperature=0.0, stop=["\n"])
     got = [r[0].text for r in out]
-    assert sum(g == w for g, w in zip(got, want)) >= 5, (got, want)
+    assert sum(g == w for g, w in zip(got, want, strict=True)) >= 5, (got, want)
 
 
 # --------------------------------------------------------------------------- a real pretrained model
@@ -215,7 +215,7 @@ def test_smollm_chat_template_generation_stop_and_score(smol_be):
     out = smol_be.generate([prompt, prompt + "Sure"], n=2, max_tokens=24, temperature=0.8, stop=["\n"], seed=0)
     assert len(out) == 2 and all(len(r) == 2 for r in out)
     pids, cids, ref = [], [], []
-    for p, row in zip([prompt, prompt + "Sure"], out):
+    for p, row in zip([prompt, prompt + "Sure"], out, strict=True):
         for g in row:
             assert "\n" not in g.text
             assert g.finish_reason in ("stop", "eos", "length")
@@ -227,7 +227,7 @@ def test_smollm_chat_template_generation_stop_and_score(smol_be):
     scored = [float(s.sum()) for s in smol_be.score_ids(pids, cids)]
     np.testing.assert_allclose(scored, ref, atol=1e-3 * max(1, max(abs(r) for r in ref)))
     # score() on text: equals the generation logprob whenever the text re-tokenizes to the same ids
-    for p, row in zip([prompt], out[:1]):
+    for p, row in zip([prompt], out[:1], strict=True):
         for g in row:
             body = g.text + ("\n" if g.finish_reason == "stop" else "")
             if smol_be.tokenizer(body, add_special_tokens=False)["input_ids"] == list(g.token_ids):

@@ -72,11 +72,11 @@ def make_fake_vllm(model_dir):
             assert len(params) == len(prompts)
             mod.calls.append((list(prompts), params))
             outs = []
-            for r, (p, sp) in enumerate(zip(prompts, params)):
+            for r, (p, sp) in enumerate(zip(prompts, params, strict=True)):
                 if isinstance(p, dict):  # TokensPrompt: scoring with prompt_logprobs
                     ids = p["prompt_token_ids"]
                     lps = self.be.score_ids([ids[:1]], [ids[1:]])[0]
-                    plp = [None] + [{t: Logprob(float(v))} for t, v in zip(ids[1:], lps)]
+                    plp = [None] + [{t: Logprob(float(v))} for t, v in zip(ids[1:], lps, strict=True)]
                     outs.append(RequestOutput(str(r), None, ids, plp if sp.prompt_logprobs is not None else None))
                     continue
                 gens = self.be.generate([p], n=sp.n, max_tokens=sp.max_tokens, temperature=sp.temperature,
@@ -85,7 +85,7 @@ def make_fake_vllm(model_dir):
                 for j, g in enumerate(gens):
                     fr = "length" if g.finish_reason == "length" else "stop"
                     sr = g.meta["stop"] if g.finish_reason == "stop" else None
-                    lps = ([{t: Logprob(v)} for t, v in zip(g.token_ids, g.meta["token_logprobs"])]
+                    lps = ([{t: Logprob(v)} for t, v in zip(g.token_ids, g.meta["token_logprobs"], strict=True)]
                            if sp.logprobs is not None else None)
                     co.append(CompletionOutput(j, g.text, list(g.token_ids), g.logprob if lps else None, lps, fr, sr))
                 outs.append(RequestOutput(str(r), p, self.be.encode(p), None, co))

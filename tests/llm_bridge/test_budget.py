@@ -22,14 +22,16 @@ def test_usage_adds_and_serialises():
     with u.timing("backend"):
         pass
     v = u + u
-    assert (v.generations, v.tokens, v.generate_calls, v.reward_calls, v.reward_scores, v.reward_steps) == (6, 20, 2, 2, 4, 10)
+    got = (v.generations, v.tokens, v.generate_calls, v.reward_calls, v.reward_scores, v.reward_steps)
+    assert got == (6, 20, 2, 2, 4, 10)
     assert v.as_dict()["tokens"] == 20
     with pytest.raises(ValueError):
         with u.timing("gpu"):
             pass
 
 
-@pytest.mark.parametrize("bad, exc", [(0, ValueError), (-1, ValueError), (1.5, TypeError), ("8", TypeError), (True, TypeError)])
+@pytest.mark.parametrize("bad, exc", [(0, ValueError), (-1, ValueError), (1.5, TypeError), ("8", TypeError),
+                                      (True, TypeError)])
 def test_check_budget(bad, exc):
     with pytest.raises(exc):
         check_budget(bad)

@@ -59,7 +59,7 @@ def test_toy_verifier_exact_when_rates_are_zero():
     assert isinstance(v, RewardModel)
     qs, sts = _answers(0)
     out = v.score_steps(qs, sts)
-    for q, s, o in zip(qs, sts, out):
+    for q, s, o in zip(qs, sts, out, strict=True):
         from llm_bridge.toy.task import parse_prompt
 
         labels = step_labels(parse_prompt(q), s)
@@ -76,8 +76,8 @@ def test_toy_verifier_error_rates_match_the_set_rates(fpr, fnr):
     qs, sts = _answers(5, n=500)
     out = v.score_steps(qs, sts)
     wrong_pass = wrong = right_fail = right = 0
-    for q, s, o in zip(qs, sts, out):
-        for lab, sc in zip(step_labels(parse_prompt(q), s), o):
+    for q, s, o in zip(qs, sts, out, strict=True):
+        for lab, sc in zip(step_labels(parse_prompt(q), s), o, strict=True):
             if lab:
                 right += 1
                 right_fail += sc == v.fail_score
@@ -101,7 +101,7 @@ def test_toy_verifier_is_a_deterministic_function_of_seed_and_input():
     assert a == b and a != c
     v = ToyStepVerifier(false_positive_rate=0.5, seed=3)
     # scoring prefixes one at a time (as particle filtering does) gives the same verdicts
-    for q, s, full in zip(qs[:10], sts[:10], a[:10]):
+    for q, s, full in zip(qs[:10], sts[:10], a[:10], strict=True):
         for t in range(1, len(s) + 1):
             assert v.score_steps([q], [s[:t]])[0] == full[:t]
     assert v._memo.hits > 0
@@ -174,7 +174,7 @@ def test_transformers_prm_matches_unbatched_reference(tiny_prm_parts, head):
     sts = [["12+5=17", "A: 17"], ["3*4=12"], [], ["1+1=2", "A: 2", "extra step"]]
     out = prm.score_steps(qs, sts)
     assert [len(o) for o in out] == [2, 1, 0, 3]
-    for q, s, o in zip(qs, sts, out):
+    for q, s, o in zip(qs, sts, out, strict=True):
         if s:
             ref = _manual_scores(prm.model, tok, prm.render(q, s), head, label_ids)
             np.testing.assert_allclose(o, ref, atol=1e-5)
@@ -201,7 +201,8 @@ def _pooling_route(payload):
     data = []
     for text in payload["input"]:
         steps = text.split("\n", 1)[1].split("<extra_0>")[:-1]
-        data.append({"index": len(data), "object": "pooling", "data": [[1 - 1 / (1 + len(s)), 1 / (1 + len(s))] for s in steps]})
+        data.append({"index": len(data), "object": "pooling",
+                     "data": [[1 - 1 / (1 + len(s)), 1 / (1 + len(s))] for s in steps]})
     return {"object": "list", "data": data}
 
 
@@ -248,7 +249,7 @@ def test_llm_judge_is_normalised_yes_probability_and_memoised(rand_backend):
     judge = LLMJudgePRM(rand_backend, yes=" Y", no=" N")
     qs, sts = ["2 +2\n", "5 -1\n"], [["2+2=4", "A: 4"], ["5-1=4"]]
     out = judge.score_steps(qs, sts)
-    for q, s, o in zip(qs, sts, out):
+    for q, s, o in zip(qs, sts, out, strict=True):
         for t in range(len(s)):
             prompt = judge.judge_prompt(q, s[: t + 1])
             ly, ln = rand_backend.score([prompt, prompt], [" Y", " N"])

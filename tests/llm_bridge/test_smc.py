@@ -96,7 +96,7 @@ def _replicate_t(num_particles=2048, replicates=12):
         res = pf.infer(FakeBackend(proc), prm, "Q:\n", budget=num_particles, seed=100 + r)
         assert any(0 < h["active"] < num_particles and h["resampled"] for h in res.history)
         w = np.exp(res.log_weights)
-        for p, wi in zip(res.particles, w):
+        for p, wi in zip(res.particles, w, strict=True):
             est[r, keys.index(len(symbols_of("".join(p.steps))))] += wi
     se = est.std(axis=0, ddof=1) / np.sqrt(replicates)
     t = (est.mean(axis=0) - np.array([target[k] for k in keys])) / se

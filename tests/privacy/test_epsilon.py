@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import integrate, special, stats
+from scipy import integrate, special
 
 from privacy import AttackCounts, empirical_epsilon, epsilon_posterior
 
@@ -46,7 +46,7 @@ def _reference_sf(a1, b1, a2, b2, e, delta):
     pts = [p for p in pts if 0 < p < 1]
     edges = [0.0] + pts + [1.0]
     return sum(integrate.quad(g, lo, hi, epsabs=1e-12, epsrel=1e-10, limit=200)[0]
-               for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo)
+               for lo, hi in zip(edges[:-1], edges[1:], strict=True) if hi > lo)
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 
 from privacy import AttackCounts, epsilon_posterior
-from privacy.baselines import (clopper_pearson_interval, clopper_pearson_lower_bound, jeffreys_interval,
-                               rectangle_interval)
+from privacy.baselines import (
+    clopper_pearson_interval,
+    clopper_pearson_lower_bound,
+    jeffreys_interval,
+    rectangle_interval,
+)
 
 COUNTS = [(1000, 0, 1000, 0), (900, 100, 950, 50), (487, 0, 1, 512), (200, 12, 200, 58), (2, 511, 487, 0),
           (0, 489, 510, 1), (10, 10, 10, 10), (30, 3, 0, 7)]

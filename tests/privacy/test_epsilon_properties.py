@@ -8,8 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
 
-from privacy import (AttackCounts, InvalidCountsError, PrivacyParameterError, empirical_epsilon,
-                     epsilon_posterior)
+from privacy import AttackCounts, InvalidCountsError, PrivacyParameterError, empirical_epsilon, epsilon_posterior
 
 
 def _pit_values(n_sims, n_trials, delta, seed, inflate=1):
@@ -69,7 +68,7 @@ def test_cdf_monotone_bounded_and_quantile_roundtrip(c, delta):
     q = np.array([0.05, 0.5, 0.95])
     x = post.quantile(q)
     assert np.all(np.diff(x) >= 0)
-    for qi, xi in zip(q, x):
+    for qi, xi in zip(q, x, strict=True):
         if xi == 0:
             assert post.cdf(0.0) >= qi - 1e-9
         elif np.isfinite(xi):

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from probinf.kernels import conformal_bayes_scores
 from probinf._compat import enable_x64
+from probinf.kernels import conformal_bayes_scores
 
 EPS32 = float(np.finfo(np.float32).eps)
 

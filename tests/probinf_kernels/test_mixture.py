@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from scipy.special import logsumexp as sp_logsumexp
 from scipy.stats import norm
 
-from probinf.kernels import BackendUnavailableError, mixture_loglik
 from probinf._compat import enable_x64
+from probinf.kernels import BackendUnavailableError, mixture_loglik
 
 
 def _random_problem(seed, P, n, K, D, dtype=np.float32, weight_scale=1.0):
@@ -157,7 +157,7 @@ def test_gradients_match_reference(backend):
 
     g_ref = jax.grad(loss, argnums=(1, 2, 3))("reference", lw, mu, sc)
     g = jax.grad(loss, argnums=(1, 2, 3))(backend, lw, mu, sc, **kw)
-    for a, b in zip(g, g_ref):
+    for a, b in zip(g, g_ref, strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-3)
 
 

@@ -12,8 +12,8 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import norm
 
-from probinf.tempered import tempered_smc
 from probinf.kernels import mixture_loglik
+from probinf.tempered import tempered_smc
 
 W = np.array([0.3, 0.7])
 PRIOR_SD = 3.0

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.special import log_softmax
 
+from probinf._compat import enable_x64
 from probinf.kernels import token_logprobs
 from probinf.kernels._device import jax_has_gpu
 from probinf.kernels.token_logprobs import TOKEN_LOGPROBS_BACKENDS
-from probinf._compat import enable_x64
 
 torch = pytest.importorskip("torch")
 
@@ -49,7 +49,8 @@ def logits_and_ids(draw):
     return z, ids
 
 
-@given(logits_and_ids(), st.integers(1, 40), st.integers(1, 7), st.sampled_from(["auto", "cpu", "chunked", "reference"]))
+@given(logits_and_ids(), st.integers(1, 40), st.integers(1, 7),
+       st.sampled_from(["auto", "cpu", "chunked", "reference"]))
 def test_torch_backends_match_float64_reference(data, chunk, block_rows, backend):
     z, ids = data
     out = token_logprobs(torch.from_numpy(z), torch.from_numpy(ids), backend=backend, chunk_size=chunk,
@@ -141,7 +142,8 @@ def test_extreme_values(backend, kind):
     ids = np.array([3, 2, 0, 1, 1, 2, 0])
     want = ref64(z, ids)
     assert np.isneginf(want[2]) and np.isnan(want[3]) and np.isnan(want[4]) and np.isnan(want[5])
-    got = token_logprobs(torch.from_numpy(z), torch.from_numpy(ids), backend=backend, chunk_size=2, block_rows=3).numpy() \
+    got = token_logprobs(torch.from_numpy(z), torch.from_numpy(ids), backend=backend, chunk_size=2,
+                         block_rows=3).numpy() \
         if kind == "torch" else np.asarray(token_logprobs(z, ids, backend=backend, interpret=True))
     close(got, want)
     assert got[6] == pytest.approx(np.log(0.5), abs=1e-6)
@@ -194,7 +196,8 @@ def test_empty_and_bad_input():
         token_logprobs(np.zeros((2, 5), int), np.zeros(2, int))
     with pytest.raises(ValueError, match="backend"):
         token_logprobs(np.zeros((2, 5)), np.zeros(2, int), backend="triton")
-    assert np.asarray(token_logprobs(np.zeros((0, 5), np.float32), np.zeros(0, int), backend="pallas", interpret=True)).shape == (0,)
+    got = token_logprobs(np.zeros((0, 5), np.float32), np.zeros(0, int), backend="pallas", interpret=True)
+    assert np.asarray(got).shape == (0,)
     with pytest.raises(ValueError, match="block_rows"):
         token_logprobs(torch.zeros(2, 5), torch.zeros(2, dtype=torch.long), block_rows=0)
     with pytest.raises(ValueError, match="chunk_size"):
