@@ -57,11 +57,14 @@ def test_base_url_ending_in_v1_is_normalised(fake_server, suffix):
     assert [path for path, _ in fake_server.log] == ["/v1/models", "/v1/completions"]
 
 
-def test_bad_base_url_is_a_clear_value_error():
+def test_bad_base_url_is_a_clear_error():
     from llm_bridge.backends import OpenAICompatibleBackend
 
-    for bad in ("localhost:8000", "", None, "http://"):
+    for bad in ("localhost:8000", "", "http://", "http://a,http://a"):
         with pytest.raises(ValueError, match="base_url"):
+            OpenAICompatibleBackend(bad)
+    for bad in (None, 8000):  # not a string or a list of strings
+        with pytest.raises(TypeError, match="base_url"):
             OpenAICompatibleBackend(bad)
 
 
