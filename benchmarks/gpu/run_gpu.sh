@@ -9,7 +9,9 @@
 #                                 cumsum + searchsorted, byte copy), token_logprobs (every path vs
 #                                 naive), conformal-Bayes (XLA vs Pallas vs naive), mixture, and
 #                                 what backend="auto" picks beside the fastest measured path
-#     tests_gpu.xml / tests_gpu.log     the GPU test selection (JUnit XML and full log)
+#     scaling_gpu.json            particle_filter with and without mesh= at N = 2^20, 2^24 on the device(s)
+#     tests_gpu.xml / tests_gpu.log     the GPU test selection (JUnit XML and full log; the image's newer JAX
+#                                 may deprecate APIs: shown, not failed, with -W default::DeprecationWarning)
 #     run_gpu.log                 this script's own log
 # Each step has its own time limit, so one slow step cannot eat the others' time.
 set -u
@@ -30,10 +32,13 @@ status=0
 echo "== $(date -u +%FT%TZ) kernel figures"
 timeout 140 "$PY" benchmarks/gpu/gpu_kernels.py || { echo "gpu_kernels.py exited $?"; status=1; }
 
+echo "== $(date -u +%FT%TZ) sharded vs plain particle filter on the device(s)"
+timeout 120 "$PY" benchmarks/gpu/scaling_gpu.py || { echo "scaling_gpu.py exited $?"; status=1; }
+
 echo "== $(date -u +%FT%TZ) GPU test selection"
-timeout 150 "$PY" -m pytest -p no:cacheprovider -q \
+timeout 170 "$PY" -m pytest -p no:cacheprovider -q -n 4 \
     tests/probinf_kernels tests/probinf/test_resampling.py tests/probinf/test_filtering.py \
-    tests/probinf/test_compile_once.py \
+    tests/probinf/test_compile_once.py -W default::DeprecationWarning \
     --junitxml="$OUT/tests_gpu.xml" -o junit_family=xunit2 >"$OUT/tests_gpu.log" 2>&1
 rc=$?
 tail -n 15 "$OUT/tests_gpu.log"
