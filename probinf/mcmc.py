@@ -143,7 +143,7 @@ def rwmh_step(key, state: MCMCState, logdensity_fn, params, *, has_aux: bool = F
 
 
 def _mala_log_q_ratio(z, rev):
-    """:math:`\log q(x \mid x') - \log q(x' \mid x)` from the whitened forward and reverse residuals."""
+    r""":math:`\log q(x \mid x') - \log q(x' \mid x)` from the whitened forward and reverse residuals."""
     return -0.5 * jnp.sum(rev**2) + 0.5 * jnp.sum(z**2)
 
 
