@@ -114,6 +114,16 @@ class StepPolicy:
         """P(a sampled solution's answer is correct), exactly."""
         return float(self.answer_distribution(problem)[problem.answer])
 
+    def on_track_probability(self, problem: ToyProblem) -> float:
+        """P(every step of a sampled solution is correct) = product of the correct results' probabilities.
+
+        Smaller than :meth:`success_probability` by the chance of a right answer reached
+        through wrong steps (which a step verifier rejects).
+        """
+        vals = problem.values
+        lp = sum(float(self.result_logprob(vals[i], _OPS[o], a, vals[i + 1])[0]) for i, (o, a) in enumerate(problem.ops))
+        return float(np.exp(lp))
+
     def greedy_answer(self, problem: ToyProblem) -> int:
         """The answer of the greedy (per-digit argmax) solution."""
         v = problem.start
