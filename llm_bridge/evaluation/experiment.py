@@ -156,10 +156,12 @@ def run_experiment(backend, problems, seeds, cfg: ExperimentConfig = ExperimentC
     rows, corr = [], np.zeros((len(problems), len(seeds), cfg.n_max), bool)
     cells = [(i, j, seeds[j]) for i in range(len(problems)) for j in range(len(seeds))]
     if num_workers > 1:
+        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         chunks = [cells[k::num_workers * 4] for k in range(num_workers * 4)]
-        with ProcessPoolExecutor(num_workers) as ex:
+        # spawn: JAX (used by the resampling step) is not fork-safe once initialised
+        with ProcessPoolExecutor(num_workers, mp_context=multiprocessing.get_context("spawn")) as ex:
             out = [x for res in ex.map(_run_chunk, [(backend, problems, cfg, c) for c in chunks]) for x in res]
     else:
         it = progress(cells, desc="tts cells") if progress else cells
