@@ -25,9 +25,15 @@ from pathlib import Path
 import numpy as np
 
 from llm_bridge.evaluation.experiment import ExperimentConfig, run_experiment
-from llm_bridge.evaluation.report import accuracy_table, flaws_table, paired_table, plot_accuracy, plot_flaws, \
-    ratio_table
-from llm_bridge.toy.family import Difficulty, family_problems
+from llm_bridge.evaluation.report import (
+    accuracy_table,
+    flaws_table,
+    paired_table,
+    plot_accuracy,
+    plot_flaws,
+    ratio_table,
+)
+from llm_bridge.toy.family import family_problems
 
 __all__ = ["run", "CONFIGS", "SIZES"]
 
@@ -51,11 +57,10 @@ def run(out_dir: Path, *, quick: bool = True, seed: int = 0, num_workers: int = 
     import matplotlib
 
     matplotlib.use("Agg")
-    from probinf.progress import progress
-    from probinf.reproduce import ReproResult
-
     from llm_bridge.toy.step_backend import StepPolicyBackend
     from llm_bridge.toy.step_policy import load_step_policy
+    from probinf.progress import progress
+    from probinf.reproduce import ReproResult
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ Example
 
 from __future__ import annotations
 
-from typing import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 
@@ -37,11 +37,11 @@ def perplexity_consistency(answers: Sequence[Hashable | None], logprobs, paths: 
         raise ValueError("logprobs must be log-probabilities (<= 0, not NaN); the backend must report them")
     m = float(np.max(lp[np.isfinite(lp)])) if np.isfinite(lp).any() else 0.0
     seen, conf = set(), {}
-    for a, l, t in zip(answers, lp, paths):
+    for a, lpi, t in zip(answers, lp, paths, strict=True):
         if a is None or t in seen:
             continue
         seen.add(t)
-        conf[a] = conf.get(a, 0.0) + float(np.exp(l - m))  # scaled by exp(-max): same argmax, no underflow
+        conf[a] = conf.get(a, 0.0) + float(np.exp(lpi - m))  # scaled by exp(-max): same argmax, no underflow
     return conf
 
 
@@ -62,8 +62,8 @@ class RPC:
     name = "rpc"
     needs_prm = False
 
-    def __init__(self, *, step: StepConfig = StepConfig(), answer_fn: Callable[[str], Hashable] | None = None):
-        self.step = step
+    def __init__(self, *, step: StepConfig | None = None, answer_fn: Callable[[str], Hashable] | None = None):
+        self.step = step if step is not None else StepConfig()
         self.answer_fn = answer_fn
 
     def infer(self, backend, prm, prompt: str, *, budget: int, seed: int = 0, question: str | None = None,

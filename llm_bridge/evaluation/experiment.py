@@ -25,8 +25,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from llm_bridge.algorithms import DVTS, BeamSearch, ParallelTempering, ParticleFiltering, ParticleGibbs, Session, \
-    StepConfig, rollout
+from llm_bridge.algorithms import (
+    DVTS,
+    BeamSearch,
+    ParallelTempering,
+    ParticleFiltering,
+    ParticleGibbs,
+    Session,
+    StepConfig,
+    rollout,
+)
 from llm_bridge.algorithms.rpc import rpc_index
 from llm_bridge.algorithms.voting import best_of_majority, majority_index, weighted_index
 from llm_bridge.estimators import pass_at_k

@@ -24,7 +24,7 @@ Example
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -49,7 +49,7 @@ class StepPolicyBackend:
         self.tokens = 0
 
     @classmethod
-    def shipped(cls, *, seed: int = 0) -> "StepPolicyBackend":
+    def shipped(cls, *, seed: int = 0) -> StepPolicyBackend:
         """The backend over the shipped weights (``llm_bridge/toy/assets/step_policy.npz``)."""
         return cls(load_step_policy(), seed=seed)
 
@@ -123,7 +123,7 @@ class StepPolicyBackend:
             raise ValueError(f"prompts and continuations must have equal lengths, got {len(prompts)} and "
                              f"{len(continuations)}")
         out = []
-        for prompt, cont in zip(prompts, continuations):
+        for prompt, cont in zip(prompts, continuations, strict=True):
             problem, t, v = self._state(prompt)
             total = 0.0
             for ln in (x.strip() for x in cont.split(STEP_DELIMITER) if x.strip()):

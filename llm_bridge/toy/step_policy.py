@@ -41,6 +41,8 @@ _DIGITS = np.array([100, 10, 1])
 #: Running values with less probability than this are dropped in :meth:`StepPolicy.answer_distribution`
 #: (at most 1000 of them per step, so the answer probabilities are exact to within ``1e-6`` per step).
 _PRUNE = 1e-9
+#: Chains whose steps the policy is trained on (lengths up to 8, two-digit values).
+TRAIN_DIFFICULTY = Difficulty(num_ops=8, max_value=99)
 
 
 def features(v, op_idx, a) -> np.ndarray:
@@ -121,7 +123,8 @@ class StepPolicy:
         through wrong steps (which a step verifier rejects).
         """
         vals = problem.values
-        lp = sum(float(self.result_logprob(vals[i], _OPS[o], a, vals[i + 1])[0]) for i, (o, a) in enumerate(problem.ops))
+        lp = sum(float(self.result_logprob(vals[i], _OPS[o], a, vals[i + 1])[0])
+                 for i, (o, a) in enumerate(problem.ops))
         return float(np.exp(lp))
 
     def greedy_answer(self, problem: ToyProblem) -> int:
@@ -138,7 +141,7 @@ class StepPolicy:
         return path
 
     @classmethod
-    def load(cls, path) -> "StepPolicy":
+    def load(cls, path) -> StepPolicy:
         with np.load(Path(path)) as z:
             return cls(*(np.asarray(z[k], np.float32) for k in ("W1", "b1", "W2", "b2")))
 
@@ -153,7 +156,7 @@ def _training_steps(num_chains: int, difficulty: Difficulty, seed: int) -> np.nd
 
 
 def train_step_policy(*, hidden: int = 48, steps: int = 1000, batch_size: int = 256, lr: float = 1e-2,
-                      num_chains: int = 4000, difficulty: Difficulty = Difficulty(num_ops=8, max_value=99),
+                      num_chains: int = 4000, difficulty: Difficulty = TRAIN_DIFFICULTY,
                       seed: int = 0):
     """Train the MLP with Adam on the steps of ``num_chains`` training chains; returns ``(policy, record)``."""
     t0 = time.perf_counter()
