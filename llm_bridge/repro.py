@@ -1,7 +1,7 @@
 r"""Reproduction ``tts``: test-time scaling on a task hard enough to separate the methods, with paired intervals.
 
-Task: the chained-arithmetic family of :mod:`llm_bridge.toy.family` at ``Difficulty(num_ops=5,
-max_value=99)``, held-out (``"test"``) problems only.  Policy: the trained step policy
+Task: the chained-arithmetic family of :mod:`llm_bridge.toy.family` at ``Difficulty(num_ops=10,
+max_value=999)``, held-out (``"test"``) problems only.  Policy: the trained step policy
 (:mod:`llm_bridge.toy.step_policy`, a numpy MLP) through
 :class:`~llm_bridge.toy.step_backend.StepPolicyBackend`, temperature 1.  Verifier: the toy
 step checker (:class:`~llm_bridge.rewards.ToyStepVerifier`) with false-positive rate 0.1 and

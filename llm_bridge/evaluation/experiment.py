@@ -45,7 +45,7 @@ __all__ = ["ExperimentConfig", "SAMPLING_METHODS", "SEARCH_METHODS", "run_cell",
 
 SAMPLING_METHODS = ("bon", "wbon", "majority", "bom", "rpc", "pass@k")
 SEARCH_METHODS = ("pf", "pg", "pt", "beam", "dvts")
-STEP = StepConfig(delimiter="\n", max_steps=12, max_step_tokens=24, temperature=1.0)
+STEP = StepConfig(delimiter="\n", max_steps=18, max_step_tokens=24, temperature=1.0)
 
 
 @dataclass(frozen=True)

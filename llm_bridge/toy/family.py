@@ -56,8 +56,8 @@ class Difficulty:
         ``*`` operands are drawn from ``2..max_multiplier``.
     """
 
-    num_ops: int = 5
-    max_value: int = 99
+    num_ops: int = 10
+    max_value: int = 999
     max_multiplier: int = 9
 
     def __post_init__(self):

@@ -6,7 +6,7 @@ running value and the operation (those characters are deterministic), and **comp
 the result with a learned network: a one-hidden-layer MLP from the digits of the value
 and operand and the operator (63 one-hot features) to three independent softmaxes over
 the result's hundreds, tens and ones digits.  Trained briefly (:func:`train_step_policy`,
-seconds on one core), it makes the errors a weak reasoner makes: mostly right on easy
+about a minute on one free core; 281 s measured on the shared 2-core machine), it makes the errors a weak reasoner makes: mostly right on easy
 steps, systematically wrong on some carries and products, so some problems are nearly
 unsolvable by sampling and a verifier or a search has something to find.
 
@@ -41,8 +41,8 @@ _DIGITS = np.array([100, 10, 1])
 #: Running values with less probability than this are dropped in :meth:`StepPolicy.answer_distribution`
 #: (at most 1000 of them per step, so the answer probabilities are exact to within ``1e-6`` per step).
 _PRUNE = 1e-9
-#: Chains whose steps the policy is trained on (lengths up to 8, two-digit values).
-TRAIN_DIFFICULTY = Difficulty(num_ops=8, max_value=99)
+#: Chains whose steps the policy is trained on (lengths up to 8, values up to 999).
+TRAIN_DIFFICULTY = Difficulty(num_ops=8, max_value=999)
 
 
 def features(v, op_idx, a) -> np.ndarray:
@@ -155,7 +155,7 @@ def _training_steps(num_chains: int, difficulty: Difficulty, seed: int) -> np.nd
     return np.array(rows, np.int64)
 
 
-def train_step_policy(*, hidden: int = 48, steps: int = 1000, batch_size: int = 256, lr: float = 1e-2,
+def train_step_policy(*, hidden: int = 128, steps: int = 3000, batch_size: int = 256, lr: float = 1e-2,
                       num_chains: int = 4000, difficulty: Difficulty = TRAIN_DIFFICULTY,
                       seed: int = 0):
     """Train the MLP with Adam on the steps of ``num_chains`` training chains; returns ``(policy, record)``."""
@@ -213,8 +213,8 @@ def main(argv=None) -> dict:
     """``python -m llm_bridge.toy.step_policy --out PATH [--steps N] [--hidden H] [--seed S]``."""
     ap = argparse.ArgumentParser(description="train the task-family step policy")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--steps", type=int, default=1000)
-    ap.add_argument("--hidden", type=int, default=48)
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     policy, rec = train_step_policy(hidden=a.hidden, steps=a.steps, seed=a.seed)
