@@ -52,7 +52,8 @@ def _fmt(x):
     return "inf" if np.isinf(x) else f"{x:g}"
 
 
-def run(out_dir: Path, *, quick: bool = True, seed: int = 0, num_workers: int = 1):
+def run(out_dir: Path, *, quick: bool = True, seed: int = 0, num_workers: int = 1, llm: bool = True,
+        llm_device: str = "cpu"):
     """Run the reproduction; see the module docstring."""
     import matplotlib
 
@@ -116,7 +117,21 @@ def run(out_dir: Path, *, quick: bool = True, seed: int = 0, num_workers: int = 
             f"f={r.f} B={r.K}: PF {r.pf:.3f} [{r.pf_lower:.3f}, {r.pf_upper:.3f}] vs ceiling {r.ceiling:.3f} -> "
             + ("escapes" if r.pf_lower > r.ceiling else ("below" if r.pf_upper < r.ceiling else "undetermined"))
             for r in pfc.itertuples()) + ".")
-    tables = {"accuracy_vs_budget": acc, "paired_pf_minus": paired, "scaling_rate": ratios, "flaws": ft,
+    if llm:
+        from llm_bridge.evaluation.monkeys import monkeys_report
+
+        lines.append("")
+        try:
+            more, mfigs, mtables = monkeys_report(out_dir, quick=quick, seed=seed, progress=progress,
+                                                  device=llm_device, num_threads=1 if llm_device == "cpu" else None)
+            lines += more
+            figs += mfigs
+        except (ImportError, FileNotFoundError) as exc:
+            lines.append(f"SmolLM2 part skipped: {type(exc).__name__}: {exc}")
+            mtables = {}
+    else:
+        mtables = {}
+    tables = {**mtables, "accuracy_vs_budget": acc, "paired_pf_minus": paired, "scaling_rate": ratios, "flaws": ft,
               "cells": df}
     return ReproResult(title="LLM test-time scaling: PF vs baselines with paired intervals (task family)",
                        summary="\n".join(lines), figures=figs, tables=tables)

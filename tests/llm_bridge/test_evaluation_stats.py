@@ -157,3 +157,14 @@ def test_rpc_runs_through_the_engine_on_the_step_policy():
     r2 = RPC(step=STEP, answer_fn=parse_answer).infer(be, None, "12 +30 -7\n", budget=8, seed=0)
     assert r1.text == r2.text and r1.text.splitlines()[-1].startswith("A: ")
     assert r1.usage.tokens == sum(p.num_tokens for p in r1.particles)
+
+
+def test_verify_sum_reads_the_answer_not_the_restated_operands():
+    from llm_bridge.evaluation.monkeys import addition_problems, verify_sum
+
+    assert verify_sum("8 + 6 = 14", 8, 6) and verify_sum("The answer is 14.", 8, 6) and verify_sum("14", 8, 6)
+    assert not verify_sum("8 + 6 = 15", 8, 6) and not verify_sum("8 and 6", 8, 6) and not verify_sum("none", 8, 6)
+    ps = addition_problems(81)
+    assert len(set(ps)) == 81 and all(1 <= a <= 9 and 1 <= b <= 9 for a, b in ps)
+    with pytest.raises(ValueError, match="n must be"):
+        addition_problems(0)

@@ -15,7 +15,7 @@ def test_repro_runs_small(tmp_path, monkeypatch):
                            flaws_rates=(0.1, 0.4), flaws_pf_rates=(0.4,), flaws_pf_budgets=(2,))
     monkeypatch.setattr(repro, "CONFIGS", {True: cfg, False: cfg})
     monkeypatch.setattr(repro, "SIZES", {True: (3, (0, 1)), False: (3, (0, 1))})
-    res = repro.run(tmp_path, quick=True, seed=0)
+    res = repro.run(tmp_path, quick=True, seed=0, llm=False)
     acc = res.tables["accuracy_vs_budget"]
     assert {"pf", "pg", "pt", "beam", "dvts", "bon", "wbon", "majority", "bom", "rpc", "pass@k"} <= set(acc.method)
     assert ((acc.lower <= acc.accuracy + 1e-12) & (acc.accuracy <= acc.upper + 1e-12)).all()
@@ -26,5 +26,5 @@ def test_repro_runs_small(tmp_path, monkeypatch):
     assert len(cells.groupby(["problem", "seed"])) == 6  # every method on the same 3 problems x 2 seeds
     assert "Scaling-rate claim" in res.summary and "fLaws ceiling" in res.summary
     # same seed, same numbers
-    res2 = repro.run(tmp_path / "again", quick=True, seed=0)
+    res2 = repro.run(tmp_path / "again", quick=True, seed=0, llm=False)
     assert res2.tables["cells"].equals(cells)
