@@ -49,7 +49,8 @@ def main(argv=None):
     t0 = time.time()
     run_reproductions(["tts"], a.out / "repro", quick=a.quick, seed=0, echo=print)
     wall = time.time() - t0
-    rec = {"llm_device": llm_device, "scale": "quick" if a.quick else "full", "workers": a.workers, "cpu_count": os.cpu_count(),
+    rec = {"llm_device": llm_device, "scale": "quick" if a.quick else "full", "workers": a.workers,
+           "cpu_count": os.cpu_count(),
            "wall_s": round(wall, 1)}
     print(json.dumps(rec), flush=True)
     (a.out / "tts_gpu.json").write_text(json.dumps(rec, indent=2) + "\n")

