@@ -133,7 +133,8 @@ def monkeys_report(out_dir, *, quick: bool = True, seed: int = 0, progress=None,
     figs = []
     try:
         fit = fit_loglinear_coverage(counts.n.to_numpy(), counts.correct.to_numpy(), ks, random_state=seed)
-        lines.append("Coverage pass@k: " + ", ".join(f"k={k}: {c:.3f}" for k, c in zip(fit.ks, fit.coverage, strict=True))
+        cov = ", ".join(f"k={k}: {c:.3f}" for k, c in zip(fit.ks, fit.coverage, strict=True))
+        lines.append(f"Coverage pass@k: {cov}"
                      + f". Log-linear law log c = a k^b: a = {fit.a:.3f} [{fit.a_ci[0]:.3f}, {fit.a_ci[1]:.3f}], "
                      f"b = {fit.b:.3f} [{fit.b_ci[0]:.3f}, {fit.b_ci[1]:.3f}] (95% bootstrap over problems).")
         fig, ax = plt.subplots(figsize=(5.5, 4))

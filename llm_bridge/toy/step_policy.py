@@ -6,7 +6,8 @@ running value and the operation (those characters are deterministic), and **comp
 the result with a learned network: a one-hidden-layer MLP from the digits of the value
 and operand and the operator (63 one-hot features) to three independent softmaxes over
 the result's hundreds, tens and ones digits.  Trained briefly (:func:`train_step_policy`,
-about a minute on one free core; 281 s measured on the shared 2-core machine), it makes the errors a weak reasoner makes: mostly right on easy
+about a minute on one free core; 281 s measured on the shared 2-core machine), it makes
+the errors a weak reasoner makes: mostly right on easy
 steps, systematically wrong on some carries and products, so some problems are nearly
 unsolvable by sampling and a verifier or a search has something to find.
 
