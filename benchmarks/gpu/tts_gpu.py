@@ -1,82 +1,60 @@
-"""GPU check for llm_bridge (run on a lent GPU machine from the repository root).
+"""Full-scale ``tts`` reproduction on a lent GPU machine (16 CPU cores; no network, no install).
 
-1. trains the toy policy with the project's script (``llm_bridge.toy.train``, default
-   settings) into ``/tmp/toy_policy`` unless ``llm_bridge/toy/assets/toy_policy`` exists;
-2. throughput of particle filtering through ``TransformersBackend`` on CUDA vs CPU (same
-   machine), N = 64 and 256, toy step checker PRM;
-3. the ``tts`` reproduction (quick scale) on CUDA, written to ``$OUT/repro``.
+The task-family policy is a numpy MLP (``llm_bridge.toy.step_policy``), so the full run
+(500 held-out problems x 2 seeds, budgets 1-128, every method) is spread over the machine's
+CPU cores (``--workers``, default ``os.cpu_count() - 2``); JAX is pinned to the CPU
+(``JAX_PLATFORMS=cpu``) so the workers do not contend for the GPU.  The SmolLM2-135M part
+(81 additions x 64 samples, PF vs BoN at budgets 1-32) runs on CUDA when torch sees a GPU.
+Not yet run on a GPU machine (none was lent when it was written).  Writes the report,
+figures and tables to ``$OUT/repro`` and the timing to ``$OUT/tts_gpu.json``.
 
-Usage: ``PYTHONPATH=. python3 benchmarks/gpu/tts_gpu.py $OUT``.
+Usage (repository root): ``PYTHONPATH=$PWD python3 benchmarks/gpu/tts_gpu.py $OUT [--workers N] [--quick]``.
+CPU fallback: ``probinf reproduce tts --full`` (one process; not measured: the full scale has 8x the quick
+run's cells at roughly 2x the cost each, so about 16x the quick run's 3.3 min, i.e. about 50 min, on the
+shared 2-core machine, plus the SmolLM2 part).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-def main(out: Path):
-    out.mkdir(parents=True, exist_ok=True)
-    import llm_bridge.toy as toy
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
+    ap.add_argument("--quick", action="store_true", help="quick scale (60 problems) instead of full")
+    a = ap.parse_args(argv)
+    a.out.mkdir(parents=True, exist_ok=True)
+    import probinf_cli.reproductions.tts as repro
+    from probinf_cli.runner import run_reproductions
 
     try:
-        path = toy.toy_model_path()
-        trained = "shipped"
-    except FileNotFoundError:
-        path = Path("/tmp/toy_policy")
-        t0 = time.time()
-        subprocess.run([sys.executable, "-m", "llm_bridge.toy.train", "--out", str(path), "--threads", "8"], check=True)
-        trained = f"trained here in {time.time() - t0:.0f} s"
-        toy.toy_model_path = lambda: path
-    print("toy policy:", trained, flush=True)
-    import torch
+        import torch
 
-    from llm_bridge.algorithms import ParticleFiltering, StepConfig
-    from llm_bridge.backends import TransformersBackend
-    from llm_bridge.rewards import ToyStepVerifier
-    from llm_bridge.toy import format_prompt, grade, make_problems, parse_answer
-
-    probs = make_problems(8, seed=20_000, num_ops=(4, 6))
-    prm = ToyStepVerifier(false_positive_rate=0.1, false_negative_rate=0.05, seed=0)
-    step = StepConfig(delimiter="\n", max_steps=10, max_step_tokens=24, temperature=1.0)
-    rows = []
-
-    def bench(device, n):
-        be = TransformersBackend.from_pretrained(path, device=device, num_threads=8 if device == "cpu" else None)
-        pf = ParticleFiltering(step=step, aggregation="last", answer_fn=parse_answer)
-        pf.infer(be, prm, format_prompt(probs[0]), budget=n, seed=0)  # warm-up
-        t0 = time.perf_counter()
-        tok = bsec = rsec = correct = 0
-        for i, p in enumerate(probs):
-            res = pf.infer(be, prm, format_prompt(p), budget=n, seed=i)
-            u = res.usage
-            tok, bsec, rsec = tok + u.tokens, bsec + u.backend_seconds, rsec + u.reward_seconds
-            correct += int(grade(p, res.text))
-        wall = time.perf_counter() - t0
-        row = dict(device=device, gpu=torch.cuda.get_device_name(0) if device == "cuda" else "",
-                   N=n, problems=len(probs), wall_s=wall, tokens=tok, tokens_per_s=tok / wall,
-                   problems_per_s=len(probs) / wall, backend_share=bsec / wall, reward_share=rsec / wall,
-                   overhead_share=1 - (bsec + rsec) / wall, accuracy=correct / len(probs))
-        print(json.dumps(row), flush=True)
-        rows.append(row)
-        (out / "tts_gpu.json").write_text(json.dumps({"policy": trained, "rows": rows}, indent=2))
-
-    if torch.cuda.is_available():
-        bench("cuda", 64)
-        bench("cuda", 256)
-        import probinf_cli.reproductions.tts as repro
-        from probinf_cli.runner import run_reproductions
-
-        repro.DEVICE, repro.NUM_THREADS = "cuda", None
-        t0 = time.time()
-        run_reproductions(["tts"], out / "repro", quick=True, seed=0, echo=print)
-        print(f"repro on cuda: {time.time() - t0:.0f} s", flush=True)
-    bench("cpu", 64)
+        llm_device = "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        llm_device = "cpu"
+    orig = repro.run
+    repro.run = lambda out_dir, *, quick=True, seed=0: orig(out_dir, quick=quick, seed=seed, num_workers=a.workers,
+                                                           llm_device=llm_device)
+    t0 = time.time()
+    run_reproductions(["tts"], a.out / "repro", quick=a.quick, seed=0, echo=print)
+    wall = time.time() - t0
+    rec = {"llm_device": llm_device, "scale": "quick" if a.quick else "full", "workers": a.workers,
+           "cpu_count": os.cpu_count(),
+           "wall_s": round(wall, 1)}
+    print(json.dumps(rec), flush=True)
+    (a.out / "tts_gpu.json").write_text(json.dumps(rec, indent=2) + "\n")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("OUT", "/tmp/tts_gpu")))
+    main()

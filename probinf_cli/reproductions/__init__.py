@@ -88,8 +88,9 @@ _ALL = (
                  "against the Kalman answer.", 2, 20, _smc_samplers),
     Reproduction("smc-validity", "Particle-filter evidence is unbiased: error and variance vs N, exact "
                  "enumeration, float32 resampling drift.", 2, 15, _smc_validity),
-    Reproduction("tts", "LLM test-time scaling on the toy task: particle filtering vs particle Gibbs, beam "
-                 "search, best-of-N and majority voting (Puri et al. 2025).", 10, 240, _tts),
+    Reproduction("tts", "LLM test-time scaling on an arithmetic-chain task family: PF vs PG, PT, beam, DVTS, "
+                 "BoN, weighted BoN, majority, Best-of-Majority and RPC with paired intervals, the verifier "
+                 "ceiling (fLaws), and SmolLM2-135M's pass@k coverage curve (Puri et al. 2025).", 6, 50, _tts),
 )
 
 #: name -> :class:`Reproduction`, sorted by name (read-only).
