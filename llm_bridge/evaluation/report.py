@@ -117,13 +117,15 @@ def plot_flaws(ft: pd.DataFrame, passk: pd.DataFrame, path):
     ax.plot(passk.budget, passk.accuracy, "k--", label="pass@K (perfect verifier)")
     for i, (f, g) in enumerate(ft.groupby("f")):
         c = f"C{i}"
-        ax.errorbar(g.K, g.resampling, yerr=[g.resampling - g.lower, g.upper - g.resampling], fmt="o", ms=3,
+        ax.errorbar(g.K.to_numpy(), g.resampling.to_numpy(),
+                    yerr=[(g.resampling - g.lower).to_numpy(), (g.upper - g.resampling).to_numpy()], fmt="o", ms=3,
                     color=c, label=f"resampling, f={f} (measured)")
         ax.plot(g.K, g.predicted, "-", color=c, lw=1, label=f"closed form, f={f}")
         ax.axhline(g.ceiling.iloc[0], color=c, ls=":", lw=1)
         if "pf" in g and g.pf.notna().any():
             h = g[g.pf.notna()]
-            ax.errorbar(h.K, h.pf, yerr=[h.pf - h.pf_lower, h.pf_upper - h.pf], fmt="s", ms=6, mfc="none",
+            ax.errorbar(h.K.to_numpy(), h.pf.to_numpy(),
+                        yerr=[(h.pf - h.pf_lower).to_numpy(), (h.pf_upper - h.pf).to_numpy()], fmt="s", ms=6, mfc="none",
                         color=c, label=f"PF with a step verifier, f={f}")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("K (samples) / B (particles)")
