@@ -24,31 +24,48 @@ def _import(spec: str) -> Any:
 
 
 def normalize_base_url(url: str) -> str:
-    """The server root: a trailing ``/`` or ``/v1`` is dropped (the backend adds ``/v1`` itself).
+    """The server root(s): a trailing ``/`` or ``/v1`` is dropped from each comma-separated replica URL
+    (the backend adds ``/v1`` itself).
 
     >>> normalize_base_url("http://127.0.0.1:8000/v1/")
     'http://127.0.0.1:8000'
+    >>> normalize_base_url("http://127.0.0.1:8000/v1, http://127.0.0.1:8001")
+    'http://127.0.0.1:8000,http://127.0.0.1:8001'
     """
-    url = url.strip().rstrip("/")
-    return url[: -len("/v1")] if url.endswith("/v1") else url
+    roots = []
+    for part in url.split(","):
+        part = part.strip().rstrip("/")
+        roots.append(part[: -len("/v1")] if part.endswith("/v1") else part)
+    return ",".join(r for r in roots if r)
 
 
-def check_server(base_url: str | None, timeout: float = 5.0) -> None:
-    """Raise ConnectionError (one line: the URL and the fix) if nothing answers at ``base_url``."""
+def _answers(url: str, timeout: float) -> str | None:
+    """None if a server answers at ``url``, else the reason."""
     import urllib.error
     import urllib.request
 
-    url = f"{base_url}/v1/models"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - the user's own server
             json.loads(resp.read() or b"{}")
     except urllib.error.HTTPError:
-        return  # the server answered (some do not serve /v1/models)
+        return None  # the server answered (some do not serve /v1/models)
     except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ConnectionError(f"no OpenAI-compatible server answered at {url} ({reason}); start one (e.g. "
+        return str(getattr(exc, "reason", exc))
+    return None
+
+
+def check_server(base_url: str | None, timeout: float = 5.0) -> None:
+    """Raise ConnectionError (one line: the URLs and the fix) if no replica answers at ``base_url``.
+
+    A fleet (comma-separated replicas) runs while one replica answers: the backend routes around the others.
+    """
+    urls = [f"{u}/v1/models" for u in (base_url or "").split(",") if u]
+    reasons = {u: _answers(u, timeout) for u in urls}
+    if urls and all(r is not None for r in reasons.values()):
+        tried = "; ".join(f"{u} ({r})" for u, r in reasons.items())
+        raise ConnectionError(f"no OpenAI-compatible server answered at {tried}; start one (e.g. "
                               "`python -m llama_cpp.server --model MODEL.gguf --port 8000`) or pass the right "
-                              "--base-url") from None
+                              "--base-url")
 
 
 def describe_failure(exc: BaseException, *, backend: str, base_url: str | None) -> str:
