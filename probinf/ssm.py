@@ -152,6 +152,17 @@ def check_model(model: Any, *, need_densities: bool = False, what: str = "") -> 
     return model
 
 
+def model_densities(model: StateSpaceModel, what: str) -> tuple[TransitionLogDensity, InitialLogDensity]:
+    """The model's ``(transition_log_density, initial_log_density)``, both required (clear error otherwise)."""
+    f, p0 = model.transition_log_density, model.initial_log_density
+    if f is None or p0 is None:
+        missing = [n for n, v in (("transition_log_density", f), ("initial_log_density", p0)) if v is None]
+        raise ModelSpecificationError(
+            f"{what} needs the model's {' and '.join(missing)}; add them to the StateSpaceModel"
+        )
+    return f, p0
+
+
 def as_observations(observations: Any, name: str = "observations") -> Any:
     """Observations as arrays: a (nested) Python list or tuple of numbers becomes one array.
 
