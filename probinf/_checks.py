@@ -14,7 +14,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import DTypeLike
-from numpy.typing import NDArray
 
 __all__ = ["check_positive_int", "check_nonnegative_int", "int_dtype", "as_key", "check_fraction"]
 
@@ -77,13 +76,14 @@ def int_dtype() -> DTypeLike:
     return dtype
 
 
-def as_key(key: object, name: str = "key", *, allow_batch: bool = False) -> jax.Array | NDArray[Any]:
+def as_key(key: object, name: str = "key", *, allow_batch: bool = False) -> jax.Array:
     """A JAX PRNG key from ``key``: an int seed (-> ``jax.random.key(seed)``) or a JAX key.
 
     Accepts typed keys (``jax.random.key``) and raw ``uint32`` keys of shape
     ``(2,)`` (``jax.random.PRNGKey``), and with ``allow_batch`` a 1-D batch of
-    typed keys or an ``(C, 2)`` raw batch.  Keys and tracers pass through
-    unchanged, so the draws are those of the key given.
+    typed keys or an ``(C, 2)`` raw batch.  JAX keys and tracers pass through
+    unchanged and a raw key given as a NumPy array becomes the equal JAX array,
+    so the draws are those of the key given.
     Anything else raises ``TypeError`` naming the fix.
     """
     if isinstance(key, jax.core.Tracer):
@@ -108,4 +108,4 @@ def as_key(key: object, name: str = "key", *, allow_batch: bool = False) -> jax.
     if ndim != 0 and not (allow_batch and ndim == 1):
         expected = "a single key or a 1-D batch of keys" if allow_batch else "a single key"
         raise ValueError(f"{name} must be {expected}, got key shape {key.shape}; {fix}")
-    return key
+    return jnp.asarray(key) if isinstance(key, np.ndarray) else key
