@@ -8,22 +8,24 @@ was received, what was expected and how to fix it.
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import DTypeLike
 
 __all__ = ["check_positive_int", "check_nonnegative_int", "int_dtype", "as_key", "check_fraction"]
 
 
-def _describe(value) -> str:
+def _describe(value: object) -> str:
     text = repr(value)
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{type(value).__name__} {text}"
 
 
-def _as_int(value, name: str, expected: str) -> int:
+def _as_int(value: Any, name: str, expected: str) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
         # 0-d integer arrays (np.int64(3), jnp.int32(3)) are accepted; floats such as 3.0 are not.
         arr = np.asarray(value) if isinstance(value, (np.ndarray, jax.Array)) and not isinstance(
@@ -34,7 +36,7 @@ def _as_int(value, name: str, expected: str) -> int:
     return int(value)
 
 
-def check_positive_int(value, name: str) -> int:
+def check_positive_int(value: object, name: str) -> int:
     """``value`` as a Python int >= 1 (a bool, float or array raises ``TypeError``; < 1 ``ValueError``)."""
     v = _as_int(value, name, "a positive int")
     if v < 1:
@@ -42,7 +44,7 @@ def check_positive_int(value, name: str) -> int:
     return v
 
 
-def check_nonnegative_int(value, name: str) -> int:
+def check_nonnegative_int(value: object, name: str) -> int:
     """``value`` as a Python int >= 0."""
     v = _as_int(value, name, "a non-negative int")
     if v < 0:
@@ -50,7 +52,7 @@ def check_nonnegative_int(value, name: str) -> int:
     return v
 
 
-def check_fraction(value, name: str, *, low: float = 0.0, high: float = 1.0, open_low: bool = False,
+def check_fraction(value: Any, name: str, *, low: float = 0.0, high: float = 1.0, open_low: bool = False,
                    open_high: bool = False) -> float:
     """``value`` as a float in the interval ``[low, high]`` (ends open on request)."""
     if isinstance(value, (bool, np.bool_)):
@@ -67,18 +69,21 @@ def check_fraction(value, name: str, *, low: float = 0.0, high: float = 1.0, ope
     return v
 
 
-def int_dtype():
+def int_dtype() -> DTypeLike:
     """The widest enabled JAX integer dtype (int64 under ``jax_enable_x64``, else int32)."""
-    return jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
+    x64: bool = jax.config.jax_enable_x64  # type: ignore[attr-defined]
+    dtype: DTypeLike = jnp.int64 if x64 else jnp.int32
+    return dtype
 
 
-def as_key(key, name: str = "key", *, allow_batch: bool = False):
+def as_key(key: object, name: str = "key", *, allow_batch: bool = False) -> jax.Array:
     """A JAX PRNG key from ``key``: an int seed (-> ``jax.random.key(seed)``) or a JAX key.
 
     Accepts typed keys (``jax.random.key``) and raw ``uint32`` keys of shape
     ``(2,)`` (``jax.random.PRNGKey``), and with ``allow_batch`` a 1-D batch of
-    typed keys or an ``(C, 2)`` raw batch.  Keys and tracers pass through
-    unchanged, so the draws are those of the key given.
+    typed keys or an ``(C, 2)`` raw batch.  JAX keys and tracers pass through
+    unchanged and a raw key given as a NumPy array becomes the equal JAX array,
+    so the draws are those of the key given.
     Anything else raises ``TypeError`` naming the fix.
     """
     if isinstance(key, jax.core.Tracer):
@@ -103,4 +108,4 @@ def as_key(key, name: str = "key", *, allow_batch: bool = False):
     if ndim != 0 and not (allow_batch and ndim == 1):
         expected = "a single key or a 1-D batch of keys" if allow_batch else "a single key"
         raise ValueError(f"{name} must be {expected}, got key shape {key.shape}; {fix}")
-    return key
+    return jnp.asarray(key) if isinstance(key, np.ndarray) else key

@@ -25,16 +25,28 @@ uses it).
 from __future__ import annotations
 
 import warnings
-from typing import Any, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from probinf._checks import as_key, check_fraction, check_positive_int
 from probinf.exceptions import DegenerateWeightsError, ProbinfWarning
-from probinf.population import Population, maybe_resample, reweight
+from probinf.population import Population, ReweightInfo, maybe_resample, reweight
 from probinf.resampling import RESAMPLING_METHODS
-from probinf.ssm import Proposal, StateSpaceModel, as_observations, check_model, check_observations, probe_model
+from probinf.ssm import (
+    Proposal,
+    StateSpaceModel,
+    as_observations,
+    check_model,
+    check_observations,
+    model_densities,
+    probe_model,
+)
+
+if TYPE_CHECKING:
+    from jax.sharding import Mesh
 
 __all__ = ["ParticleFilterResult", "particle_filter", "particle_filter_core", "weighted_mean"]
 
@@ -75,29 +87,31 @@ class ParticleFilterResult(NamedTuple):
     ess: jax.Array
     resampled: jax.Array
     final: Population
-    ancestors: Optional[jax.Array]
+    ancestors: jax.Array | None
     history: Any
-    log_weights_history: Optional[jax.Array]
+    log_weights_history: jax.Array | None
     valid: jax.Array
     first_invalid_step: jax.Array
 
 
-def weighted_mean(particles, log_weights):
+def weighted_mean(particles: Any, log_weights: jax.Array) -> Any:
     """:math:`\\sum_i W_i x_i` for every leaf of a particle pytree (normalized ``log_weights``)."""
     w = jnp.exp(log_weights)
     return jax.tree_util.tree_map(lambda x: jnp.tensordot(w, x, axes=(0, 0)), particles)
 
 
-def _initial_population(key, model, y0, n, theta, proposal):
+def _initial_population(key: jax.Array, model: StateSpaceModel, y0: Any, n: int, theta: Any,
+                        proposal: Proposal | None) -> tuple[Population, ReweightInfo]:
     """Draw ``x_0`` (model or proposal) and reweight uniform weights by ``G_0``: ``(Population, ReweightInfo)``."""
     if proposal is None:
         x0 = model.initial_sampler(key, n, theta)
         log_g0 = model.observation_log_density(y0, x0, 0, theta)
     else:
+        _, initial_log_density = model_densities(model, "a guided proposal")
         x0 = proposal.initial_sampler(key, n, y0, theta)
         log_g0 = (
             model.observation_log_density(y0, x0, 0, theta)
-            + model.initial_log_density(x0, theta)
+            + initial_log_density(x0, theta)
             - proposal.initial_log_density(x0, y0, theta)
         )
     dtype = jnp.result_type(log_g0.dtype, jnp.float32)
@@ -106,15 +120,15 @@ def _initial_population(key, model, y0, n, theta, proposal):
 
 
 def particle_filter_core(
-    key,
+    key: ArrayLike,
     model: StateSpaceModel,
-    observations,
+    observations: Any,
     num_particles: int,
-    theta=None,
+    theta: Any = None,
     *,
     resampling: str = "systematic",
     ess_threshold: float = 0.5,
-    proposal: Optional[Proposal] = None,
+    proposal: Proposal | None = None,
     return_history: bool = False,
 ) -> ParticleFilterResult:
     """Pure particle filter (no input checks, no raising): jit/vmap over ``key`` and ``theta``.
@@ -124,14 +138,18 @@ def particle_filter_core(
     """
     n = num_particles
     t_len = jax.tree_util.tree_leaves(observations)[0].shape[0]
-    obs_at = lambda t: jax.tree_util.tree_map(lambda y: y[t], observations)  # noqa: E731
+
+    def obs_at(t: ArrayLike) -> Any:
+        return jax.tree_util.tree_map(lambda y: y[t], observations)
+
     k0, kscan = jax.random.split(key)
 
     pop0, rw0 = _initial_population(k0, model, obs_at(0), n, theta, proposal)
     dtype = pop0.log_weights.dtype
     identity = jnp.arange(n, dtype=jnp.int32)
 
-    def step(carry, inp):
+    def step(carry: tuple[Population, jax.Array],
+             inp: tuple[jax.Array, jax.Array]) -> tuple[tuple[Population, jax.Array], dict[str, Any]]:
         pop, first_bad = carry
         t, k = inp
         k_res, k_move = jax.random.split(k)
@@ -142,10 +160,11 @@ def particle_filter_core(
             x = model.transition_sampler(k_move, x_prev, t, theta)
             log_g = model.observation_log_density(y, x, t, theta)
         else:
+            transition_log_density, _ = model_densities(model, "a guided proposal")
             x = proposal.sampler(k_move, x_prev, y, t, theta)
             log_g = (
                 model.observation_log_density(y, x, t, theta)
-                + model.transition_log_density(x, x_prev, t, theta)
+                + transition_log_density(x, x_prev, t, theta)
                 - proposal.log_density(x, x_prev, y, t, theta)
             )
         pop, rw = reweight(pop._replace(particles=x), log_g.astype(dtype))
@@ -165,7 +184,7 @@ def particle_filter_core(
     ts = jnp.arange(1, t_len, dtype=jnp.int32)
     (pop, first_bad), outs = jax.lax.scan(step, (pop0, first_bad0), (ts, keys))
 
-    def stack(first, rest):
+    def stack(first: Any, rest: Any) -> Any:
         return jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b], axis=0), first, rest)
 
     means = stack(weighted_mean(pop0.particles, pop0.log_weights), outs["mean"])
@@ -199,7 +218,8 @@ _pf_jit = jax.jit(
 )
 
 
-def check_filter_args(model, observations, num_particles, resampling, ess_threshold, proposal):
+def check_filter_args(model: StateSpaceModel, observations: Any, num_particles: int, resampling: str,
+                      ess_threshold: float, proposal: Proposal | str | None) -> tuple[Proposal | None, int, int, float]:
     """Validate the arguments shared by the filters and particle MCMC.
 
     ``observations`` must already be arrays (see :func:`probinf.ssm.as_observations`).
@@ -225,17 +245,17 @@ def check_filter_args(model, observations, num_particles, resampling, ess_thresh
 
 
 def particle_filter(
-    key,
+    key: ArrayLike | int,
     model: StateSpaceModel,
-    observations,
+    observations: Any,
     num_particles: int,
     *,
-    theta=None,
+    theta: Any = None,
     resampling: str = "systematic",
     ess_threshold: float = 0.5,
-    proposal=None,
+    proposal: Proposal | str | None = None,
     return_history: bool = False,
-    mesh=None,
+    mesh: Mesh | None = None,
 ) -> ParticleFilterResult:
     r"""Run a bootstrap or guided particle filter (jit-compiled ``lax.scan``).
 
@@ -322,7 +342,7 @@ def particle_filter(
         )
     observations = jax.tree_util.tree_map(jnp.asarray, observations)
     probe_model(model, observations, theta)
-    res = _pf_jit(
+    res: ParticleFilterResult = _pf_jit(
         key, model, observations, n, theta,
         resampling=resampling, ess_threshold=thr, proposal=proposal, return_history=bool(return_history),
     )

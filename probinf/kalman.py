@@ -18,16 +18,17 @@ Covariance updates use the Joseph form and Cholesky solves for stability.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import cho_factor, cho_solve
 from jax.scipy.stats import multivariate_normal, norm
+from jax.typing import ArrayLike
 
 from probinf._checks import as_key, check_positive_int
-from probinf.ssm import Proposal, StateSpaceModel, as_observations
+from probinf.ssm import Proposal, StateSpaceModel, TimeIndex, as_observations
 
 __all__ = ["KalmanResult", "SmootherResult", "LinearGaussian", "kalman_filter", "kalman_smoother"]
 
@@ -53,7 +54,7 @@ class SmootherResult(NamedTuple):
     filter: KalmanResult
 
 
-def _as_2d_obs(observations):
+def _as_2d_obs(observations: ArrayLike) -> jax.Array:
     if not isinstance(observations, jax.core.Tracer):
         arr = np.asarray(as_observations(observations))
         if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
@@ -71,12 +72,12 @@ def _as_2d_obs(observations):
     return y
 
 
-def _check_params(F, Q, H, R, m0, P0):
+def _check_params(F: ArrayLike, Q: ArrayLike, H: ArrayLike, R: ArrayLike, m0: ArrayLike, P0: ArrayLike) -> None:
     """Concrete checks of the model matrices: finite, and shapes consistent with m0's dimension d."""
     names = ("transition_matrix", "transition_cov", "observation_matrix", "observation_cov", "initial_mean",
              "initial_cov")
     arrs = []
-    for name, a in zip(names, (F, Q, H, R, m0, P0)):
+    for name, a in zip(names, (F, Q, H, R, m0, P0), strict=True):
         if isinstance(a, jax.core.Tracer):
             return
         try:
@@ -102,7 +103,10 @@ def _check_params(F, Q, H, R, m0, P0):
             raise ValueError(f"{name} must be a symmetric positive semi-definite covariance, got {m.tolist()}")
 
 
-def _params(F, Q, H, R, m0, P0):
+_Params = tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array, jax.Array]
+
+
+def _params(F: ArrayLike, Q: ArrayLike, H: ArrayLike, R: ArrayLike, m0: ArrayLike, P0: ArrayLike) -> _Params:
     _check_params(F, Q, H, R, m0, P0)
     F, Q, H, R, m0, P0 = (jnp.atleast_1d(jnp.asarray(a)) for a in (F, Q, H, R, m0, P0))
     d = m0.shape[0]
@@ -115,7 +119,13 @@ def _params(F, Q, H, R, m0, P0):
     return F, Q, H, R, m0, P0
 
 
-def _update(m, P, y, H, R):
+def _mvn_logpdf(x: ArrayLike, mean: ArrayLike, cov: ArrayLike) -> jax.Array:
+    """``multivariate_normal.logpdf`` as an array (jax annotates its array result as ``ArrayLike``)."""
+    return cast(jax.Array, multivariate_normal.logpdf(x, mean, cov))
+
+
+def _update(m: jax.Array, P: jax.Array, y: jax.Array, H: jax.Array,
+            R: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     S = H @ P @ H.T + R
     c = cho_factor(S, lower=True)
     resid = y - H @ m
@@ -123,12 +133,13 @@ def _update(m, P, y, H, R):
     m_f = m + K @ resid
     I_KH = jnp.eye(m.shape[0], dtype=P.dtype) - K @ H
     P_f = I_KH @ P @ I_KH.T + K @ R @ K.T  # Joseph form
-    ll = multivariate_normal.logpdf(y, H @ m, S)
+    ll = _mvn_logpdf(y, H @ m, S)
     return m_f, 0.5 * (P_f + P_f.T), ll
 
 
-def kalman_filter(observations, transition_matrix, transition_cov, observation_matrix,
-                  observation_cov, initial_mean, initial_cov) -> KalmanResult:
+def kalman_filter(observations: ArrayLike, transition_matrix: ArrayLike, transition_cov: ArrayLike,
+                  observation_matrix: ArrayLike, observation_cov: ArrayLike, initial_mean: ArrayLike,
+                  initial_cov: ArrayLike) -> KalmanResult:
     r"""Exact filtering for a linear-Gaussian model (see the module docstring for the model).
 
     Parameters
@@ -159,7 +170,8 @@ def kalman_filter(observations, transition_matrix, transition_cov, observation_m
     m0 = m0.astype(y.dtype)
     P0 = P0.astype(y.dtype)
 
-    def step(carry, yt):
+    def step(carry: tuple[jax.Array, jax.Array],
+             yt: jax.Array) -> tuple[tuple[jax.Array, jax.Array], tuple[jax.Array, ...]]:
         m_pred, P_pred = carry
         m_f, P_f, ll = _update(m_pred, P_pred, yt, H, R)
         m_next = F @ m_f
@@ -170,8 +182,9 @@ def kalman_filter(observations, transition_matrix, transition_cov, observation_m
     return KalmanResult(jnp.sum(lls), lls, mf, Pf, mp, Pp)
 
 
-def kalman_smoother(observations, transition_matrix, transition_cov, observation_matrix,
-                    observation_cov, initial_mean, initial_cov) -> SmootherResult:
+def kalman_smoother(observations: ArrayLike, transition_matrix: ArrayLike, transition_cov: ArrayLike,
+                    observation_matrix: ArrayLike, observation_cov: ArrayLike, initial_mean: ArrayLike,
+                    initial_cov: ArrayLike) -> SmootherResult:
     r"""Rauch-Tung-Striebel smoother: moments of :math:`X_t \mid y_{0:T-1}`.
 
     Same arguments as :func:`kalman_filter`.  Backward recursion
@@ -193,7 +206,8 @@ def kalman_smoother(observations, transition_matrix, transition_cov, observation
                     initial_mean, initial_cov)
     F = F.astype(kf.filtered_means.dtype)
 
-    def back(carry, inp):
+    def back(carry: tuple[jax.Array, jax.Array], inp: tuple[jax.Array, jax.Array, jax.Array, jax.Array]
+             ) -> tuple[tuple[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]:
         m_s, P_s = carry
         m_f, P_f, m_pred_next, P_pred_next = inp
         G = cho_solve(cho_factor(P_pred_next, lower=True), F @ P_f).T  # P_f F^T P_pred^{-1}
@@ -233,12 +247,14 @@ class LinearGaussian(NamedTuple):
     P0: jax.Array
 
     @classmethod
-    def create(cls, F, Q, H, R, m0, P0):
+    def create(cls, F: ArrayLike, Q: ArrayLike, H: ArrayLike, R: ArrayLike, m0: ArrayLike,
+               P0: ArrayLike) -> LinearGaussian:
         """Normalize shapes to ``F, Q, P0`` (d, d), ``H`` (p, d), ``R`` (p, p), ``m0`` (d,)."""
         return cls(*_params(F, Q, H, R, m0, P0))
 
     @classmethod
-    def ar1(cls, rho=0.9, sigma_x=1.0, sigma_y=0.2, m0=0.0, P0=None):
+    def ar1(cls, rho: float = 0.9, sigma_x: float = 1.0, sigma_y: float = 0.2, m0: ArrayLike = 0.0,
+            P0: ArrayLike | None = None) -> LinearGaussian:
         r"""AR(1) in noise: :math:`X_t = \rho X_{t-1} + \sigma_x U_t`, :math:`Y_t = X_t + \sigma_y V_t`.
 
         ``P0`` defaults to the stationary variance :math:`\sigma_x^2 / (1 - \rho^2)`
@@ -256,15 +272,15 @@ class LinearGaussian(NamedTuple):
     def obs_dim(self) -> int:
         return self.H.shape[0]
 
-    def kalman_filter(self, observations) -> KalmanResult:
+    def kalman_filter(self, observations: ArrayLike) -> KalmanResult:
         """:func:`kalman_filter` with these parameters."""
         return kalman_filter(observations, *self)
 
-    def kalman_smoother(self, observations) -> SmootherResult:
+    def kalman_smoother(self, observations: ArrayLike) -> SmootherResult:
         """:func:`kalman_smoother` with these parameters."""
         return kalman_smoother(observations, *self)
 
-    def simulate(self, key, num_steps: int):
+    def simulate(self, key: ArrayLike | int, num_steps: int) -> tuple[jax.Array, jax.Array]:
         """Draw ``(x, y)`` of length ``num_steps`` (shapes as in the class docstring); ``key`` may be an int seed."""
         key = as_key(key)
         num_steps = check_positive_int(num_steps, "num_steps")
@@ -274,7 +290,7 @@ class LinearGaussian(NamedTuple):
         lq = jnp.linalg.cholesky(self.Q)
         noise = jax.random.normal(kx, (num_steps - 1, d)) @ lq.T
 
-        def step(x, e):
+        def step(x: jax.Array, e: jax.Array) -> tuple[jax.Array, jax.Array]:
             x = self.F @ x + e
             return x, x
 
@@ -298,10 +314,10 @@ def _scalar_ssm(lg: LinearGaussian) -> StateSpaceModel:
     s2 = 1.0 / (1.0 / q + h * h / r)
     s2_0 = 1.0 / (1.0 / p0 + h * h / r)
 
-    def q_mean(x_prev, y):
+    def q_mean(x_prev: jax.Array, y: jax.Array) -> jax.Array:
         return s2 * (f * x_prev / q + h * y / r)
 
-    def q0_mean(y):
+    def q0_mean(y: jax.Array) -> jax.Array:
         return s2_0 * (m0 / p0 + h * y / r)
 
     proposal = Proposal(
@@ -323,38 +339,43 @@ def _scalar_ssm(lg: LinearGaussian) -> StateSpaceModel:
 def _vector_ssm(lg: LinearGaussian) -> StateSpaceModel:
     F, Q, H, R, m0, P0 = lg
     p = lg.obs_dim
-    lq, lp0 = jnp.linalg.cholesky(Q), jnp.linalg.cholesky(P0)
-    Qi, Ri, P0i = jnp.linalg.inv(Q), jnp.linalg.inv(R), jnp.linalg.inv(P0)
-    S = jnp.linalg.inv(Qi + H.T @ Ri @ H)
-    S0 = jnp.linalg.inv(P0i + H.T @ Ri @ H)
-    ls, ls0 = jnp.linalg.cholesky(S), jnp.linalg.cholesky(S0)
+    # (jnp.linalg.inv and cholesky are untyped in jax: name the types of their results)
+    lq: jax.Array = jnp.linalg.cholesky(Q)
+    lp0: jax.Array = jnp.linalg.cholesky(P0)
+    Qi: jax.Array = jnp.linalg.inv(Q)
+    Ri: jax.Array = jnp.linalg.inv(R)
+    P0i: jax.Array = jnp.linalg.inv(P0)
+    S: jax.Array = jnp.linalg.inv(Qi + H.T @ Ri @ H)
+    S0: jax.Array = jnp.linalg.inv(P0i + H.T @ Ri @ H)
+    ls: jax.Array = jnp.linalg.cholesky(S)
+    ls0: jax.Array = jnp.linalg.cholesky(S0)
 
-    def yv(y):
+    def yv(y: ArrayLike) -> jax.Array:
         return jnp.reshape(y, (p,))
 
-    def q_mean(xp, y):
+    def q_mean(xp: jax.Array, y: ArrayLike) -> jax.Array:
         return (xp @ F.T @ Qi + (H.T @ Ri @ yv(y))[None]) @ S.T
 
-    def q0_mean(y):
+    def q0_mean(y: ArrayLike) -> jax.Array:
         return S0 @ (P0i @ m0 + H.T @ Ri @ yv(y))
 
-    def draw(k, n, chol):
+    def draw(k: jax.Array, n: int, chol: jax.Array) -> jax.Array:
         return jax.random.normal(k, (n, chol.shape[0])) @ chol.T
 
-    def obs_lp(y, x, t, th):
-        return multivariate_normal.logpdf(yv(y), x @ H.T, R)
+    def obs_lp(y: ArrayLike, x: jax.Array, t: TimeIndex, th: Any) -> jax.Array:
+        return _mvn_logpdf(yv(y), x @ H.T, R)
 
     proposal = Proposal(
         initial_sampler=lambda k, n, y, th: q0_mean(y) + draw(k, n, ls0),
-        initial_log_density=lambda x, y, th: multivariate_normal.logpdf(x, q0_mean(y), S0),
+        initial_log_density=lambda x, y, th: _mvn_logpdf(x, q0_mean(y), S0),
         sampler=lambda k, xp, y, t, th: q_mean(xp, y) + draw(k, xp.shape[0], ls),
-        log_density=lambda x, xp, y, t, th: multivariate_normal.logpdf(x - q_mean(xp, y), jnp.zeros_like(m0), S),
+        log_density=lambda x, xp, y, t, th: _mvn_logpdf(x - q_mean(xp, y), jnp.zeros_like(m0), S),
     )
     return StateSpaceModel(
         initial_sampler=lambda k, n, th: m0 + draw(k, n, lp0),
         transition_sampler=lambda k, xp, t, th: xp @ F.T + draw(k, xp.shape[0], lq),
         observation_log_density=obs_lp,
-        transition_log_density=lambda x, xp, t, th: multivariate_normal.logpdf(x - xp @ F.T, jnp.zeros_like(m0), Q),
-        initial_log_density=lambda x, th: multivariate_normal.logpdf(x, m0, P0),
+        transition_log_density=lambda x, xp, t, th: _mvn_logpdf(x - xp @ F.T, jnp.zeros_like(m0), Q),
+        initial_log_density=lambda x, th: _mvn_logpdf(x, m0, P0),
         proposal=proposal,
     )

@@ -39,15 +39,15 @@ from numpyro.infer.initialization import init_to_uniform
 from numpyro.infer.util import compute_log_probs, constrain_fn, unconstrain_fn
 from numpyro.infer.util import log_likelihood as _numpyro_log_likelihood
 
+from probinf._checks import check_positive_int as _check_positive_int
 from probinf._compile_cache import LRUCache, Uncacheable, split_static, value_key
+from probinf._tempered_checks import _check_initial_densities, _check_schedule, _package
 from probinf.exceptions import ModelSpecificationError
 from probinf.mcmc import RandomWalk
 from probinf.progress import enabled as _progress_enabled
 from probinf.progress import progress as _progress
 from probinf.resampling import RESAMPLING_METHODS
 from probinf.results import SMCResult
-from probinf._checks import check_positive_int as _check_positive_int
-from probinf._tempered_checks import _check_initial_densities, _check_schedule, _package
 from probinf.tempered import build_sampler
 
 try:  # the handler NumPyro's potential_energy uses (adds the log-det-Jacobian factors)

@@ -22,11 +22,13 @@ All blocks are pure ``(key, state, ...) -> (state, info)`` functions.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
+from jax.typing import ArrayLike
 
 from probinf._checks import as_key, check_fraction
 from probinf.resampling import RESAMPLING_METHODS, _check_method
@@ -47,7 +49,8 @@ __all__ = [
 
 
 class Population(NamedTuple):
-    """Weighted particles: ``particles`` (pytree, leading axis N), normalized ``log_weights`` (N,), ``log_evidence`` ()."""
+    """Weighted particles: ``particles`` (pytree, leading axis N), normalized ``log_weights`` (N,),
+    ``log_evidence`` ()."""
 
     particles: Any
     log_weights: jax.Array
@@ -58,7 +61,7 @@ class Population(NamedTuple):
         return self.log_weights.shape[0]
 
     @property
-    def ess(self):
+    def ess(self) -> jax.Array:
         return _ess(self.log_weights)
 
 
@@ -75,7 +78,7 @@ class ReweightInfo(NamedTuple):
     valid: jax.Array  # () bool: finite increment, no NaN / +inf incremental weight
 
 
-def init_population(particles, log_weights=None):
+def init_population(particles: Any, log_weights: ArrayLike | None = None) -> Population:
     """Population from particles (uniform weights unless ``log_weights`` given); log-evidence 0 or ``log mean w``."""
     leaves = jax.tree_util.tree_leaves(particles)
     if not leaves or any(jnp.ndim(x) == 0 for x in leaves):
@@ -96,12 +99,12 @@ def init_population(particles, log_weights=None):
     return Population(particles, lw - logsumexp(lw), lz)
 
 
-def take_particles(particles, indices):
+def take_particles(particles: Any, indices: ArrayLike) -> Any:
     """Gather a pytree of particles along its leading axis."""
     return jax.tree_util.tree_map(lambda x: jnp.take(x, indices, axis=0), particles)
 
 
-def reweight(population: Population, log_increment) -> tuple[Population, ReweightInfo]:
+def reweight(population: Population, log_increment: ArrayLike) -> tuple[Population, ReweightInfo]:
     r"""Multiply by incremental weights ``exp(log_increment)``; evidence gains :math:`\log\sum_i W_i G_i`.
 
     Returns ``(Population, ReweightInfo)``.  ``info.valid`` is False when the
@@ -116,7 +119,8 @@ def reweight(population: Population, log_increment) -> tuple[Population, Reweigh
     return new, ReweightInfo(lse, new.ess, valid)
 
 
-def resample_population(key, population: Population, method: str = "systematic"):
+def resample_population(key: ArrayLike | int, population: Population,
+                        method: str = "systematic") -> tuple[Population, ResampleInfo]:
     """Resample to equal weights (evidence unchanged).  Returns ``(Population, ResampleInfo)``.
 
     ``key`` is a JAX key or an int seed; ``method`` one of :data:`probinf.RESAMPLING_METHODS`.
@@ -130,7 +134,8 @@ def resample_population(key, population: Population, method: str = "systematic")
     return Population(take_particles(population.particles, anc), uniform, population.log_evidence), info
 
 
-def maybe_resample(key, population: Population, threshold: float = 0.5, method: str = "systematic"):
+def maybe_resample(key: ArrayLike | int, population: Population, threshold: float = 0.5,
+                   method: str = "systematic") -> tuple[Population, ResampleInfo]:
     """Resample only when ``ESS < threshold * N`` (``threshold=1`` always, ``0`` never), via ``lax.cond``.
 
     ``threshold`` (a Python float in [0, 1]) and ``method`` are static; ``key`` may be an int seed.
@@ -145,19 +150,20 @@ def maybe_resample(key, population: Population, threshold: float = 0.5, method: 
         do = jnp.array(True)
     identity = jnp.arange(n, dtype=jnp.int32)
 
-    def yes(pop):
+    def yes(pop: Population) -> tuple[Population, jax.Array]:
         anc = RESAMPLING_METHODS[method](key, pop.log_weights, n)
         uniform = jnp.full_like(pop.log_weights, -jnp.log(n))
         return Population(take_particles(pop.particles, anc), uniform, pop.log_evidence), anc
 
-    def no(pop):
+    def no(pop: Population) -> tuple[Population, jax.Array]:
         return pop, identity
 
     new, anc = jax.lax.cond(do, yes, no, population)
     return new, ResampleInfo(anc, do, ess, weights_valid(population.log_weights))
 
 
-def move(key, population: Population, kernel: Callable):
+def move(key: ArrayLike, population: Population,
+         kernel: Callable[[jax.Array, Any], tuple[Any, Any]]) -> tuple[Population, Any]:
     """Apply ``kernel(key, particle) -> (particle, info)`` to every particle (vmapped)."""
     keys = jax.random.split(key, population.num_particles)
     particles, info = jax.vmap(kernel)(keys, population.particles)

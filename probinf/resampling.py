@@ -8,9 +8,9 @@ r"""Resampling schemes returning ancestor indices, exact in float32 for N up to 
 Numerics: weights stay in log space until one ``exp(lw - max)``; the running sums
 of ``M w_i`` are kept split into an exact integer part and a fractional part
 (:func:`probinf.kernels.resampling.compensated_cumsum`, a blocked two-level scan that
-is also fast on CPU), and the total is renormalized once so that the offspring counts sum to ``M`` even when the float sum of the
-weights is off by many ulps.  This removes the float32 bias that Murray, Lee &
-Jacob (2016, doi:10.1080/10618600.2015.1062015) measured beyond ~1e5 particles.
+is also fast on CPU), and the total is renormalized once so that the offspring counts
+sum to ``M`` even when the float sum of the weights is off by many ulps.  This removes the float32 bias that Murray,
+Lee & Jacob (2016, doi:10.1080/10618600.2015.1062015) measured beyond ~1e5 particles.
 
 Calling convention: pure, jit/vmap-able functions ``(key, log_weights) ->
 int32 indices``.  The public :func:`resample` validates concrete inputs and
@@ -20,11 +20,13 @@ raises; :func:`resample_with_flag` is the traceable variant returning
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike, DTypeLike
 
 from probinf._checks import as_key, check_positive_int, int_dtype
 from probinf.exceptions import DegenerateWeightsError
@@ -36,6 +38,9 @@ from probinf.kernels.resampling import (
     search_sorted_split,
 )
 from probinf.weights import check_log_weights, weights_valid
+
+if TYPE_CHECKING:
+    from jax.sharding import Mesh
 
 __all__ = [
     "resample",
@@ -50,10 +55,10 @@ __all__ = [
 class Resampler(Protocol):
     """``(key, log_weights, num_samples) -> ancestor indices`` (shape ``(num_samples,)``)."""
 
-    def __call__(self, key, log_weights, num_samples: int): ...
+    def __call__(self, key: ArrayLike, log_weights: ArrayLike, num_samples: int) -> jax.Array: ...
 
 
-def scaled_weights(log_weights, num_samples: int):
+def scaled_weights(log_weights: ArrayLike, num_samples: int) -> tuple[jax.Array, jax.Array]:
     """Weights scaled to sum to ``num_samples``, renormalized with an exact total.
 
     Returns ``(v, last_valid)`` where ``last_valid`` is the index of the last
@@ -74,12 +79,12 @@ def scaled_weights(log_weights, num_samples: int):
     return v, last_valid
 
 
-def _ancestors_from_cumcounts(cumcounts, num_samples: int, last_valid):
+def _ancestors_from_cumcounts(cumcounts: ArrayLike, num_samples: int, last_valid: ArrayLike) -> jax.Array:
     """Slot k gets the first particle whose cumulative count exceeds k (exact integers, no contended scatter)."""
     return ancestors_from_cumcounts(cumcounts, num_samples, last_valid)
 
 
-def _systematic_u(log_weights, num_samples, u):
+def _systematic_u(log_weights: ArrayLike, num_samples: int, u: ArrayLike) -> jax.Array:
     """Systematic resampling with the single uniform ``u`` in [0, 1) given."""
     v, last_valid = scaled_weights(log_weights, num_samples)
     whole, frac = compensated_cumsum(v, total_bound=num_samples + 1)
@@ -88,17 +93,17 @@ def _systematic_u(log_weights, num_samples, u):
     return _ancestors_from_cumcounts(jnp.minimum(cum, num_samples), num_samples, last_valid)
 
 
-def _systematic(key, log_weights, num_samples):
+def _systematic(key: ArrayLike, log_weights: ArrayLike, num_samples: int) -> jax.Array:
     u = jax.random.uniform(key, (), dtype=jnp.result_type(log_weights, jnp.float32))
     return _systematic_u(log_weights, num_samples, u)
 
 
-def _search(v, last_valid, target_whole, target_frac):
+def _search(v: jax.Array, last_valid: jax.Array, target_whole: jax.Array, target_frac: jax.Array) -> jax.Array:
     whole, frac = compensated_cumsum(v, total_bound=target_whole.shape[0] + 1)
     return search_sorted_split(whole, frac, target_whole, target_frac, last_valid=last_valid)
 
 
-def _stratified_u(log_weights, num_samples, u):
+def _stratified_u(log_weights: ArrayLike, num_samples: int, u: ArrayLike) -> jax.Array:
     """Stratified resampling with the uniforms ``u`` (shape (M,), in [0, 1)) given."""
     v, last_valid = scaled_weights(log_weights, num_samples)
     whole, frac = compensated_cumsum(v, total_bound=num_samples + 1)
@@ -111,29 +116,30 @@ def _stratified_u(log_weights, num_samples, u):
     return _ancestors_from_cumcounts(cum, num_samples, last_valid)
 
 
-def _stratified(key, log_weights, num_samples):
+def _stratified(key: ArrayLike, log_weights: ArrayLike, num_samples: int) -> jax.Array:
     u = jax.random.uniform(key, (num_samples,), dtype=jnp.result_type(log_weights, jnp.float32))
     return _stratified_u(log_weights, num_samples, u)
 
 
-def _split_targets(u, scale):
+def _split_targets(u: jax.Array, scale: ArrayLike) -> tuple[jax.Array, jax.Array]:
     t = u * scale
     tw = jnp.floor(t)
     return tw.astype(int_dtype()), t - tw
 
 
-def _multinomial_targets(log_weights, num_samples, tw, tf):
+def _multinomial_targets(log_weights: ArrayLike, num_samples: int, tw: jax.Array, tf: jax.Array) -> jax.Array:
     v, last_valid = scaled_weights(log_weights, num_samples)
     return _search(v, last_valid, tw, tf)
 
 
-def _multinomial_u(log_weights, num_samples, u):
+def _multinomial_u(log_weights: ArrayLike, num_samples: int, u: jax.Array) -> jax.Array:
     """Multinomial resampling with targets ``u * M`` (``u`` of shape (M,) in [0, 1)) given."""
     tw, tf = _split_targets(u, num_samples)
     return _multinomial_targets(log_weights, num_samples, tw, tf)
 
 
-def _uniform_targets(key, num_samples, upper, dtype):
+def _uniform_targets(key: ArrayLike, num_samples: int, upper: ArrayLike,
+                     dtype: DTypeLike) -> tuple[jax.Array, jax.Array]:
     """``num_samples`` i.i.d. uniform points on ``[0, upper)`` as exact ``(integer, fraction)`` pairs."""
     k1, k2 = jax.random.split(key)
     # float32 uniforms alone have only 2**24 levels and could not reach every
@@ -143,13 +149,14 @@ def _uniform_targets(key, num_samples, upper, dtype):
     return tw, tf
 
 
-def _multinomial(key, log_weights, num_samples):
+def _multinomial(key: ArrayLike, log_weights: ArrayLike, num_samples: int) -> jax.Array:
     dtype = jnp.result_type(log_weights, jnp.float32)
     tw, tf = _uniform_targets(key, num_samples, num_samples, dtype)
     return _multinomial_targets(log_weights, num_samples, tw, tf)
 
 
-def _residual_targets(log_weights, num_samples, targets):
+def _residual_targets(log_weights: ArrayLike, num_samples: int,
+                      targets: Callable[[jax.Array, DTypeLike], tuple[jax.Array, jax.Array]]) -> jax.Array:
     v, last_valid = scaled_weights(log_weights, num_samples)
     floors = jnp.floor(v)
     resid = v - floors  # exact in floating point
@@ -167,12 +174,12 @@ def _residual_targets(log_weights, num_samples, targets):
     return jnp.where(slot < n_det, det_anc, shifted).astype(jnp.int32)
 
 
-def _residual_u(log_weights, num_samples, u):
+def _residual_u(log_weights: ArrayLike, num_samples: int, u: jax.Array) -> jax.Array:
     """Residual resampling; residual slot ``k`` uses the target ``u_k * (M - sum floor(M w))``."""
     return _residual_targets(log_weights, num_samples, lambda n_res, dt: _split_targets(u.astype(dt), n_res.astype(dt)))
 
 
-def _residual(key, log_weights, num_samples):
+def _residual(key: ArrayLike, log_weights: ArrayLike, num_samples: int) -> jax.Array:
     return _residual_targets(log_weights, num_samples, lambda n_res, dt: _uniform_targets(key, num_samples, n_res, dt))
 
 
@@ -180,7 +187,7 @@ def _residual(key, log_weights, num_samples):
 #: ``f(log_weights, num_samples, u) -> ancestors`` with ``u`` a scalar for
 #: systematic and an ``(M,)`` vector otherwise.  Used by the exact-enumeration
 #: harness (:mod:`probinf.validate.enumeration`), which partitions the uniforms.
-RESAMPLING_FROM_UNIFORMS = {
+RESAMPLING_FROM_UNIFORMS: dict[str, Callable[[ArrayLike, int, jax.Array], jax.Array]] = {
     "multinomial": _multinomial_u,
     "stratified": _stratified_u,
     "systematic": _systematic_u,
@@ -196,7 +203,7 @@ RESAMPLING_METHODS: dict[str, Resampler] = {
 }
 
 
-def _check_method(method):
+def _check_method(method: str) -> Resampler:
     if method not in RESAMPLING_METHODS:
         raise ValueError(
             f"method must be one of {sorted(RESAMPLING_METHODS)}, got {method!r}"
@@ -204,26 +211,31 @@ def _check_method(method):
     return RESAMPLING_METHODS[method]
 
 
-def _check_num_samples(num_samples, n):
+def _check_num_samples(num_samples: int | None, n: int) -> int:
     return n if num_samples is None else check_positive_int(num_samples, "num_samples")
 
 
 @partial(jax.jit, static_argnames=("num_samples", "method"))
-def _resample_with_flag(key, log_weights, num_samples: int, method: str = "systematic"):
+def _resample_with_flag(key: ArrayLike, log_weights: ArrayLike, num_samples: int,
+                        method: str = "systematic") -> tuple[jax.Array, jax.Array]:
     fn = RESAMPLING_METHODS[method]
     return fn(key, log_weights, num_samples), weights_valid(log_weights)
 
 
-def resample_with_flag(key, log_weights, num_samples: int, method: str = "systematic"):
+def resample_with_flag(key: ArrayLike | int, log_weights: ArrayLike, num_samples: int,
+                       method: str = "systematic") -> tuple[jax.Array, jax.Array]:
     """Traceable resampling: ``(ancestors, valid)``; ``valid`` is False for NaN/+inf/all -inf.
 
     ``key`` is a JAX key or an int seed; ``num_samples`` and ``method`` are static.
     """
     _check_method(method)
-    return _resample_with_flag(as_key(key), log_weights, check_positive_int(num_samples, "num_samples"), method)
+    out: tuple[jax.Array, jax.Array] = _resample_with_flag(
+        as_key(key), log_weights, check_positive_int(num_samples, "num_samples"), method)
+    return out
 
 
-def resample(key, log_weights, num_samples: int | None = None, method: str = "systematic", *, mesh=None):
+def resample(key: ArrayLike | int, log_weights: ArrayLike, num_samples: int | None = None, method: str = "systematic",
+             *, mesh: Mesh | None = None) -> jax.Array:
     r"""Draw ancestor indices from normalized or unnormalized log-weights.
 
     Parameters
@@ -276,6 +288,7 @@ def resample(key, log_weights, num_samples: int | None = None, method: str = "sy
     m = _check_num_samples(num_samples, lw.shape[0])
     if traced:
         return fn(key, lw, m)
+    idx: jax.Array
     idx, valid = _resample_with_flag(key, lw, m, method)
     if not bool(valid):  # defensive: check_log_weights already caught it
         raise DegenerateWeightsError("log_weights are not usable for resampling")

@@ -32,7 +32,8 @@ weight is then :math:`g_t(y_t|x_t) f_t(x_t|x_{t-1}) / q_t(x_t|x_{t-1}, y_t)`.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -41,10 +42,33 @@ from jax.scipy.stats import norm
 
 from probinf.exceptions import ModelSpecificationError
 
-_PROBED: dict = {}
+_PROBED: dict[Any, bool] = {}
 _MODEL_FUNCTIONS = "evaluating the model (initial_sampler, transition_sampler, observation_log_density)"
 
-__all__ = ["StateSpaceModel", "Proposal", "as_observations", "check_observations", "probe_model", "stochastic_volatility"]
+__all__ = ["StateSpaceModel", "Proposal", "as_observations", "check_observations", "probe_model",
+           "stochastic_volatility"]
+
+# Signatures of the model functions.  Particles ``x``, observations ``y`` and ``theta`` are pytrees (``Any``);
+# ``t`` is a Python int when probing and an int32 array inside the filters.
+TimeIndex = int | jax.Array
+#: ``(key, num_particles, theta) -> x``
+InitialSampler = Callable[[jax.Array, int, Any], Any]
+#: ``(key, x_prev, t, theta) -> x``
+TransitionSampler = Callable[[jax.Array, Any, TimeIndex, Any], Any]
+#: ``(y_t, x, t, theta) -> (N,)``
+ObservationLogDensity = Callable[[Any, Any, TimeIndex, Any], jax.Array]
+#: ``(x, x_prev, t, theta) -> (N,)``
+TransitionLogDensity = Callable[[Any, Any, TimeIndex, Any], jax.Array]
+#: ``(x, theta) -> (N,)``
+InitialLogDensity = Callable[[Any, Any], jax.Array]
+#: ``(key, num_particles, y_0, theta) -> x``
+ProposalInitialSampler = Callable[[jax.Array, int, Any, Any], Any]
+#: ``(x, y_0, theta) -> (N,)``
+ProposalInitialLogDensity = Callable[[Any, Any, Any], jax.Array]
+#: ``(key, x_prev, y_t, t, theta) -> x``
+ProposalSampler = Callable[[jax.Array, Any, Any, TimeIndex, Any], Any]
+#: ``(x, x_prev, y_t, t, theta) -> (N,)``
+ProposalLogDensity = Callable[[Any, Any, Any, TimeIndex, Any], jax.Array]
 
 
 class Proposal(NamedTuple):
@@ -62,10 +86,10 @@ class Proposal(NamedTuple):
         ``(x, x_prev, y_t, t, theta) -> (N,)``.
     """
 
-    initial_sampler: Callable
-    initial_log_density: Callable
-    sampler: Callable
-    log_density: Callable
+    initial_sampler: ProposalInitialSampler
+    initial_log_density: ProposalInitialLogDensity
+    sampler: ProposalSampler
+    log_density: ProposalLogDensity
 
 
 class StateSpaceModel(NamedTuple):
@@ -104,12 +128,12 @@ class StateSpaceModel(NamedTuple):
     (5,)
     """
 
-    initial_sampler: Callable
-    transition_sampler: Callable
-    observation_log_density: Callable
-    transition_log_density: Optional[Callable] = None
-    initial_log_density: Optional[Callable] = None
-    proposal: Optional[Proposal] = None
+    initial_sampler: InitialSampler
+    transition_sampler: TransitionSampler
+    observation_log_density: ObservationLogDensity
+    transition_log_density: TransitionLogDensity | None = None
+    initial_log_density: InitialLogDensity | None = None
+    proposal: Proposal | None = None
 
 
 def check_model(model: Any, *, need_densities: bool = False, what: str = "") -> StateSpaceModel:
@@ -128,7 +152,18 @@ def check_model(model: Any, *, need_densities: bool = False, what: str = "") -> 
     return model
 
 
-def as_observations(observations, name: str = "observations"):
+def model_densities(model: StateSpaceModel, what: str) -> tuple[TransitionLogDensity, InitialLogDensity]:
+    """The model's ``(transition_log_density, initial_log_density)``, both required (clear error otherwise)."""
+    f, p0 = model.transition_log_density, model.initial_log_density
+    if f is None or p0 is None:
+        missing = [n for n, v in (("transition_log_density", f), ("initial_log_density", p0)) if v is None]
+        raise ModelSpecificationError(
+            f"{what} needs the model's {' and '.join(missing)}; add them to the StateSpaceModel"
+        )
+    return f, p0
+
+
+def as_observations(observations: Any, name: str = "observations") -> Any:
     """Observations as arrays: a (nested) Python list or tuple of numbers becomes one array.
 
     A pytree of arrays is returned unchanged; ragged or non-numeric lists raise
@@ -153,7 +188,7 @@ def as_observations(observations, name: str = "observations"):
     return observations
 
 
-def check_observations(observations, name: str = "observations"):
+def check_observations(observations: Any, name: str = "observations") -> int:
     """Check observations (leading axis T >= 1, no NaN): return their length T."""
     leaves = jax.tree_util.tree_leaves(observations)
     if not leaves:
@@ -189,7 +224,7 @@ def _describe_failure(what: str, err: Exception) -> ModelSpecificationError:
     return ModelSpecificationError(f"{what} failed on 2 particles: {type(err).__name__}: {msg[:300]}")
 
 
-def probe_model(model: StateSpaceModel, observations, theta=None, *, check_indices: bool = False):
+def probe_model(model: StateSpaceModel, observations: Any, theta: Any = None, *, check_indices: bool = False) -> None:
     """Evaluate the model once on 2 particles (concretely, before any filter is traced).
 
     Checks that ``observation_log_density`` returns one finite-or-``-inf`` value per
@@ -199,7 +234,7 @@ def probe_model(model: StateSpaceModel, observations, theta=None, *, check_indic
     use another parameter).  Results are cached per model, shapes and theta shape.
     Raises :class:`~probinf.ModelSpecificationError` naming the function that failed.
     """
-    sig = (model, jax.tree_util.tree_structure(observations),
+    sig: tuple[Any, ...] | None = (model, jax.tree_util.tree_structure(observations),
            tuple((np.shape(x)[1:], str(np.asarray(x).dtype)) for x in jax.tree_util.tree_leaves(observations)),
            jax.tree_util.tree_structure(theta), tuple(np.shape(x) for x in jax.tree_util.tree_leaves(theta)),
            check_indices)
@@ -212,7 +247,7 @@ def probe_model(model: StateSpaceModel, observations, theta=None, *, check_indic
     key = jax.random.key(0)
     n = 2
 
-    def run(th):
+    def run(th: Any) -> tuple[jax.Array, jax.Array]:
         x = model.initial_sampler(key, n, th)
         lg = model.observation_log_density(y0, x, 0, th)
         x1 = model.transition_sampler(key, x, 1, th)
@@ -276,28 +311,28 @@ def stochastic_volatility(mu: float = -1.02, rho: float = 0.9702, sigma: float =
     (4,)
     """
 
-    def params(theta):
+    def params(theta: Any) -> tuple[float | jax.Array, float | jax.Array, float | jax.Array]:
         if theta is None:
             return mu, rho, sigma
         return theta[0], theta[1], theta[2]
 
-    def init(key, n, theta):
+    def init(key: jax.Array, n: int, theta: Any) -> jax.Array:
         m, r, s = params(theta)
         return m + s / jnp.sqrt(1.0 - r**2) * jax.random.normal(key, (n,))
 
-    def trans(key, x, t, theta):
+    def trans(key: jax.Array, x: jax.Array, t: TimeIndex, theta: Any) -> jax.Array:
         m, r, s = params(theta)
         return m + r * (x - m) + s * jax.random.normal(key, x.shape, x.dtype)
 
-    def obs(y, x, t, theta):
+    def obs(y: jax.Array, x: jax.Array, t: TimeIndex, theta: Any) -> jax.Array:
         # log N(y; 0, e^x) = -0.5 (log 2 pi + x + y^2 e^{-x})
         return -0.5 * (jnp.log(2 * jnp.pi) + x + y * y * jnp.exp(-x))
 
-    def trans_lp(x, xp, t, theta):
+    def trans_lp(x: jax.Array, xp: jax.Array, t: TimeIndex, theta: Any) -> jax.Array:
         m, r, s = params(theta)
         return norm.logpdf(x, m + r * (xp - m), s)
 
-    def init_lp(x, theta):
+    def init_lp(x: jax.Array, theta: Any) -> jax.Array:
         m, r, s = params(theta)
         return norm.logpdf(x, m, s / jnp.sqrt(1.0 - r**2))
 

@@ -15,13 +15,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
+from jax.typing import ArrayLike
 
 from probinf.exceptions import DegenerateWeightsError, InvalidWeightsError
 
 __all__ = ["normalize", "ess", "log_mean_exp", "weights_valid", "check_log_weights"]
 
 
-def normalize(log_weights, axis: int = -1):
+def normalize(log_weights: ArrayLike, axis: int = -1) -> jax.Array:
     r"""Normalized log-weights :math:`\log w_i - \log \sum_j w_j`.
 
     Invariant under adding a constant to every log-weight.  ``-inf`` entries stay
@@ -32,7 +33,7 @@ def normalize(log_weights, axis: int = -1):
     return log_weights - logsumexp(log_weights, axis=axis, keepdims=True)
 
 
-def ess(log_weights, axis: int = -1):
+def ess(log_weights: ArrayLike, axis: int = -1) -> jax.Array:
     r"""Effective sample size :math:`(\sum_i w_i)^2 / \sum_i w_i^2`, in ``[1, N]``.
 
     Computed as ``exp(2 * logsumexp(l) - logsumexp(2 * l))`` with
@@ -46,20 +47,20 @@ def ess(log_weights, axis: int = -1):
     return jnp.exp(2.0 * logsumexp(lw, axis=axis) - logsumexp(2.0 * lw, axis=axis))
 
 
-def log_mean_exp(x, axis=None):
+def log_mean_exp(x: ArrayLike, axis: int | None = None) -> jax.Array:
     r""":math:`\log \frac{1}{n} \sum_i e^{x_i}` computed stably (e.g. a log-evidence increment)."""
     x = jnp.asarray(x)
     n = x.size if axis is None else x.shape[axis]
     return logsumexp(x, axis=axis) - jnp.log(jnp.asarray(n, dtype=jnp.result_type(x, 1.0)))
 
 
-def weights_valid(log_weights):
+def weights_valid(log_weights: ArrayLike) -> jax.Array:
     """Traceable validity flag: no NaN, no +inf, and at least one finite entry."""
     lw = jnp.asarray(log_weights)
     return jnp.all(~jnp.isnan(lw)) & jnp.all(lw < jnp.inf) & jnp.any(lw > -jnp.inf)
 
 
-def check_log_weights(log_weights, name: str = "log_weights"):
+def check_log_weights(log_weights: ArrayLike, name: str = "log_weights") -> ArrayLike:
     """Raise a clear error for unusable log-weights; return them as an array.
 
     Skipped (returns the input unchanged) when called on a tracer: under ``jit``

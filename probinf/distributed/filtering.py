@@ -53,7 +53,7 @@ from probinf.exceptions import DegenerateWeightsError
 from probinf.filtering import ParticleFilterResult, check_filter_args
 from probinf.population import Population, maybe_resample
 from probinf.resampling import RESAMPLING_METHODS
-from probinf.ssm import Proposal, StateSpaceModel
+from probinf.ssm import Proposal, StateSpaceModel, TimeIndex, model_densities
 
 __all__ = ["sharded_particle_filter", "INTERACTIONS"]
 
@@ -63,13 +63,14 @@ INTERACTIONS = ("global", "island")
 P: Callable[..., PartitionSpec] = PartitionSpec
 
 
-def _propagate(key: jax.Array, model: StateSpaceModel, proposal: Proposal | None, x_prev: Any, y: Any, t: ArrayLike,
+def _propagate(key: jax.Array, model: StateSpaceModel, proposal: Proposal | None, x_prev: Any, y: Any, t: TimeIndex,
                theta: Any) -> tuple[Any, jax.Array]:
     if proposal is None:
         x = model.transition_sampler(key, x_prev, t, theta)
         return x, model.observation_log_density(y, x, t, theta)
+    transition_log_density, _ = model_densities(model, "a guided proposal")
     x = proposal.sampler(key, x_prev, y, t, theta)
-    return x, (model.observation_log_density(y, x, t, theta) + model.transition_log_density(x, x_prev, t, theta)
+    return x, (model.observation_log_density(y, x, t, theta) + transition_log_density(x, x_prev, t, theta)
                - proposal.log_density(x, x_prev, y, t, theta))
 
 
@@ -78,8 +79,9 @@ def _initial(key: jax.Array, model: StateSpaceModel, proposal: Proposal | None, 
     if proposal is None:
         x0 = model.initial_sampler(key, n, theta)
         return x0, model.observation_log_density(y0, x0, 0, theta)
+    _, initial_log_density = model_densities(model, "a guided proposal")
     x0 = proposal.initial_sampler(key, n, y0, theta)
-    return x0, (model.observation_log_density(y0, x0, 0, theta) + model.initial_log_density(x0, theta)
+    return x0, (model.observation_log_density(y0, x0, 0, theta) + initial_log_density(x0, theta)
                 - proposal.initial_log_density(x0, y0, theta))
 
 
@@ -216,7 +218,7 @@ def _pf_sharded(key: jax.Array, observations: Any, theta: Any, *, model: StateSp
 
 def sharded_particle_filter(key: ArrayLike | int, model: StateSpaceModel, observations: Any, num_particles: int,
                             mesh: Mesh, *, theta: Any = None, resampling: str = "systematic",
-                            ess_threshold: float = 0.5, proposal: Proposal | None = None,
+                            ess_threshold: float = 0.5, proposal: Proposal | str | None = None,
                             interaction: str = "global", exchange_every: int | None = None
                             ) -> ParticleFilterResult:
     r"""Particle filter with the particles sharded over ``mesh`` (see the module docstring).

@@ -43,7 +43,7 @@ def test_exact_offspring_distribution(method, w, m_extra):
     dist = offspring_distribution(w, method, m)
     assert sum(dist.values()) == pytest.approx(1.0, abs=1e-12)
     np.testing.assert_allclose(_mean_counts(dist, len(w)), m * w / w.sum(), atol=1e-12)
-    for counts, p in dist.items():
+    for counts in dist:
         c = np.array(counts)
         assert c.sum() == m
         assert np.all(c[w == 0] == 0)  # zero weight never selected
@@ -112,7 +112,7 @@ def test_jit_vmap_and_no_retrace(method):
     eager = resample(key, lw, method=method)
     keys = jnp.stack([key, jax.random.PRNGKey(5)])
     # jit (traced key and weights) and vmap in one compiled call, to keep compile time low.
-    batched = jax.jit(jax.vmap(lambda k, l: resample(k, l, method=method), in_axes=(0, None)))(keys, lw)
+    batched = jax.jit(jax.vmap(lambda k, lw_: resample(k, lw_, method=method), in_axes=(0, None)))(keys, lw)
     assert batched.shape == (2, 50)
     np.testing.assert_array_equal(np.asarray(eager), np.asarray(batched[0]))
     size = _resample_with_flag._cache_size()
@@ -130,7 +130,7 @@ def test_unbiased_monte_carlo_float32(method):
     w = np.exp(np.asarray(lw, np.float64))
     w /= w.sum()
     keys = jax.random.split(jax.random.PRNGKey(2), r)
-    idx = np.asarray(jax.jit(jax.vmap(lambda k, l: resample(k, l, method=method), in_axes=(0, None)))(keys, lw))
+    idx = np.asarray(jax.jit(jax.vmap(lambda k, lw_: resample(k, lw_, method=method), in_axes=(0, None)))(keys, lw))
     counts = np.stack([np.bincount(i, minlength=n) for i in idx])
     # Test the total count of the 10 blocks of 100 consecutive particles (where a
     # float32 cumsum bias would show), z-test with Bonferroni over 10 blocks at 1e-3.
