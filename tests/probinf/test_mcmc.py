@@ -96,7 +96,9 @@ def test_geweke_rejects_shipped_mala_without_proposal_ratio(monkeypatch):
 
 def test_kernel_never_accepts_nan_region():
     # log-density NaN for x > 0.5: proposals there must be rejected, never propagate NaN.
-    f = lambda x: jnp.where(x[0] > 0.5, jnp.nan, -0.5 * jnp.sum(x**2))
+    def f(x):
+        return jnp.where(x[0] > 0.5, jnp.nan, -0.5 * jnp.sum(x**2))
+
     kernel = jax.jit(build_kernel(rwmh_step, f, (jnp.eye(1), 2.0)))
     state = init_state(jnp.zeros(1), f)
     for k in jax.random.split(jax.random.key(0), 200):

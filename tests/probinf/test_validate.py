@@ -57,7 +57,7 @@ def test_exact_hmm_posterior_brute_force():
     p0, Pm = np.array(P0), np.array(P)
     joint = {}
     for path in itertools.product([0, 1], repeat=3):
-        lp = np.log(p0[path[0]]) + sum(np.log(Pm[a, b]) for a, b in zip(path, path[1:]))
+        lp = np.log(p0[path[0]]) + sum(np.log(Pm[a, b]) for a, b in zip(path, path[1:], strict=False))
         joint[path] = np.exp(lp + sum(LL[t, s] for t, s in enumerate(path)))
     z = sum(joint.values())
     log_z, filt = exact_hmm_posterior(P0, P, LL)
