@@ -223,7 +223,7 @@ def _pg_run(key: jax.Array, model: StateSpaceModel, observations: PyTree, log_pr
     return ths, trajs, accs
 
 
-def particle_gibbs(key: jax.Array | int, model: StateSpaceModel, observations: PyTree, num_samples: int, *,
+def particle_gibbs(key: ArrayLike, model: StateSpaceModel, observations: PyTree, num_samples: int, *,
                    log_prior: LogPrior | None = None, initial_theta: ArrayLike | None = None, num_particles: int = 50,
                    num_chains: int = 4, num_warmup: int = 0, update_theta: UpdateTheta | None = None,
                    step_size: ArrayLike = 0.1, num_theta_steps: int = 5, ancestor_sampling: bool = True,

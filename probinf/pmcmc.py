@@ -145,7 +145,7 @@ def _pmmh_run(key: jax.Array, model: StateSpaceModel, observations: Any, log_pri
     return th, lp, ll, acc, chol, lp0, ll0
 
 
-def pmmh(key: jax.Array | int, model: StateSpaceModel, observations: Any, log_prior: LogPrior, initial_theta: ArrayLike,
+def pmmh(key: ArrayLike, model: StateSpaceModel, observations: Any, log_prior: LogPrior, initial_theta: ArrayLike,
          num_samples: int, *, num_particles: int = 100, num_chains: int = 4, num_warmup: int | None = None,
          step_size: ArrayLike = 0.1, adapt: bool = True, resampling: str = "systematic", ess_threshold: float = 0.5,
          proposal: Proposal | str | None = None, param_names: Iterable[str] | None = None) -> PMMHResult:
