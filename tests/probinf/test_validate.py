@@ -74,3 +74,11 @@ def test_statistical_checks_accept_and_reject():
     means = rng.normal(0.0, 0.1, size=(200, 10)) + np.arange(10)
     assert check_filtering_means(means, np.arange(10.0)).passed
     assert not check_filtering_means(means, np.arange(10.0) + 0.05).passed
+
+
+def test_custom_resampler_without_breakpoints_is_named():
+    def resampler(lw, m, u):
+        return RESAMPLING_FROM_UNIFORMS["systematic"](lw, m, u)
+
+    with pytest.raises(TypeError, match="breakpoints"):
+        enumerate_particle_filter(P0, P, LL[:2], 2, ess_threshold=1.0, resampler=resampler)
