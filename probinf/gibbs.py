@@ -81,8 +81,8 @@ def csmc_kernel(key: jax.Array, model: StateSpaceModel, observations: PyTree, re
     x0 = _set_last(model.initial_sampler(k0, n, theta), _at(reference, 0))
     lw0 = model.observation_log_density(_at(observations, 0), x0, 0, theta)
 
-    transition_log_density = _density(model.transition_log_density, "transition_log_density") if ancestor_sampling \
-        else None
+    transition_log_density = (_density(model.transition_log_density, "transition_log_density")
+                              if ancestor_sampling else None)
 
     def step(carry: tuple[PyTree, jax.Array], inp: tuple[jax.Array, jax.Array]
              ) -> tuple[tuple[PyTree, jax.Array], tuple[PyTree, jax.Array]]:
