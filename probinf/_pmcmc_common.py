@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 __all__: list[str] = []
 
 
-def _names(param_names, d):
+def _names(param_names: Iterable[str] | None, d: int) -> tuple[str, ...]:
     if param_names is None:
         return tuple(f"theta_{i}" for i in range(d))
     names = tuple(param_names)
@@ -17,7 +20,7 @@ def _names(param_names, d):
     return names
 
 
-def _theta_init(initial_theta, num_chains):
+def _theta_init(initial_theta: object, num_chains: int) -> jax.Array:
     if initial_theta is None or isinstance(initial_theta, (str, bytes, dict)):
         raise TypeError(f"initial_theta must be a (d,) or (num_chains, d) array of floats, got {initial_theta!r}")
     try:
@@ -37,7 +40,7 @@ def _theta_init(initial_theta, num_chains):
     return th
 
 
-def _check_step_size(step_size, d):
+def _check_step_size(step_size: object, d: int) -> None:
     s = np.asarray(step_size, dtype=float) if not isinstance(step_size, (str, bytes)) else None
     if s is None or s.ndim > 1 or (s.ndim == 1 and s.shape[0] != d) or not np.all(np.isfinite(s)) or np.any(s <= 0):
         raise ValueError(

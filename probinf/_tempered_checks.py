@@ -10,19 +10,31 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from jax.typing import ArrayLike
+from numpy.typing import NDArray
 
 from probinf.exceptions import DegenerateWeightsError, ModelSpecificationError, ProbinfWarning, SMCFailedError
 from probinf.results import SMCResult
 
+if TYPE_CHECKING:
+    from probinf.tempered import TemperedState, _Trace
+
 __all__ = ["warn_if_improper"]
 
+#: ``x (d,) -> scalar`` log density on the flat particle vector.
+_FlatLogDensity = Callable[[jax.Array], jax.Array]
+#: flat vector (d,) -> the user's particle pytree
+_Unravel = Callable[[jax.Array], Any]
 
-def _check_schedule(schedule):
+
+def _check_schedule(schedule: ArrayLike) -> NDArray[np.float64]:
     s = np.asarray(schedule, dtype=float)
     if s.ndim != 1 or s.size < 1:
         raise ValueError(f"schedule must be a 1-d sequence of exponents ending at 1, got shape {s.shape}")
@@ -34,7 +46,7 @@ def _check_schedule(schedule):
     return s
 
 
-def _flatten_particles(particles):
+def _flatten_particles(particles: Any) -> tuple[jax.Array, _Unravel, int]:
     leaves = jax.tree_util.tree_leaves(particles)
     if not leaves:
         raise ValueError("init_particles is an empty pytree")
@@ -51,13 +63,17 @@ def _flatten_particles(particles):
     return flat, unravel, n
 
 
-def _check_initial_densities(flat, log_prior, log_likelihood, describe=None):
+def _check_initial_densities(flat: jax.Array, log_prior: _FlatLogDensity, log_likelihood: _FlatLogDensity,
+                             describe: Callable[[jax.Array], str] | None = None) -> None:
     """Concrete check of the prior draws: finite prior density, no NaN/+inf likelihood, some mass."""
     lp = np.asarray(jax.vmap(log_prior)(flat))
     ll = np.asarray(jax.vmap(log_likelihood)(flat))
     bad_lp = np.flatnonzero(~np.isfinite(lp))
     bad_ll = np.flatnonzero(np.isnan(ll) | np.isposinf(ll))
-    detail = (lambda i: describe(flat[i])) if describe is not None else (lambda i: "")
+
+    def detail(i: int) -> str:
+        return describe(flat[i]) if describe is not None else ""
+
     if bad_lp.size:
         i = int(bad_lp[0])
         raise ModelSpecificationError(
@@ -73,11 +89,12 @@ def _check_initial_densities(flat, log_prior, log_likelihood, describe=None):
     if not np.isfinite(ll).any():
         raise DegenerateWeightsError(
             f"log_likelihood is -inf at all {ll.size} initial particles{detail(0)}: data outside the likelihood's "
-            "support, NaN data, or a prior that puts no particle where the data are possible (use more particles or a broader prior)"
+            "support, NaN data, or a prior that puts no particle where the data are possible (use more particles or "
+            "a broader prior)"
         )
 
 
-def _check_not_collapsed(flat):
+def _check_not_collapsed(flat: jax.Array) -> None:
     """Raise when the initial particles are fewer than 2 or all identical."""
     n = flat.shape[0]
     if n < 2:
@@ -99,7 +116,8 @@ _ESCAPE = 1e6
 _RAY_SCALES = (1.0, 2.0, 4.0, 8.0)
 
 
-def warn_if_improper(flat0, final, log_prior, log_likelihood, *, min_gain: float = 1.0, fraction: float = 0.9):
+def warn_if_improper(flat0: ArrayLike, final: ArrayLike, log_prior: _FlatLogDensity, log_likelihood: _FlatLogDensity,
+                     *, min_gain: float = 1.0, fraction: float = 0.9) -> bool:
     r"""Warn (:class:`~probinf.ProbinfWarning`) when the posterior looks improper.
 
     For each final particle :math:`x_i` and the prior draws' mean :math:`c`, evaluate the log
@@ -114,7 +132,11 @@ def warn_if_improper(flat0, final, log_prior, log_likelihood, *, min_gain: float
     flat0 = jnp.asarray(flat0)
     final = jnp.asarray(final)
     c = jnp.mean(flat0, axis=0)
-    target = jax.vmap(lambda z: log_prior(z) + log_likelihood(z))
+
+    def log_post(z: jax.Array) -> jax.Array:
+        return log_prior(z) + log_likelihood(z)
+
+    target = jax.vmap(log_post)
     vals = np.stack([np.asarray(target(c + s * (final - c))) for s in _RAY_SCALES])  # (S, N)
     with np.errstate(invalid="ignore"):
         rising = np.all(np.diff(vals, axis=0) > 0, axis=0) & (vals[-1] - vals[0] > min_gain)
@@ -133,14 +155,17 @@ def warn_if_improper(flat0, final, log_prior, log_likelihood, *, min_gain: float
             f"the target looks improper: for {np.mean(rising):.0%} of the final particles the log posterior keeps "
             f"increasing along the ray from the prior mean (gain {gain:.3g} nats at 8x "
             "the distance) or escaped to infinity; an unbounded log density makes the evidence and the particles "
-            "meaningless. Check the likelihood (e.g. a numpyro.factor that grows without bound) and the prior's tails",
+            "meaningless. Check the likelihood (e.g. a numpyro.factor that grows without bound) and the prior's "
+            "tails",
             ProbinfWarning, stacklevel=3,
         )
         return True
     return False
 
 
-def _package_or_explain(state, trace, num_steps, valid, unravel, batched, max_steps, flat0, lp, ll):
+def _package_or_explain(state: TemperedState, trace: _Trace, num_steps: jax.Array, valid: jax.Array,
+                        unravel: _Unravel, batched: bool, max_steps: int | None, flat0: jax.Array,
+                        lp: _FlatLogDensity, ll: _FlatLogDensity) -> SMCResult:
     """Package the result; a failed run on an improper target says so; a finished one may warn."""
     final = state.population.particles.position
     final = final[0] if batched else final
@@ -158,8 +183,9 @@ def _package_or_explain(state, trace, num_steps, valid, unravel, batched, max_st
     return result
 
 
-def _package(state, trace, num_steps, valid, unravel, batched, max_steps):
-    valid = np.asarray(valid)
+def _package(state: TemperedState, trace: _Trace, num_steps: jax.Array, valid_: jax.Array, unravel: _Unravel,
+             batched: bool, max_steps: int | None) -> SMCResult:
+    valid = np.asarray(valid_)
     expo = np.asarray(state.exponent)
     if not valid.all():
         bad = np.flatnonzero(~np.atleast_1d(valid))

@@ -15,12 +15,15 @@ Parameters ``theta`` are flat 1-D arrays ``(d,)``.  Results convert with ``.to_a
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Callable, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
+from numpy.typing import NDArray
 
 from probinf._checks import as_key, check_nonnegative_int, check_positive_int
 from probinf._pmcmc_common import _check_step_size, _names, _theta_init
@@ -28,19 +31,36 @@ from probinf.filtering import check_filter_args, particle_filter_core
 from probinf.resampling import RESAMPLING_METHODS
 from probinf.ssm import StateSpaceModel, as_observations, check_model, probe_model
 
+if TYPE_CHECKING:
+    from arviz import InferenceData
+
 __all__ = ["PGResult", "particle_gibbs", "csmc_kernel", "complete_data_log_density"]
 
+#: a pytree of arrays (states, trajectories, observations): jax has no static type for it
+PyTree = Any
+#: ``theta (d,) -> scalar`` log prior density.
+LogPrior = Callable[[jax.Array], jax.Array]
+#: ``(key, theta, trajectory, observations) -> theta``, a user Gibbs step for the parameters.
+UpdateTheta = Callable[[jax.Array, jax.Array, PyTree, PyTree], jax.Array]
 
-def _set_last(x, ref_t):
+
+def _density(fn: Callable[..., jax.Array] | None, name: str) -> Callable[..., jax.Array]:
+    if fn is None:
+        raise ValueError(f"the StateSpaceModel has no {name}, which conditional SMC / particle Gibbs needs; "
+                         f"give StateSpaceModel({name}=...)")
+    return fn
+
+
+def _set_last(x: PyTree, ref_t: PyTree) -> PyTree:
     return jax.tree_util.tree_map(lambda a, r: a.at[-1].set(r), x, ref_t)
 
 
-def _at(tree, t):
+def _at(tree: PyTree, t: ArrayLike) -> PyTree:
     return jax.tree_util.tree_map(lambda a: a[t], tree)
 
 
-def csmc_kernel(key, model: StateSpaceModel, observations, reference, num_particles: int, theta=None, *,
-                ancestor_sampling: bool = True):
+def csmc_kernel(key: jax.Array, model: StateSpaceModel, observations: PyTree, reference: PyTree, num_particles: int,
+                theta: jax.Array | None = None, *, ancestor_sampling: bool = True) -> PyTree:
     r"""One conditional-SMC sweep (bootstrap, multinomial resampling) from a reference trajectory.
 
     Particle ``N - 1`` is pinned to ``reference`` (pytree of (T, ...) arrays);
@@ -61,15 +81,19 @@ def csmc_kernel(key, model: StateSpaceModel, observations, reference, num_partic
     x0 = _set_last(model.initial_sampler(k0, n, theta), _at(reference, 0))
     lw0 = model.observation_log_density(_at(observations, 0), x0, 0, theta)
 
-    def step(carry, inp):
+    transition_log_density = (_density(model.transition_log_density, "transition_log_density")
+                              if ancestor_sampling else None)
+
+    def step(carry: tuple[PyTree, jax.Array], inp: tuple[jax.Array, jax.Array]
+             ) -> tuple[tuple[PyTree, jax.Array], tuple[PyTree, jax.Array]]:
         x_prev, lw_prev = carry
         t, k = inp
         kr, ka, km = jax.random.split(k, 3)
         anc = multinomial(kr, lw_prev, n)
         ref_t = _at(reference, t)
-        if ancestor_sampling:
+        if transition_log_density is not None:
             ref_b = jax.tree_util.tree_map(lambda r, xp: jnp.broadcast_to(r, xp.shape), ref_t, x_prev)
-            logits = lw_prev + model.transition_log_density(ref_b, x_prev, t, theta)
+            logits = lw_prev + transition_log_density(ref_b, x_prev, t, theta)
             a_ref = jax.random.categorical(ka, logits).astype(anc.dtype)
         else:
             a_ref = jnp.asarray(n - 1, anc.dtype)
@@ -85,7 +109,7 @@ def csmc_kernel(key, model: StateSpaceModel, observations, reference, num_partic
     hist = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), x0, xs)  # (T, N, ...)
     b = jax.random.categorical(kfin, lw_last)
 
-    def back(bt, t):
+    def back(bt: jax.Array, t: jax.Array) -> tuple[jax.Array, jax.Array]:
         return ancs[t - 1][bt], bt
 
     _, idx = jax.lax.scan(back, b, jnp.arange(t_len - 1, 0, -1))  # indices at T-1 .. 1
@@ -94,17 +118,30 @@ def csmc_kernel(key, model: StateSpaceModel, observations, reference, num_partic
     return jax.tree_util.tree_map(lambda h: h[jnp.arange(t_len), idx], hist)
 
 
-def complete_data_log_density(model: StateSpaceModel, trajectory, observations, theta):
+def complete_data_log_density(model: StateSpaceModel, trajectory: PyTree, observations: PyTree,
+                              theta: jax.Array | None) -> jax.Array:
     r""":math:`\log p_\theta(x_{0:T-1}, y_{0:T-1})` from the model's densities (trajectory (T, ...))."""
     t_len = jax.tree_util.tree_leaves(observations)[0].shape[0]
-    one = lambda a: jax.tree_util.tree_map(lambda v: v[None], a)  # noqa: E731
+    initial_log_density = _density(model.initial_log_density, "initial_log_density")
+
+    def one(a: PyTree) -> PyTree:
+        return jax.tree_util.tree_map(lambda v: v[None], a)
+
+    def log_g(t: jax.Array) -> jax.Array:
+        lg_t: jax.Array = model.observation_log_density(_at(observations, t), one(_at(trajectory, t)), t, theta)[0]
+        return lg_t
+
     x0 = one(_at(trajectory, 0))
-    lp = model.initial_log_density(x0, theta)[0]
+    lp: jax.Array = initial_log_density(x0, theta)[0]
     ts = jnp.arange(t_len, dtype=jnp.int32)
-    lg = jax.vmap(lambda t: model.observation_log_density(_at(observations, t), one(_at(trajectory, t)), t, theta)[0])(ts)
+    lg = jax.vmap(log_g)(ts)
     if t_len > 1:
-        lf = jax.vmap(lambda t: model.transition_log_density(one(_at(trajectory, t)), one(_at(trajectory, t - 1)),
-                                                             t, theta)[0])(ts[1:])
+        transition_log_density = _density(model.transition_log_density, "transition_log_density")
+
+        def log_f(t: jax.Array) -> jax.Array:
+            return transition_log_density(one(_at(trajectory, t)), one(_at(trajectory, t - 1)), t, theta)[0]
+
+        lf = jax.vmap(log_f)(ts[1:])
         lp = lp + lf.sum()
     return lp + lg.sum()
 
@@ -113,16 +150,16 @@ class PGResult(NamedTuple):
     """Particle Gibbs output: ``samples`` (C, S, d) parameters (or None), ``trajectories``
     (pytree of (C, S, T, ...)), ``accepted`` (C, S) parameter-move acceptance, ``param_names``."""
 
-    samples: Optional[np.ndarray]
-    trajectories: object
-    accepted: np.ndarray
-    param_names: tuple
+    samples: NDArray[Any] | None
+    trajectories: PyTree
+    accepted: NDArray[Any]
+    param_names: tuple[str, ...]
 
-    def to_arviz(self, state_name: str = "x"):
+    def to_arviz(self, state_name: str = "x") -> InferenceData:
         """ArviZ InferenceData: parameters and the state trajectories (dims ``time``) in the posterior."""
         import arviz as az
 
-        post = {}
+        post: dict[str, NDArray[Any]] = {}
         if self.samples is not None:
             post.update({n: self.samples[..., i] for i, n in enumerate(self.param_names)})
         leaves = jax.tree_util.tree_leaves(self.trajectories)
@@ -135,20 +172,23 @@ class PGResult(NamedTuple):
             self.accepted.mean(axis=1, keepdims=True), self.accepted.shape)}
         dims = {k: ["time"] + [f"{k}_dim_{j}" for j in range(v.ndim - 3)] for k, v in post.items()
                 if k.startswith(state_name)}
-        return az.from_dict(posterior=post, sample_stats=stats, dims=dims)
+        idata: InferenceData = az.from_dict(posterior=post, sample_stats=stats, dims=dims)
+        return idata
 
 
 @partial(jax.jit, static_argnames=("model", "log_prior", "update_theta", "num_particles", "num_iters",
                                    "num_theta_steps", "ancestor_sampling", "has_theta"))
-def _pg_run(key, model, observations, log_prior, update_theta, theta0, traj0, step, num_particles, num_iters,
-            num_theta_steps, ancestor_sampling, has_theta):
+def _pg_run(key: jax.Array, model: StateSpaceModel, observations: PyTree, log_prior: LogPrior | None,
+            update_theta: UpdateTheta | None, theta0: jax.Array, traj0: PyTree, step: jax.Array, num_particles: int,
+            num_iters: int, num_theta_steps: int, ancestor_sampling: bool, has_theta: bool
+            ) -> tuple[jax.Array, PyTree, jax.Array]:
     c = jax.tree_util.tree_leaves(traj0)[0].shape[0]
 
-    def mh_theta(k, th, traj):
-        def target(t):
+    def mh_theta(k: jax.Array, th: jax.Array, traj: PyTree, log_prior: LogPrior) -> tuple[jax.Array, jax.Array]:
+        def target(t: jax.Array) -> jax.Array:
             return log_prior(t) + complete_data_log_density(model, traj, observations, t)
 
-        def one(carry, kk):
+        def one(carry: tuple[jax.Array, jax.Array], kk: jax.Array) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
             th, lt = carry
             k1, k2 = jax.random.split(kk)
             prop = th + step * jax.random.normal(k1, th.shape, th.dtype)
@@ -161,7 +201,7 @@ def _pg_run(key, model, observations, log_prior, update_theta, theta0, traj0, st
         (th, _), accs = jax.lax.scan(one, (th, target(th)), jax.random.split(k, num_theta_steps))
         return th, accs.mean()
 
-    def chain_step(k, th, traj):
+    def chain_step(k: jax.Array, th: jax.Array, traj: PyTree) -> tuple[jax.Array, PyTree, jax.Array]:
         k1, k2 = jax.random.split(k)
         traj = csmc_kernel(k1, model, observations, traj, num_particles, th if has_theta else None,
                            ancestor_sampling=ancestor_sampling)
@@ -169,10 +209,12 @@ def _pg_run(key, model, observations, log_prior, update_theta, theta0, traj0, st
             return th, traj, jnp.zeros(())
         if update_theta is not None:
             return update_theta(k2, th, traj, observations), traj, jnp.ones(())
-        th, acc = mh_theta(k2, th, traj)
+        assert log_prior is not None  # has_theta without update_theta: particle_gibbs gives one
+        th, acc = mh_theta(k2, th, traj, log_prior)
         return th, traj, acc
 
-    def step_all(carry, k):
+    def step_all(carry: tuple[jax.Array, PyTree], k: jax.Array
+                 ) -> tuple[tuple[jax.Array, PyTree], tuple[jax.Array, PyTree, jax.Array]]:
         th, traj = carry
         th, traj, acc = jax.vmap(chain_step)(jax.random.split(k, c), th, traj)
         return (th, traj), (th, traj, acc)
@@ -181,10 +223,11 @@ def _pg_run(key, model, observations, log_prior, update_theta, theta0, traj0, st
     return ths, trajs, accs
 
 
-def particle_gibbs(key, model: StateSpaceModel, observations, num_samples: int, *, log_prior: Optional[Callable] = None,
-                   initial_theta=None, num_particles: int = 50, num_chains: int = 4, num_warmup: int = 0,
-                   update_theta: Optional[Callable] = None, step_size=0.1, num_theta_steps: int = 5,
-                   ancestor_sampling: bool = True, param_names=None, initial_trajectory=None) -> PGResult:
+def particle_gibbs(key: ArrayLike, model: StateSpaceModel, observations: PyTree, num_samples: int, *,
+                   log_prior: LogPrior | None = None, initial_theta: ArrayLike | None = None, num_particles: int = 50,
+                   num_chains: int = 4, num_warmup: int = 0, update_theta: UpdateTheta | None = None,
+                   step_size: ArrayLike = 0.1, num_theta_steps: int = 5, ancestor_sampling: bool = True,
+                   param_names: Iterable[str] | None = None, initial_trajectory: PyTree = None) -> PGResult:
     r"""Particle Gibbs with ancestor sampling, optionally with parameter updates.
 
     Each iteration: one :func:`csmc_kernel` sweep for the trajectory given
@@ -253,7 +296,8 @@ def particle_gibbs(key, model: StateSpaceModel, observations, num_samples: int, 
         if log_prior is None and update_theta is None:
             raise ValueError("give log_prior (random-walk MH updates) or update_theta")
         if log_prior is None:
-            log_prior = lambda th: jnp.zeros((), th.dtype)  # noqa: E731  (unused by update_theta)
+            def log_prior(th: jax.Array) -> jax.Array:  # unused by update_theta
+                return jnp.zeros((), th.dtype)
     else:
         theta0 = jnp.zeros((num_chains, 1))
         log_prior = None
@@ -282,5 +326,8 @@ def particle_gibbs(key, model: StateSpaceModel, observations, num_samples: int, 
     ths, trajs, accs = _pg_run(key, model, observations, log_prior, update_theta, theta0, traj0, step, n,
                                num_warmup + num_samples, int(num_theta_steps), bool(ancestor_sampling), has_theta)
     sl = slice(num_warmup, None)
-    sw = lambda a: np.swapaxes(np.asarray(a)[sl], 0, 1)  # noqa: E731
+
+    def sw(a: jax.Array) -> NDArray[Any]:
+        return np.swapaxes(np.asarray(a)[sl], 0, 1)
+
     return PGResult(sw(ths) if has_theta else None, jax.tree_util.tree_map(sw, trajs), sw(accs), names)

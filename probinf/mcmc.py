@@ -31,11 +31,13 @@ Neal (2011), MCMC using Hamiltonian dynamics, Handbook of MCMC, ch. 5.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Protocol
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike, DTypeLike
 
 from probinf._checks import check_fraction, check_positive_int
 
@@ -56,14 +58,23 @@ __all__ = [
     "HMC",
 ]
 
+#: ``x (d,) -> log density``: a scalar, or ``(scalar, aux)`` when called with ``has_aux=True``.
+LogDensityFn = Callable[[jax.Array], Any]
+#: ``x (d,) -> (log density, aux)``, the form the transitions work with.
+_ValueAndAux = Callable[[jax.Array], tuple[jax.Array, Any]]
+#: ``(chol, size)`` of the built-in transitions: lower-triangular preconditioner (d, d), scalar scale or step size.
+Params = tuple[jax.Array, ArrayLike]
+#: leapfrog carry: position, momentum, gradient, log density, aux
+_Leapfrog = tuple[jax.Array, jax.Array, jax.Array, jax.Array, Any]
+
 
 class MCMCState(NamedTuple):
     """State of one chain: ``position`` (d,), ``logdensity`` (), ``grad`` (d,) or None, ``aux``."""
 
     position: jax.Array
     logdensity: jax.Array
-    grad: Any
-    aux: Any
+    grad: jax.Array | None
+    aux: Any  # any pytree (``()`` without ``has_aux``)
 
 
 class MCMCInfo(NamedTuple):
@@ -76,7 +87,7 @@ class MCMCInfo(NamedTuple):
 class MCMCKernel(Protocol):
     """A Markov kernel ``(key, state) -> (state, info)``; pure, jit- and vmap-able."""
 
-    def __call__(self, key, state): ...
+    def __call__(self, key: jax.Array, state: MCMCState) -> tuple[MCMCState, MCMCInfo]: ...
 
 
 class SMCKernel(Protocol):
@@ -85,25 +96,35 @@ class SMCKernel(Protocol):
     ``needs_grad`` says whether states carry gradients; ``init_params(dim, dtype)``
     gives initial parameters; ``tune(params, positions, log_weights, acceptance_rate)``
     recalibrates them on the weighted population (traceable); ``step(key, state,
-    logdensity_fn, params)`` is one transition leaving ``exp(logdensity_fn)`` invariant.
+    logdensity_fn, params, has_aux=...)`` is one transition leaving ``exp(logdensity_fn)`` invariant.
+    ``params`` is whatever pytree the kernel's ``init_params`` returns.
     """
 
     needs_grad: bool
 
-    def init_params(self, dim: int, dtype) -> Any: ...
+    def init_params(self, dim: int, dtype: DTypeLike) -> Any: ...
 
-    def tune(self, params, positions, log_weights, acceptance_rate) -> Any: ...
+    def tune(self, params: Any, positions: jax.Array, log_weights: jax.Array, acceptance_rate: jax.Array) -> Any: ...
 
-    def step(self, key, state: MCMCState, logdensity_fn, params): ...
+    def step(self, key: jax.Array, state: MCMCState, logdensity_fn: LogDensityFn, params: Any, *,
+             has_aux: bool = False) -> tuple[MCMCState, MCMCInfo]: ...
 
 
-def _value_and_aux(logdensity_fn, has_aux):
+def _value_and_aux(logdensity_fn: LogDensityFn, has_aux: bool) -> _ValueAndAux:
     if has_aux:
         return logdensity_fn
     return lambda x: (logdensity_fn(x), ())
 
 
-def init_state(position, logdensity_fn: Callable, *, needs_grad: bool = False, has_aux: bool = False) -> MCMCState:
+def _grad(state: MCMCState) -> jax.Array:
+    if state.grad is None:
+        raise ValueError("state.grad is None, but this transition needs the gradient; build the state with "
+                         "init_state(..., needs_grad=True)")
+    return state.grad
+
+
+def init_state(position: jax.Array, logdensity_fn: LogDensityFn, *, needs_grad: bool = False,
+               has_aux: bool = False) -> MCMCState:
     """Evaluate ``logdensity_fn`` (and its gradient if ``needs_grad``) at ``position``."""
     f = _value_and_aux(logdensity_fn, has_aux)
     if needs_grad:
@@ -113,22 +134,23 @@ def init_state(position, logdensity_fn: Callable, *, needs_grad: bool = False, h
     return MCMCState(position, val, None, aux)
 
 
-def _safe(logdensity):
+def _safe(logdensity: jax.Array) -> jax.Array:
     # NaN log-densities are treated as -inf (never accepted), so a proposal into an
     # undefined region is rejected instead of poisoning the chain.
     return jnp.where(jnp.isnan(logdensity), -jnp.inf, logdensity)
 
 
-def _mh_accept(key, log_ratio, new: MCMCState, old: MCMCState):
+def _mh_accept(key: jax.Array, log_ratio: jax.Array, new: MCMCState, old: MCMCState) -> tuple[MCMCState, MCMCInfo]:
     log_ratio = jnp.where(jnp.isnan(log_ratio), -jnp.inf, log_ratio)
     acc = jnp.exp(jnp.minimum(log_ratio, 0.0))
     u = jax.random.uniform(key, dtype=acc.dtype)
     accept = jnp.log(u) < log_ratio
-    state = jax.tree_util.tree_map(lambda a, b: jnp.where(accept, a, b), new, old)
+    state: MCMCState = jax.tree_util.tree_map(lambda a, b: jnp.where(accept, a, b), new, old)
     return state, MCMCInfo(acc, accept)
 
 
-def rwmh_step(key, state: MCMCState, logdensity_fn, params, *, has_aux: bool = False):
+def rwmh_step(key: jax.Array, state: MCMCState, logdensity_fn: LogDensityFn, params: Params, *,
+              has_aux: bool = False) -> tuple[MCMCState, MCMCInfo]:
     r"""Random-walk Metropolis: :math:`x' = x + s\,L z`, :math:`z \sim N(0, I)`.
 
     ``params = (chol, scale)`` with ``chol`` (d, d) lower-triangular and ``scale`` ().
@@ -142,12 +164,13 @@ def rwmh_step(key, state: MCMCState, logdensity_fn, params, *, has_aux: bool = F
     return _mh_accept(k2, new.logdensity - state.logdensity, new, state)
 
 
-def _mala_log_q_ratio(z, rev):
+def _mala_log_q_ratio(z: jax.Array, rev: jax.Array) -> jax.Array:
     r""":math:`\log q(x \mid x') - \log q(x' \mid x)` from the whitened forward and reverse residuals."""
     return -0.5 * jnp.sum(rev**2) + 0.5 * jnp.sum(z**2)
 
 
-def mala_step(key, state: MCMCState, logdensity_fn, params, *, has_aux: bool = False):
+def mala_step(key: jax.Array, state: MCMCState, logdensity_fn: LogDensityFn, params: Params, *,
+              has_aux: bool = False) -> tuple[MCMCState, MCMCInfo]:
     r"""Preconditioned MALA: :math:`x' = x + \tfrac{\epsilon^2}{2} L L^\top \nabla + \epsilon L z`.
 
     ``params = (chol, step_size)``.  In ``y = L^{-1} x`` coordinates the reverse
@@ -157,7 +180,7 @@ def mala_step(key, state: MCMCState, logdensity_fn, params, *, has_aux: bool = F
     chol, eps = params
     k1, k2 = jax.random.split(key)
     z = jax.random.normal(k1, state.position.shape, state.position.dtype)
-    u = chol.T @ state.grad
+    u = chol.T @ _grad(state)
     prop = state.position + chol @ (0.5 * eps**2 * u + eps * z)
     f = _value_and_aux(logdensity_fn, has_aux)
     (val, aux), g = jax.value_and_grad(f, has_aux=True)(prop)
@@ -167,7 +190,8 @@ def mala_step(key, state: MCMCState, logdensity_fn, params, *, has_aux: bool = F
     return _mh_accept(k2, new.logdensity - state.logdensity + _mala_log_q_ratio(z, rev), new, state)
 
 
-def hmc_step(key, state: MCMCState, logdensity_fn, params, *, num_leapfrog: int = 10, has_aux: bool = False):
+def hmc_step(key: jax.Array, state: MCMCState, logdensity_fn: LogDensityFn, params: Params, *,
+             num_leapfrog: int = 10, has_aux: bool = False) -> tuple[MCMCState, MCMCInfo]:
     r"""Hamiltonian Monte Carlo with mass matrix :math:`(L L^\top)^{-1}` and ``num_leapfrog`` leapfrog steps.
 
     ``params = (chol, step_size)``.  The number of steps is jittered uniformly in
@@ -180,10 +204,8 @@ def hmc_step(key, state: MCMCState, logdensity_fn, params, *, num_leapfrog: int 
     p0 = jax.random.normal(k1, state.position.shape, state.position.dtype)
     n_steps = jax.random.randint(k3, (), 1, num_leapfrog + 1)
 
-    def leap(i, carry):
-        x, p, g, val, aux = carry
-
-        def do(c):
+    def leap(i: jax.Array, carry: _Leapfrog) -> _Leapfrog:
+        def do(c: _Leapfrog) -> _Leapfrog:
             x, p, g, val, aux = c
             p = p + 0.5 * eps * (chol.T @ g)
             x = x + eps * (chol @ p)
@@ -191,10 +213,11 @@ def hmc_step(key, state: MCMCState, logdensity_fn, params, *, num_leapfrog: int 
             p = p + 0.5 * eps * (chol.T @ g)
             return x, p, g, val, aux
 
-        return jax.lax.cond(i < n_steps, do, lambda c: c, carry)
+        out: _Leapfrog = jax.lax.cond(i < n_steps, do, lambda c: c, carry)
+        return out
 
     x, p, g, val, aux = jax.lax.fori_loop(
-        0, num_leapfrog, leap, (state.position, p0, state.grad, state.logdensity, state.aux)
+        0, num_leapfrog, leap, (state.position, p0, _grad(state), state.logdensity, state.aux)
     )
     val = _safe(val)
     g = jnp.where(jnp.isfinite(g), g, 0.0)
@@ -203,7 +226,8 @@ def hmc_step(key, state: MCMCState, logdensity_fn, params, *, num_leapfrog: int 
     return _mh_accept(k2, log_ratio, new, state)
 
 
-def build_kernel(step_fn, logdensity_fn, params, **kwargs) -> MCMCKernel:
+def build_kernel(step_fn: Callable[..., tuple[MCMCState, MCMCInfo]], logdensity_fn: LogDensityFn, params: Any,
+                 **kwargs: Any) -> MCMCKernel:
     """Close a transition over its target and parameters: the pure ``(key, state) -> (state, info)`` kernel.
 
     Example
@@ -217,13 +241,14 @@ def build_kernel(step_fn, logdensity_fn, params, **kwargs) -> MCMCKernel:
     (2,)
     """
 
-    def kernel(key, state):
+    def kernel(key: jax.Array, state: MCMCState) -> tuple[MCMCState, MCMCInfo]:
         return step_fn(key, state, logdensity_fn, params, **kwargs)
 
     return kernel
 
 
-def weighted_covariance_chol(positions, log_weights, *, diagonal: bool = False, jitter: float = 1e-6):
+def weighted_covariance_chol(positions: jax.Array, log_weights: jax.Array, *, diagonal: bool = False,
+                             jitter: float = 1e-6) -> jax.Array:
     """Cholesky factor of the weighted covariance of ``positions`` (N, d) under ``log_weights`` (N,).
 
     A relative ``jitter`` times the mean variance is added to the diagonal so that
@@ -248,18 +273,18 @@ def weighted_covariance_chol(positions, log_weights, *, diagonal: bool = False, 
     return jnp.where(jnp.all(jnp.isfinite(chol)), chol, diag)
 
 
-def _adapt_log(value, acceptance_rate, target, rate):
+def _adapt_log(value: jax.Array, acceptance_rate: ArrayLike, target: float, rate: float) -> jax.Array:
     # Robbins-Monro-style multiplicative update on the log scale.
     return value * jnp.exp(rate * (acceptance_rate - target))
 
 
-def _repr(self):
+def _repr(self: object) -> str:
     # Every hyperparameter appears: tempered_smc keys its compilation cache on type and repr.
     args = ", ".join(f"{k}={v!r}" for k, v in sorted(vars(self).items()))
     return f"{type(self).__name__}({args})"
 
 
-def _positive_or_none(kernel, name):
+def _positive_or_none(kernel: object, name: str) -> None:
     v = getattr(kernel, name, None)
     if v is None:
         return
@@ -268,7 +293,7 @@ def _positive_or_none(kernel, name):
         raise ValueError(f"{type(kernel).__name__}({name}=...) must be a positive finite float or None, got {v!r}")
 
 
-def check_kernel_hyperparameters(kernel) -> None:
+def check_kernel_hyperparameters(kernel: object) -> None:
     """Validate the hyperparameters of :class:`RandomWalk`, :class:`MALA` and :class:`HMC` (at use, not in
     ``__init__``, following scikit-learn); other :class:`SMCKernel` objects are left to themselves."""
     if not isinstance(kernel, (RandomWalk, MALA, HMC)):
@@ -303,23 +328,26 @@ class RandomWalk:
 
     needs_grad = False
 
-    def __init__(self, scale=None, *, diagonal: bool = False, adapt_scale: bool = False, target_accept: float = 0.234):
+    def __init__(self, scale: float | None = None, *, diagonal: bool = False, adapt_scale: bool = False,
+                 target_accept: float = 0.234) -> None:
         self.scale = scale
         self.diagonal = diagonal
         self.adapt_scale = adapt_scale
         self.target_accept = target_accept
 
-    def init_params(self, dim, dtype):
+    def init_params(self, dim: int, dtype: DTypeLike) -> tuple[jax.Array, jax.Array]:
         s = 2.38 / jnp.sqrt(dim) if self.scale is None else self.scale
         return (jnp.eye(dim, dtype=dtype), jnp.asarray(s, dtype))
 
-    def tune(self, params, positions, log_weights, acceptance_rate):
+    def tune(self, params: tuple[jax.Array, jax.Array], positions: jax.Array, log_weights: jax.Array,
+             acceptance_rate: jax.Array) -> tuple[jax.Array, jax.Array]:
         _, s = params
         if self.adapt_scale:
             s = _adapt_log(s, acceptance_rate, self.target_accept, 1.0)
         return (weighted_covariance_chol(positions, log_weights, diagonal=self.diagonal), s)
 
-    def step(self, key, state, logdensity_fn, params, *, has_aux: bool = False):
+    def step(self, key: jax.Array, state: MCMCState, logdensity_fn: LogDensityFn, params: Params, *,
+             has_aux: bool = False) -> tuple[MCMCState, MCMCInfo]:
         return rwmh_step(key, state, logdensity_fn, params, has_aux=has_aux)
 
     __repr__ = _repr
@@ -335,23 +363,26 @@ class MALA:
 
     needs_grad = True
 
-    def __init__(self, step_size=None, *, diagonal: bool = False, target_accept: float = 0.574, adapt: bool = True):
+    def __init__(self, step_size: float | None = None, *, diagonal: bool = False, target_accept: float = 0.574,
+                 adapt: bool = True) -> None:
         self.step_size = step_size
         self.diagonal = diagonal
         self.target_accept = target_accept
         self.adapt = adapt
 
-    def init_params(self, dim, dtype):
+    def init_params(self, dim: int, dtype: DTypeLike) -> tuple[jax.Array, jax.Array]:
         e = 1.65 * dim ** (-1.0 / 6.0) if self.step_size is None else self.step_size
         return (jnp.eye(dim, dtype=dtype), jnp.asarray(e, dtype))
 
-    def tune(self, params, positions, log_weights, acceptance_rate):
+    def tune(self, params: tuple[jax.Array, jax.Array], positions: jax.Array, log_weights: jax.Array,
+             acceptance_rate: jax.Array) -> tuple[jax.Array, jax.Array]:
         _, e = params
         if self.adapt:
             e = _adapt_log(e, acceptance_rate, self.target_accept, 1.0)
         return (weighted_covariance_chol(positions, log_weights, diagonal=self.diagonal), e)
 
-    def step(self, key, state, logdensity_fn, params, *, has_aux: bool = False):
+    def step(self, key: jax.Array, state: MCMCState, logdensity_fn: LogDensityFn, params: Params, *,
+             has_aux: bool = False) -> tuple[MCMCState, MCMCInfo]:
         return mala_step(key, state, logdensity_fn, params, has_aux=has_aux)
 
     __repr__ = _repr
@@ -367,25 +398,27 @@ class HMC:
 
     needs_grad = True
 
-    def __init__(self, step_size=None, num_leapfrog: int = 10, *, diagonal: bool = False,
-                 target_accept: float = 0.8, adapt: bool = True):
+    def __init__(self, step_size: float | None = None, num_leapfrog: int = 10, *, diagonal: bool = False,
+                 target_accept: float = 0.8, adapt: bool = True) -> None:
         self.step_size = step_size
         self.num_leapfrog = num_leapfrog
         self.diagonal = diagonal
         self.target_accept = target_accept
         self.adapt = adapt
 
-    def init_params(self, dim, dtype):
+    def init_params(self, dim: int, dtype: DTypeLike) -> tuple[jax.Array, jax.Array]:
         e = dim ** (-0.25) if self.step_size is None else self.step_size
         return (jnp.eye(dim, dtype=dtype), jnp.asarray(e, dtype))
 
-    def tune(self, params, positions, log_weights, acceptance_rate):
+    def tune(self, params: tuple[jax.Array, jax.Array], positions: jax.Array, log_weights: jax.Array,
+             acceptance_rate: jax.Array) -> tuple[jax.Array, jax.Array]:
         _, e = params
         if self.adapt:
             e = _adapt_log(e, acceptance_rate, self.target_accept, 1.0)
         return (weighted_covariance_chol(positions, log_weights, diagonal=self.diagonal), e)
 
-    def step(self, key, state, logdensity_fn, params, *, has_aux: bool = False):
+    def step(self, key: jax.Array, state: MCMCState, logdensity_fn: LogDensityFn, params: Params, *,
+             has_aux: bool = False) -> tuple[MCMCState, MCMCInfo]:
         return hmc_step(key, state, logdensity_fn, params, num_leapfrog=self.num_leapfrog, has_aux=has_aux)
 
     __repr__ = _repr

@@ -19,20 +19,29 @@ filter).  Results convert with ``.to_arviz()``.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Callable, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike, DTypeLike
+from numpy.typing import NDArray
 
 from probinf._checks import as_key, check_nonnegative_int, check_positive_int
 from probinf._pmcmc_common import _check_step_size, _names, _theta_init
 from probinf.exceptions import ProbinfWarning
-from probinf.filtering import check_filter_args, particle_filter_core
-from probinf.ssm import StateSpaceModel, as_observations, check_model, probe_model
+from probinf.filtering import ParticleFilterResult, check_filter_args, particle_filter_core
+from probinf.ssm import Proposal, StateSpaceModel, as_observations, check_model, probe_model
+
+if TYPE_CHECKING:
+    from arviz import InferenceData
 
 __all__ = ["PMMHResult", "PGResult", "pmmh", "particle_gibbs", "csmc_kernel", "complete_data_log_density"]
+
+#: ``theta (d,) -> scalar`` log prior density.
+LogPrior = Callable[[jax.Array], jax.Array]
 
 
 class PMMHResult(NamedTuple):
@@ -40,19 +49,20 @@ class PMMHResult(NamedTuple):
     estimate carried by the chain; ``log_prior`` (C, S); ``accepted`` (C, S);
     ``proposal_cov`` (d, d) used after warm-up; ``param_names``."""
 
-    samples: np.ndarray
-    log_likelihood: np.ndarray
-    log_prior: np.ndarray
-    accepted: np.ndarray
-    proposal_cov: np.ndarray
-    param_names: tuple
+    samples: NDArray[Any]
+    log_likelihood: NDArray[Any]
+    log_prior: NDArray[Any]
+    accepted: NDArray[np.bool_]
+    proposal_cov: NDArray[Any]
+    param_names: tuple[str, ...]
 
     @property
-    def acceptance_rate(self) -> np.ndarray:
+    def acceptance_rate(self) -> NDArray[np.floating[Any]]:
         """Per-chain acceptance rate, (C,)."""
-        return self.accepted.mean(axis=1)
+        rate: NDArray[np.floating[Any]] = self.accepted.mean(axis=1)
+        return rate
 
-    def to_arviz(self):
+    def to_arviz(self) -> InferenceData:
         """ArviZ InferenceData: posterior (one variable per parameter), sample_stats with
         ``accepted``, ``acceptance_rate``, ``log_likelihood_estimate`` / ``log_evidence`` (the
         particle filter's log-evidence at the current theta) and ``lp``."""
@@ -66,24 +76,27 @@ class PMMHResult(NamedTuple):
             "log_evidence": self.log_likelihood,  # the particle filter's log Z_hat(theta)
             "lp": self.log_prior + self.log_likelihood,
         }
-        return az.from_dict(posterior=post, sample_stats=stats)
+        idata: InferenceData = az.from_dict(posterior=post, sample_stats=stats)
+        return idata
 
 
-def _initial_chol(step_size, d, dtype):
+def _initial_chol(step_size: ArrayLike, d: int, dtype: DTypeLike) -> jax.Array:
     s = jnp.broadcast_to(jnp.asarray(step_size, dtype), (d,))
     return jnp.diag(s)
 
 
 @partial(jax.jit, static_argnames=("model", "log_prior", "num_particles", "num_iters", "num_warmup", "adapt",
                                    "resampling", "ess_threshold", "proposal"))
-def _pmmh_run(key, model, observations, log_prior, theta0, chol0, num_particles, num_iters, num_warmup, adapt,
-              resampling, ess_threshold, proposal):
+def _pmmh_run(key: jax.Array, model: StateSpaceModel, observations: Any, log_prior: LogPrior, theta0: jax.Array,
+              chol0: jax.Array, num_particles: int, num_iters: int, num_warmup: int, adapt: bool, resampling: str,
+              ess_threshold: float, proposal: Proposal | None) -> tuple[jax.Array, ...]:
     c, d = theta0.shape
-    pf = lambda k, th: particle_filter_core(  # noqa: E731
-        k, model, observations, num_particles, th, resampling=resampling, ess_threshold=ess_threshold,
-        proposal=proposal)
 
-    def loglik(keys, th):
+    def pf(k: jax.Array, th: jax.Array) -> ParticleFilterResult:
+        return particle_filter_core(k, model, observations, num_particles, th, resampling=resampling,
+                                    ess_threshold=ess_threshold, proposal=proposal)
+
+    def loglik(keys: jax.Array, th: jax.Array) -> jax.Array:
         res = jax.vmap(pf)(keys, th)
         ok = res.valid & jnp.isfinite(res.log_evidence)
         return jnp.where(ok, res.log_evidence, -jnp.inf)
@@ -94,7 +107,8 @@ def _pmmh_run(key, model, observations, log_prior, theta0, chol0, num_particles,
     dtype = theta0.dtype
     scale = 2.38**2 / d
 
-    def step(carry, inp):
+    def step(carry: tuple[jax.Array, ...], inp: tuple[jax.Array, jax.Array]
+             ) -> tuple[tuple[jax.Array, ...], tuple[jax.Array, ...]]:
         theta, lp, ll, chol, mean, m2, count = carry
         i, k = inp
         kp, kf, ku = jax.random.split(k, 3)
@@ -124,16 +138,17 @@ def _pmmh_run(key, model, observations, log_prior, theta0, chol0, num_particles,
             count = jnp.where(in_warmup, new_count, count)
         return (theta, lp, ll, chol, mean, m2, count), (theta, lp, ll, acc)
 
-    init = (theta0, lp0, ll0, chol0, jnp.zeros((d,), dtype), jnp.zeros((d, d), dtype), jnp.zeros((), dtype))
+    init: tuple[jax.Array, ...] = (theta0, lp0, ll0, chol0, jnp.zeros((d,), dtype), jnp.zeros((d, d), dtype),
+                                   jnp.zeros((), dtype))
     keys = jax.random.split(kscan, num_iters)
     (_, _, _, chol, _, _, _), (th, lp, ll, acc) = jax.lax.scan(step, init, (jnp.arange(num_iters), keys))
     return th, lp, ll, acc, chol, lp0, ll0
 
 
-def pmmh(key, model: StateSpaceModel, observations, log_prior: Callable, initial_theta, num_samples: int, *,
-         num_particles: int = 100, num_chains: int = 4, num_warmup: Optional[int] = None, step_size=0.1,
-         adapt: bool = True, resampling: str = "systematic", ess_threshold: float = 0.5, proposal=None,
-         param_names=None) -> PMMHResult:
+def pmmh(key: ArrayLike, model: StateSpaceModel, observations: Any, log_prior: LogPrior, initial_theta: ArrayLike,
+         num_samples: int, *, num_particles: int = 100, num_chains: int = 4, num_warmup: int | None = None,
+         step_size: ArrayLike = 0.1, adapt: bool = True, resampling: str = "systematic", ess_threshold: float = 0.5,
+         proposal: Proposal | str | None = None, param_names: Iterable[str] | None = None) -> PMMHResult:
     r"""Particle marginal Metropolis-Hastings for a parameterized state-space model.
 
     Parameters
@@ -200,7 +215,8 @@ def pmmh(key, model: StateSpaceModel, observations, log_prior: Callable, initial
     names = _names(param_names, d)
     lp0 = np.asarray(jax.vmap(log_prior)(theta0))
     if not np.all(np.isfinite(lp0)):
-        raise ValueError(f"log_prior is not finite at initial_theta for chains {np.flatnonzero(~np.isfinite(lp0)).tolist()}")
+        raise ValueError("log_prior is not finite at initial_theta for chains "
+                         f"{np.flatnonzero(~np.isfinite(lp0)).tolist()}")
     chol0 = _initial_chol(step_size, d, theta0.dtype)
     observations = jax.tree_util.tree_map(jnp.asarray, observations)
     th, lp, ll, acc, chol, _, ll0 = _pmmh_run(key, model, observations, log_prior, theta0, chol0, n,
@@ -211,7 +227,10 @@ def pmmh(key, model: StateSpaceModel, observations, log_prior: Callable, initial
                          f"(chains {np.flatnonzero(~np.isfinite(np.asarray(ll0))).tolist()}); "
                          "start inside the support or use more particles")
     sl = slice(num_warmup, None)
-    sw = lambda a: np.swapaxes(np.asarray(a)[sl], 0, 1)  # noqa: E731
+
+    def sw(a: jax.Array) -> NDArray[Any]:
+        return np.swapaxes(np.asarray(a)[sl], 0, 1)
+
     return PMMHResult(sw(th), sw(ll), sw(lp), sw(acc), np.asarray(chol @ chol.T), names)
 
 

@@ -32,13 +32,16 @@ clear errors and packages an :class:`~probinf.results.SMCResult`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from jax.typing import ArrayLike
+from numpy.typing import NDArray
 
 from probinf._checks import as_key, check_fraction, check_positive_int
 from probinf._checks import check_positive_int as _check_positive_int  # noqa: F401  (used by numpyro_bridge)
@@ -50,12 +53,15 @@ from probinf._tempered_checks import (
     _flatten_particles,
     _package_or_explain,
 )
-from probinf.mcmc import MCMCState, RandomWalk, check_kernel_hyperparameters, init_state
+from probinf.mcmc import MCMCInfo, MCMCState, RandomWalk, SMCKernel, check_kernel_hyperparameters, init_state
 from probinf.population import Population, init_population, maybe_resample, move, reweight, take_particles
 from probinf.resampling import RESAMPLING_METHODS
 from probinf.results import SMCResult
 from probinf.tempering import _tempered_increment, solve_next_exponent, tempered_logdensity
 from probinf.weights import weights_valid
+
+if TYPE_CHECKING:
+    from jax.sharding import Mesh
 
 __all__ = [
     "TemperedParticles",
@@ -69,6 +75,13 @@ __all__ = [
     "tempered_smc",
 ]
 
+#: ``x (d,) -> scalar`` log density on the flat particle vector.
+LogDensity = Callable[[jax.Array], jax.Array]
+#: a pytree of arrays (the user's particles): jax has no static type for it
+PyTree = Any
+#: ``particle -> scalar`` log density of ONE particle in the user's structure.
+ParticleLogDensity = Callable[[PyTree], jax.Array]
+
 
 class TemperedParticles(NamedTuple):
     """Per-particle cache (leading axis N): ``position`` (N, d), ``log_prior`` (N,), ``log_likelihood`` (N,)."""
@@ -79,7 +92,8 @@ class TemperedParticles(NamedTuple):
 
 
 class TemperedState(NamedTuple):
-    """``population`` (particles are :class:`TemperedParticles`), current ``exponent``, kernel ``params``, last ``acceptance_rate``."""
+    """``population`` (particles are :class:`TemperedParticles`), current ``exponent``, kernel ``params``, last
+    ``acceptance_rate``."""
 
     population: Population
     exponent: jax.Array
@@ -96,10 +110,10 @@ class TemperedInfo(NamedTuple):
     resampled: jax.Array
     ancestors: jax.Array
     valid: jax.Array  # weights usable after reweighting
-    mcmc_info: Any  # per-particle kernel infos, stacked (N, num_mcmc_steps, ...)
+    mcmc_info: MCMCInfo  # per-particle kernel infos, stacked (N, num_mcmc_steps, ...)
 
 
-def init(positions, log_prior, log_likelihood, kernel) -> TemperedState:
+def init(positions: jax.Array, log_prior: LogDensity, log_likelihood: LogDensity, kernel: SMCKernel) -> TemperedState:
     """Initial state from prior draws ``positions`` (N, d): uniform weights, exponent 0, log Z = 0."""
     lp = jax.vmap(log_prior)(positions)
     ll = jax.vmap(log_likelihood)(positions)
@@ -109,16 +123,18 @@ def init(positions, log_prior, log_likelihood, kernel) -> TemperedState:
     return TemperedState(pop, jnp.zeros((), positions.dtype), params, acc0)
 
 
-def _mcmc_chain(key, particle, log_prior, log_likelihood, kernel, params, exponent, num_steps, keep_all):
+def _mcmc_chain(key: jax.Array, particle: TemperedParticles, log_prior: LogDensity, log_likelihood: LogDensity,
+                kernel: SMCKernel, params: Any, exponent: jax.Array, num_steps: int,
+                keep_all: bool) -> tuple[TemperedParticles, MCMCInfo]:
     """Run ``num_steps`` transitions from one particle; return last (or all P = num_steps + 1) states."""
     target = tempered_logdensity(log_prior, log_likelihood, exponent)
     if kernel.needs_grad:
         state = init_state(particle.position, target, needs_grad=True, has_aux=True)
     else:  # cached densities: no re-evaluation when the exponent changes
-        state = MCMCState(particle.position, particle.log_prior + _tempered_increment(particle.log_likelihood, exponent),
-                          None, (particle.log_prior, particle.log_likelihood))
+        lp0 = particle.log_prior + _tempered_increment(particle.log_likelihood, exponent)
+        state = MCMCState(particle.position, lp0, None, (particle.log_prior, particle.log_likelihood))
 
-    def one(s, k):
+    def one(s: MCMCState, k: jax.Array) -> tuple[MCMCState, tuple[TemperedParticles | None, MCMCInfo]]:
         s, info = kernel.step(k, s, target, params, has_aux=True)
         # only waste-free keeps the trajectory; otherwise do not materialize (steps, N, d) arrays
         return s, ((TemperedParticles(s.position, *s.aux) if keep_all else None), info)
@@ -131,9 +147,10 @@ def _mcmc_chain(key, particle, log_prior, log_likelihood, kernel, params, expone
     return TemperedParticles(last.position, *last.aux), infos
 
 
-def step(key, state: TemperedState, next_exponent, *, log_prior, log_likelihood, kernel, num_mcmc_steps: int = 10,
-         resampling: str = "systematic", resample_threshold: float = 1.0, waste_free: bool = False,
-         tune_on: str = "previous"):
+def step(key: jax.Array, state: TemperedState, next_exponent: jax.Array, *, log_prior: LogDensity,
+         log_likelihood: LogDensity, kernel: SMCKernel, num_mcmc_steps: int = 10, resampling: str = "systematic",
+         resample_threshold: float = 1.0, waste_free: bool = False,
+         tune_on: str = "previous") -> tuple[TemperedState, TemperedInfo]:
     """One reweight -> resample -> move step to ``next_exponent``.  Returns ``(TemperedState, TemperedInfo)``."""
     k_res, k_move = jax.random.split(key)
     pop = state.population
@@ -180,39 +197,45 @@ class _Trace(NamedTuple):
     increments: jax.Array
 
 
-def build_sampler(log_prior, log_likelihood, *, kernel, target_ess=0.5, schedule=None, waste_free=False,
-                  num_mcmc_steps=10, resampling="systematic", resample_threshold=None, max_steps=500,
-                  tune_on="previous"):
+#: ``(state, trace, step index, valid, key)`` of the sampler's while loop
+_Carry = tuple[TemperedState, _Trace, jax.Array, jax.Array, jax.Array]
+#: ``run(key, positions)``: final state, trace, number of steps, validity flag
+_RunOutput = tuple[TemperedState, _Trace, jax.Array, jax.Array]
+
+
+def build_sampler(log_prior: LogDensity, log_likelihood: LogDensity, *, kernel: SMCKernel, target_ess: float = 0.5,
+                  schedule: ArrayLike | None = None, waste_free: bool = False, num_mcmc_steps: int = 10,
+                  resampling: str = "systematic", resample_threshold: float | None = None, max_steps: int = 500,
+                  tune_on: str = "previous") -> Callable[[jax.Array, jax.Array], _RunOutput]:
     """Pure ``run(key, positions) -> (TemperedState, trace, num_steps, valid)`` (jit/vmap-able).
 
     ``positions`` are flat prior draws (N, d).  The loop is a ``lax.while_loop``
     that stops at exponent 1, after ``max_steps`` steps, or when the weights
     become unusable (``valid`` False; the public wrapper raises).
     """
-    adaptive = schedule is None
+    sched = None if schedule is None else jnp.asarray(schedule)
     if resample_threshold is None:
-        resample_threshold = 1.0 if adaptive else 0.5
-    sched = None if adaptive else jnp.asarray(schedule)
-    n_steps_max = max_steps if adaptive else int(sched.shape[0])
+        resample_threshold = 1.0 if sched is None else 0.5
+    n_steps_max = max_steps if sched is None else int(sched.shape[0])
     do_step = partial(step, log_prior=log_prior, log_likelihood=log_likelihood, kernel=kernel,
                       num_mcmc_steps=num_mcmc_steps, resampling=resampling,
                       resample_threshold=resample_threshold, waste_free=waste_free, tune_on=tune_on)
 
-    def run(key, positions):
+    def run(key: jax.Array, positions: jax.Array) -> _RunOutput:
         state = init(positions, log_prior, log_likelihood, kernel)
         dtype = positions.dtype
         nan = jnp.full((n_steps_max,), jnp.nan, dtype)
         trace = _Trace(jnp.full((n_steps_max + 1,), jnp.nan, dtype).at[0].set(0.0), nan, nan, nan)
         valid0 = weights_valid(_tempered_increment(state.population.particles.log_likelihood, 1.0))
 
-        def cond(c):
+        def cond(c: _Carry) -> jax.Array:
             s, _, i, valid, _ = c
             return (s.exponent < 1.0) & (i < n_steps_max) & valid
 
-        def body(c):
+        def body(c: _Carry) -> _Carry:
             s, tr, i, valid, k = c
             k, k_step = jax.random.split(k)
-            if adaptive:
+            if sched is None:
                 nxt = solve_next_exponent(s.population.log_weights, s.population.particles.log_likelihood,
                                           s.exponent, target_ess)
             else:
@@ -223,19 +246,22 @@ def build_sampler(log_prior, log_likelihood, *, kernel, target_ess=0.5, schedule
             ok = info.valid & jnp.isfinite(s.population.log_evidence)
             return s, tr, i + 1, valid & ok, k
 
-        state, trace, i, valid, _ = jax.lax.while_loop(cond, body, (state, trace, 0, valid0, key))
+        init_carry: _Carry = (state, trace, jnp.asarray(0), valid0, key)  # same weak int32 as a literal 0
+        state, trace, i, valid, _ = jax.lax.while_loop(cond, body, init_carry)
         return state, trace, i, valid
 
     return run
 
 
-_COMPILED_CACHE: dict = {}
+_COMPILED_CACHE: dict[tuple[Any, ...], Callable[..., Any]] = {}
 
 
-def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_particles=None, num_particles=None, *,
-                 kernel=None, target_ess: float = 0.5, schedule=None, waste_free: bool = False,
-                 num_mcmc_steps: int = 10, resampling: str = "systematic", resample_threshold=None,
-                 max_steps: int = 500, tune_on: str = "previous", _describe=None, mesh=None) -> SMCResult:
+def tempered_smc(key: jax.Array | int, log_prior: ParticleLogDensity, log_likelihood: ParticleLogDensity,
+                 init_particles: PyTree | Callable[[jax.Array, int], PyTree] = None, num_particles: int | None = None,
+                 *, kernel: SMCKernel | None = None, target_ess: float = 0.5, schedule: ArrayLike | None = None,
+                 waste_free: bool = False, num_mcmc_steps: int = 10, resampling: str = "systematic",
+                 resample_threshold: float | None = None, max_steps: int = 500, tune_on: str = "previous",
+                 _describe: Callable[[PyTree], str] | None = None, mesh: Mesh | None = None) -> SMCResult:
     r"""Tempered SMC sampler from the prior to the posterior, with its log-evidence.
 
     Parameters
@@ -319,8 +345,6 @@ def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_partic
     >>> bool(abs(res.particles.mean() - 0.5) < 0.15)
     True
     """
-    from probinf.mcmc import SMCKernel  # noqa: F401  (documentation of the protocol)
-
     if mesh is not None:
         from probinf.distributed.tempered import tempered_smc_on_mesh
 
@@ -343,8 +367,7 @@ def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_partic
         raise ValueError(f"tune_on must be 'previous' or 'reweighted', got {tune_on!r}")
     if resampling not in RESAMPLING_METHODS:
         raise ValueError(f"resampling must be one of {sorted(RESAMPLING_METHODS)}, got {resampling!r}")
-    if schedule is not None:
-        schedule = _check_schedule(schedule)
+    sched = None if schedule is None else _check_schedule(schedule)
 
     keys = as_key(key, allow_batch=True)
     batched = jnp.issubdtype(keys.dtype, jax.dtypes.prng_key) and keys.ndim == 1
@@ -361,20 +384,35 @@ def tempered_smc(key, log_prior: Callable, log_likelihood: Callable, init_partic
         )
     flat = jax.vmap(jax.vmap(lambda p: ravel_pytree(p)[0]))(particles) if batched else flat0
 
-    lp = lambda z: log_prior(unravel(z))
-    ll = lambda z: log_likelihood(unravel(z))
-    _check_initial_densities(flat0, lp, ll, None if _describe is None else (lambda z: _describe(unravel(z))))
-    options = dict(target_ess=float(target_ess), schedule=None if schedule is None else tuple(schedule.tolist()),
-                   waste_free=bool(waste_free), num_mcmc_steps=num_mcmc_steps, resampling=resampling,
-                   resample_threshold=resample_threshold, max_steps=max_steps, tune_on=tune_on)
-    fn = _compiled_run(kernel, log_prior, log_likelihood, lp, ll, options, schedule, one, batched)
+
+    def lp(z: jax.Array) -> jax.Array:
+        return log_prior(unravel(z))
+
+    def ll(z: jax.Array) -> jax.Array:
+        return log_likelihood(unravel(z))
+
+    describe = None if _describe is None else _unraveled(_describe, unravel)
+    _check_initial_densities(flat0, lp, ll, describe)
+    options: dict[str, Any] = dict(
+        target_ess=float(target_ess), schedule=None if sched is None else tuple(sched.tolist()),
+        waste_free=bool(waste_free), num_mcmc_steps=num_mcmc_steps, resampling=resampling,
+        resample_threshold=resample_threshold, max_steps=max_steps, tune_on=tune_on)
+    fn = _compiled_run(kernel, log_prior, log_likelihood, lp, ll, options, sched, one, batched)
     run_keys = jax.vmap(lambda k: jax.random.fold_in(k, 2))(keys) if batched else jax.random.fold_in(keys, 2)
     state, trace, num_steps, valid = fn(run_keys, flat)
     return _package_or_explain(state, trace, num_steps, valid, unravel, batched,
-                               max_steps if schedule is None else None, flat0, lp, ll)
+                               max_steps if sched is None else None, flat0, lp, ll)
 
 
-def _initial_particles(keys, batched, init_particles, num_particles):
+def _unraveled(describe: Callable[[PyTree], str], unravel: Callable[[jax.Array], PyTree]) -> Callable[[jax.Array], str]:
+    def on_flat(z: jax.Array) -> str:
+        return describe(unravel(z))
+
+    return on_flat
+
+
+def _initial_particles(keys: jax.Array, batched: bool, init_particles: PyTree | Callable[[jax.Array, int], PyTree],
+                       num_particles: int | None) -> PyTree:
     """Prior draws: ``init_particles`` itself, or the prior sampler called with ``fold_in(key, 1)``."""
     first_key = keys[0] if batched else keys
     if callable(init_particles):
@@ -394,7 +432,9 @@ def _initial_particles(keys, batched, init_particles, num_particles):
     return particles
 
 
-def _compiled_run(kernel, log_prior, log_likelihood, lp, ll, options, schedule, one, batched):
+def _compiled_run(kernel: SMCKernel, log_prior: ParticleLogDensity, log_likelihood: ParticleLogDensity, lp: LogDensity,
+                   ll: LogDensity, options: dict[str, Any], schedule: NDArray[np.float64] | None,
+                  one: PyTree, batched: bool) -> Callable[..., Any]:
     """The jitted sampler, reused across calls with the same densities, kernel settings and particle
     structure (repeated calls with new keys, e.g. several seeds, do not recompile)."""
     # The kernel enters by type and attribute values (value_key), not repr; an unhashable one disables the cache.

@@ -9,22 +9,28 @@ incremental log-weight is :math:`+\delta\,\log L(x)`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
 __all__ = ["solve_next_exponent", "tempered_logdensity"]
 
+#: ``x -> (log p(x) + exponent * log L(x), (log p(x), log L(x)))``
+TemperedLogDensity = Callable[[jax.Array], tuple[jax.Array, tuple[jax.Array, jax.Array]]]
 
-def _tempered_increment(log_likelihood, delta):
+
+def _tempered_increment(log_likelihood: jax.Array, delta: jax.Array | float) -> jax.Array:
     # delta * (-inf) must stay -inf and 0 * (-inf) must be 0 (not NaN).
     return jnp.where(delta > 0, delta * log_likelihood, 0.0)
 
 
-def tempered_logdensity(log_prior, log_likelihood, exponent):
+def tempered_logdensity(log_prior: Callable[[jax.Array], jax.Array], log_likelihood: Callable[[jax.Array], jax.Array],
+                        exponent: jax.Array | float) -> TemperedLogDensity:
     r"""``x -> (log p(x) + exponent * log L(x), (log p(x), log L(x)))``, the target of the moves."""
 
-    def f(x):
+    def f(x: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
         lp = log_prior(x)
         ll = log_likelihood(x)
         return lp + _tempered_increment(ll, exponent), (lp, ll)
@@ -32,7 +38,8 @@ def tempered_logdensity(log_prior, log_likelihood, exponent):
     return f
 
 
-def solve_next_exponent(log_weights, log_likelihood, exponent, target_ess, *, num_iter: int = 60):
+def solve_next_exponent(log_weights: jax.Array, log_likelihood: jax.Array, exponent: jax.Array | float,
+                        target_ess: float, *, num_iter: int = 60) -> jax.Array:
     r"""Next exponent :math:`\lambda' \in (\lambda, 1]` with :math:`\mathrm{ESS} \ge` ``target_ess * N``.
 
     Solves :math:`\log\mathrm{ESS}(W \cdot L^{\delta}) = \log(\text{target}\cdot N)`
@@ -57,18 +64,18 @@ def solve_next_exponent(log_weights, log_likelihood, exponent, target_ess, *, nu
     dtype = log_weights.dtype
     log_target = jnp.log(jnp.asarray(target_ess * n, dtype))
 
-    def log_ess(delta):
+    def log_ess(delta: jax.Array) -> jax.Array:
         lw = log_weights + _tempered_increment(log_likelihood, delta)
         val = 2.0 * logsumexp(lw) - logsumexp(2.0 * lw)
         return jnp.where(jnp.isnan(val), -jnp.inf, val)
 
     remaining = jnp.asarray(1.0, dtype) - exponent
-    eps = jnp.finfo(dtype).eps
+    eps = jnp.finfo(dtype).eps  # type: ignore[no-untyped-call]  # unannotated in jax
     # smallest increment that still moves lambda in floating point (relative to lambda, not to 1:
     # the first steps of a peaked likelihood need increments far below float32 eps)
     d_min = jnp.minimum(jnp.maximum(8.0 * eps * exponent, jnp.asarray(1e-30, dtype)), remaining)
 
-    def body(_, bracket):
+    def body(_: int, bracket: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
         lo, hi = bracket  # log-deltas: ESS(lo) >= target > ESS(hi)
         mid = 0.5 * (lo + hi)
         ok = log_ess(jnp.exp(mid)) >= log_target

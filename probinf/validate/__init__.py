@@ -22,14 +22,14 @@ from probinf.validate.enumeration import (
     offspring_distribution,
     resampling_breakpoints,
 )
+from probinf.validate.geweke import GewekeResult, geweke_test
+from probinf.validate.sbc import SBCResult, rank_uniformity_test, sbc, sbc_ranks
 from probinf.validate.statistical import (
     StatCheck,
     check_evidence_unbiased,
     check_filtering_means,
     pf_replicates,
 )
-from probinf.validate.geweke import GewekeResult, geweke_test
-from probinf.validate.sbc import SBCResult, rank_uniformity_test, sbc, sbc_ranks
 
 __all__ = [
     "EnumerationResult",

@@ -27,11 +27,13 @@ with its breakpoints, and a ``reweight(population, log_increment)`` block.
 from __future__ import annotations
 
 import itertools
-from typing import Callable, NamedTuple, Optional
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from scipy.special import logsumexp
 
 from probinf._compat import enable_x64
@@ -50,8 +52,20 @@ __all__ = [
     "enumerate_csmc_kernel",
 ]
 
+_Floats = NDArray[np.float64]
+#: ``(log_weights (N,), M, u) -> ancestors (M,)``, ``u`` a scalar or a (M,) vector of uniforms
+Resampler = Callable[[jax.Array, int, jax.Array], jax.Array]
+#: ``(Population, log_increment) -> (Population, info)``
+ReweightFn = Callable[[Population, jax.Array], tuple[Population, Any]]
+#: ``(weights (N,), M) -> breakpoints``, one sorted array in [0, 1] per uniform coordinate
+BreakpointsFn = Callable[[_Floats, int], Sequence[_Floats]]
+#: a particle system up to its probability: (states (N,), log-weights (N,), log-evidence)
+_State = tuple[tuple[int, ...], tuple[float, ...], float]
+#: (probability, states (N,), previous log-weights (N,), previous log-evidence, log increments (N,))
+_Branch = tuple[float, NDArray[np.int_], _Floats, float, _Floats]
 
-def resampling_breakpoints(weights, num_samples: int, method: str):
+
+def resampling_breakpoints(weights: ArrayLike, num_samples: int, method: str) -> list[_Floats]:
     """Per-slot breakpoints of the uniforms in [0, 1) for the built-in schemes.
 
     Returns a list (one entry per uniform coordinate) of sorted breakpoint
@@ -62,7 +76,7 @@ def resampling_breakpoints(weights, num_samples: int, method: str):
     m = num_samples
     c = m * np.cumsum(w)
 
-    def cells(points):
+    def cells(points: _Floats) -> _Floats:
         pts = np.asarray([p for p in points if 0.0 < p < 1.0], dtype=np.float64)
         return np.unique(np.concatenate([[0.0, 1.0], pts]))
 
@@ -80,19 +94,19 @@ def resampling_breakpoints(weights, num_samples: int, method: str):
     raise ValueError(f"no breakpoints known for method {method!r}; pass breakpoints= explicitly")
 
 
-_BATCHED: dict = {}
+_BATCHED: dict[Callable[..., Any], Callable[..., Any]] = {}
 
 
-def _batched(fn):
+def _batched(fn: Resampler) -> Callable[..., Any]:
     """``fn`` vmapped over the uniforms and jitted once per function (M static)."""
     if fn not in _BATCHED:
         _BATCHED[fn] = jax.jit(jax.vmap(fn, in_axes=(None, None, 0)), static_argnums=1)
     return _BATCHED[fn]
 
 
-def _batched_reweight(rw):
+def _batched_reweight(rw: ReweightFn) -> Callable[..., Any]:
     if rw not in _BATCHED:
-        def one(lw, lz, inc):
+        def one(lw: jax.Array, lz: jax.Array, inc: jax.Array) -> tuple[jax.Array, jax.Array]:
             pop, _ = rw(Population(jnp.zeros(lw.shape[0]), lw, lz), inc)
             return pop.log_weights, pop.log_evidence
 
@@ -100,8 +114,9 @@ def _batched_reweight(rw):
     return _BATCHED[rw]
 
 
-def enumerate_resampling(weights, method="systematic", num_samples: Optional[int] = None, *,
-                         resampler: Optional[Callable] = None, breakpoints=None):
+def enumerate_resampling(weights: ArrayLike, method: str = "systematic", num_samples: int | None = None, *,
+                         resampler: Resampler | None = None,
+                         breakpoints: Sequence[_Floats] | None = None) -> dict[tuple[int, ...], float]:
     """Exact distribution of the ancestor vector: ``{ancestors tuple: probability}``.
 
     Parameters
@@ -139,23 +154,25 @@ def enumerate_resampling(weights, method="systematic", num_samples: Optional[int
         scalar_u = method == "systematic" if resampler is None else len(bps) == 1
         u_j = jnp.asarray(grid_u[:, 0] if scalar_u else grid_u, jnp.float64)
         anc = np.asarray(_batched(fn)(jnp.asarray(lw, jnp.float64), m, u_j))[: len(grid_p)]
-    out: dict = {}
-    for a, p in zip(map(tuple, anc.tolist()), grid_p):
+    out: dict[tuple[int, ...], float] = {}
+    for a, p in zip(map(tuple, anc.tolist()), grid_p, strict=True):
         out[a] = out.get(a, 0.0) + float(p)
     return out
 
 
-def offspring_distribution(weights, method="systematic", num_samples: Optional[int] = None, **kwargs):
+def offspring_distribution(weights: Sequence[float] | NDArray[Any] | jax.Array, method: str = "systematic",
+                           num_samples: int | None = None, **kwargs: Any) -> dict[tuple[int, ...], float]:
     """Exact distribution of the offspring counts: ``{counts tuple: probability}``."""
     n = len(weights)
-    out: dict = {}
+    out: dict[tuple[int, ...], float] = {}
     for anc, p in enumerate_resampling(weights, method, num_samples, **kwargs).items():
         counts = tuple(np.bincount(np.asarray(anc, int), minlength=n).tolist())
         out[counts] = out.get(counts, 0.0) + p
     return out
 
 
-def exact_hmm_posterior(initial_probs, transition_matrix, obs_log_lik):
+def exact_hmm_posterior(initial_probs: ArrayLike, transition_matrix: ArrayLike,
+                        obs_log_lik: ArrayLike) -> tuple[_Floats, _Floats]:
     r"""Forward algorithm for a finite-state HMM.
 
     Parameters
@@ -172,7 +189,8 @@ def exact_hmm_posterior(initial_probs, transition_matrix, obs_log_lik):
     p0 = np.asarray(initial_probs, np.float64)
     P = np.asarray(transition_matrix, np.float64)
     ll = np.asarray(obs_log_lik, np.float64)
-    log_z, filt = [], []
+    log_z: list[float] = []
+    filt: list[_Floats] = []
     pred = p0
     lz = 0.0
     for t in range(ll.shape[0]):
@@ -196,11 +214,11 @@ class EnumerationResult(NamedTuple):
     ``num_branches`` counts the merged outcomes enumerated.
     """
 
-    expected_evidence: np.ndarray
-    exact_evidence: np.ndarray
-    collapsed_filtering: np.ndarray
-    exact_filtering: np.ndarray
-    total_probability: np.ndarray
+    expected_evidence: _Floats
+    exact_evidence: _Floats
+    collapsed_filtering: _Floats
+    exact_filtering: _Floats
+    total_probability: _Floats
     num_branches: int
 
     @property
@@ -212,10 +230,10 @@ class EnumerationResult(NamedTuple):
         return float(np.max(np.abs(self.collapsed_filtering - self.exact_filtering)))
 
 
-def enumerate_particle_filter(initial_probs, transition_matrix, obs_log_lik, num_particles: int, *,
-                              method: str = "systematic", ess_threshold: float = 0.5,
-                              proposal=None, reweight: Optional[Callable] = None,
-                              resampler: Optional[Callable] = None, breakpoints: Optional[Callable] = None
+def enumerate_particle_filter(initial_probs: ArrayLike, transition_matrix: ArrayLike, obs_log_lik: ArrayLike,
+                              num_particles: int, *, method: str = "systematic", ess_threshold: float = 0.5,
+                              proposal: tuple[ArrayLike, ArrayLike] | None = None, reweight: ReweightFn | None = None,
+                              resampler: Resampler | None = None, breakpoints: BreakpointsFn | None = None
                               ) -> EnumerationResult:
     r"""Enumerate every outcome of a particle filter on a finite-state HMM.
 
@@ -265,61 +283,65 @@ def enumerate_particle_filter(initial_probs, transition_matrix, obs_log_lik, num
     rw = reweight if reweight is not None else _reweight_block
     rw_batch = _batched_reweight(rw)
     configs = np.array(list(itertools.product(range(k_states), repeat=n)), dtype=int)  # (K^N, N)
-    res_cache: dict = {}
+    res_cache: dict[tuple[float, ...], dict[tuple[int, ...], float]] = {}
 
-    def ancestors_dist(lw):
+    def ancestors_dist(lw: _Floats) -> dict[tuple[int, ...], float]:
         key = tuple(np.round(lw, 14))
         if key not in res_cache:
             w = np.exp(lw - lw.max())
             if resampler is None:
                 res_cache[key] = enumerate_resampling(w, method, n)
             else:
+                if breakpoints is None:
+                    raise TypeError("a custom resampler needs breakpoints=(weights, M) -> list of arrays, got None")
                 res_cache[key] = enumerate_resampling(w, method, n, resampler=resampler, breakpoints=breakpoints(w, n))
         return res_cache[key]
 
-    def collapse(states):
+    def collapse(states: dict[_State, float]) -> tuple[float, _Floats, float]:
         z = sum(p * np.exp(lz) for (_, _, lz), p in states.items())
         phi = np.zeros(k_states)
         for (x, lw, lz), p in states.items():
             np.add.at(phi, np.asarray(x), p * np.exp(lz) * np.exp(np.asarray(lw)))
         return z, phi, sum(states.values())
 
-    def advance(branches):
+    def advance(branches: list[_Branch]) -> dict[_State, float]:
         # branches: list of (prob, x (N,), prev_lw (N,), prev_lz, log_increment (N,))
         probs = np.array([b[0] for b in branches])
         xs = np.array([b[1] for b in branches])
         nbr = len(branches)
         size = 1 << max(int(nbr - 1).bit_length(), 0)  # pad: few compiled shapes
 
-        def padded(col):
+        def padded(col: int) -> jax.Array:
             a = np.array([b[col] for b in branches], dtype=np.float64)
             return jnp.asarray(np.concatenate([a, np.repeat(a[:1], size - nbr, axis=0)]))
 
         with enable_x64(True):
             lw, lz = rw_batch(padded(2), padded(3), padded(4))
         lw, lz = np.asarray(lw)[:nbr], np.asarray(lz)[:nbr]
-        states: dict = {}
-        for p, x, w, z in zip(probs, xs, lw, lz):
+        states: dict[_State, float] = {}
+        for p, x, w, z in zip(probs, xs, lw, lz, strict=True):
             if p == 0.0:
                 continue
             key = (tuple(x.tolist()), tuple(w.tolist()), float(z))
             states[key] = states.get(key, 0.0) + p
         return states
 
-    branches = []
+    branches: list[_Branch] = []
     uniform = np.full(n, -np.log(n))
     for x in configs:
         prob = np.prod(q0[x])
         inc = ll[0, x] + lp0[x] - lq0[x]
         branches.append((prob, x, uniform, 0.0, inc))
     states = advance(branches)
-    exp_z, filt, tot = [], [], []
+    exp_z: list[float] = []
+    filt: list[_Floats] = []
+    tot: list[float] = []
     nb = len(branches)
     for t in range(ll.shape[0]):
         if t > 0:
             branches = []
-            for (x, lw, lz), p in states.items():
-                lw = np.asarray(lw)
+            for (x, lw_t, lz), p in states.items():
+                lw = np.asarray(lw_t)
                 # The ESS rule of probinf.maybe_resample (ESS itself is tested elsewhere).
                 ess_val = np.exp(2 * logsumexp(lw) - logsumexp(2 * lw))
                 do = ess_val < ess_threshold * n or ess_threshold >= 1.0
@@ -356,7 +378,8 @@ def enumerate_particle_filter(initial_probs, transition_matrix, obs_log_lik, num
     )
 
 
-def exact_path_posterior(initial_probs, transition_matrix, obs_log_lik):
+def exact_path_posterior(initial_probs: ArrayLike, transition_matrix: ArrayLike,
+                         obs_log_lik: ArrayLike) -> tuple[NDArray[np.int_], _Floats]:
     """Exact posterior over all ``K^T`` state paths of a finite HMM: ``(paths (K^T, T), probs (K^T,))``."""
     p0 = np.asarray(initial_probs, np.float64)
     P = np.asarray(transition_matrix, np.float64)
@@ -369,8 +392,9 @@ def exact_path_posterior(initial_probs, transition_matrix, obs_log_lik):
     return paths, np.exp(lp - logsumexp(lp))
 
 
-def enumerate_csmc_kernel(initial_probs, transition_matrix, obs_log_lik, num_particles: int, *,
-                          ancestor_sampling: bool = True, conditional: bool = True):
+def enumerate_csmc_kernel(initial_probs: ArrayLike, transition_matrix: ArrayLike, obs_log_lik: ArrayLike,
+                          num_particles: int, *, ancestor_sampling: bool = True,
+                          conditional: bool = True) -> tuple[NDArray[np.int_], _Floats]:
     r"""Exact transition matrix of conditional SMC on the paths of a finite HMM.
 
     Enumerates every draw of one CSMC sweep (bootstrap proposals, multinomial
@@ -399,17 +423,20 @@ def enumerate_csmc_kernel(initial_probs, transition_matrix, obs_log_lik, num_par
     kernel = np.zeros((len(paths), len(paths)))
     for r_i, ref in enumerate(paths):
         # state: (lineages tuple of tuples, prob); weights recomputed from the last states.
-        states = []
+        states: list[tuple[list[tuple[int, ...]], float]] = []
         for xs in itertools.product(range(k), repeat=n_free):
             prob = float(np.prod(p0[list(xs)]))
-            lin = [(x,) for x in xs] + ([(int(ref[0]),)] if conditional else [])
+            lin: list[tuple[int, ...]] = [(x,) for x in xs]
+            if conditional:
+                lin.append((int(ref[0]),))
             states.append((lin, prob))
         for t in range(1, t_len):
-            new_states = []
+            new_states: list[tuple[list[tuple[int, ...]], float]] = []
             for lin, prob in states:
-                last = np.array([l[-1] for l in lin])
+                last = np.array([lineage[-1] for lineage in lin])
                 w = np.exp(ll[t - 1, last])
                 w = w / w.sum()
+                ref_anc: list[tuple[int | None, float]]
                 if conditional and ancestor_sampling:
                     wa = w * P[last, ref[t]]
                     ref_anc = [(a, wa[a] / wa.sum()) for a in range(n) if wa[a] > 0]
@@ -426,13 +453,13 @@ def enumerate_csmc_kernel(initial_probs, transition_matrix, obs_log_lik, num_par
                         if px == 0.0:
                             continue
                         for a_ref, pr in ref_anc:
-                            nl = [lin[a] + (x,) for a, x in zip(ancs, xs)]
-                            if conditional:
+                            nl = [lin[a] + (x,) for a, x in zip(ancs, xs, strict=True)]
+                            if a_ref is not None:  # conditional: the reference's lineage
                                 nl.append(lin[a_ref] + (int(ref[t]),))
                             new_states.append((nl, prob * pa * px * pr))
             states = new_states
         for lin, prob in states:
-            last = np.array([l[-1] for l in lin])
+            last = np.array([lineage[-1] for lineage in lin])
             w = np.exp(ll[t_len - 1, last])
             w = w / w.sum()
             for b in range(n):

@@ -24,42 +24,50 @@ posterior simulators, JASA 99, doi:10.1198/016214504000001132.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from numpy.typing import NDArray
 from scipy import stats
 
+if TYPE_CHECKING:
+    from pandas import DataFrame
+
 __all__ = ["GewekeResult", "geweke_test", "default_test_functions"]
+
+#: a pytree of arrays (parameters, data): jax has no static type for it
+PyTree = Any
 
 
 @dataclass
 class GewekeResult:
     """Per-test-function means of both simulators, z-scores, p-values; ``pvalue`` is Bonferroni-corrected."""
 
-    mean_marginal: np.ndarray
-    mean_successive: np.ndarray
-    z: np.ndarray
-    pvalues: np.ndarray
+    mean_marginal: NDArray[np.float64]
+    mean_successive: NDArray[np.float64]
+    z: NDArray[np.float64]
+    pvalues: NDArray[np.float64]
     pvalue: float
     alpha: float
-    names: list
+    names: list[str]
 
     @property
     def rejected(self) -> bool:
         return bool(self.pvalue < self.alpha)
 
-    def summary(self):
+    def summary(self) -> DataFrame:
         import pandas as pd
 
         return pd.DataFrame({"test_function": self.names, "marginal_conditional": self.mean_marginal,
                              "successive_conditional": self.mean_successive, "z": self.z, "p": self.pvalues})
 
 
-def default_test_functions(theta, data):
+def default_test_functions(theta: PyTree, data: PyTree) -> jax.Array:
     r""":math:`(\theta_j, \theta_j^2, \theta_j \bar y)` for every scalar component of ``theta``."""
     t, _ = ravel_pytree(theta)
     y, _ = ravel_pytree(data)
@@ -67,8 +75,10 @@ def default_test_functions(theta, data):
     return jnp.concatenate([t, t**2, t * ybar])
 
 
-def geweke_test(key, prior_sampler: Callable, simulator: Callable, transition: Callable, *,
-                num_chains: int = 100, num_steps: int = 200, test_functions: Callable | None = None,
+def geweke_test(key: jax.Array, prior_sampler: Callable[[jax.Array], PyTree],
+                simulator: Callable[[jax.Array, PyTree], PyTree],
+                transition: Callable[[jax.Array, PyTree, PyTree], PyTree], *, num_chains: int = 100,
+                num_steps: int = 200, test_functions: Callable[[PyTree, PyTree], jax.Array] | None = None,
                 alpha: float = 0.01, thin: int = 1) -> GewekeResult:
     r"""Joint-distribution test of a posterior transition kernel.
 
@@ -106,16 +116,16 @@ def geweke_test(key, prior_sampler: Callable, simulator: Callable, transition: C
     """
     g = test_functions or default_test_functions
 
-    def joint(k):
+    def joint(k: jax.Array) -> tuple[PyTree, PyTree]:
         k1, k2 = jax.random.split(k)
         th = prior_sampler(k1)
         return th, simulator(k2, th)
 
-    def chain(k):
+    def chain(k: jax.Array) -> jax.Array:
         k0, kc = jax.random.split(k)
         th0, y0 = joint(k0)
 
-        def body(carry, kk):
+        def body(carry: tuple[PyTree, PyTree], kk: jax.Array) -> tuple[tuple[PyTree, PyTree], jax.Array]:
             th, y = carry
             ks = jax.random.split(kk, thin + 1)
             for i in range(thin):
@@ -127,8 +137,11 @@ def geweke_test(key, prior_sampler: Callable, simulator: Callable, transition: C
         return jnp.mean(vals, axis=0)
 
     k_mc, k_sc = jax.random.split(key)
-    mc = np.asarray(jax.jit(jax.vmap(lambda k: g(*joint(k))))(jax.random.split(k_mc, num_chains * num_steps)),
-                    dtype=np.float64)
+
+    def g_joint(k: jax.Array) -> jax.Array:
+        return g(*joint(k))
+
+    mc = np.asarray(jax.jit(jax.vmap(g_joint))(jax.random.split(k_mc, num_chains * num_steps)), dtype=np.float64)
     sc = np.asarray(jax.jit(jax.vmap(chain))(jax.random.split(k_sc, num_chains)), dtype=np.float64)
     m_mc, se_mc = mc.mean(0), mc.std(0, ddof=1) / np.sqrt(mc.shape[0])
     m_sc, se_sc = sc.mean(0), sc.std(0, ddof=1) / np.sqrt(sc.shape[0])

@@ -18,28 +18,41 @@ simulation-based calibration, arXiv:1804.06788.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from probinf.progress import progress
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 __all__ = ["SBCResult", "sbc", "sbc_ranks", "rank_uniformity_test"]
+
+#: a pytree of arrays (parameters, data, draws): jax has no static type for it
+PyTree = Any
+#: ``key -> theta``
+PriorSampler = Callable[[jax.Array], PyTree]
+#: ``(key, theta) -> data``
+Simulator = Callable[[jax.Array, PyTree], PyTree]
+#: ``(key, data) -> draws`` with leading axis L
+PosteriorSampler = Callable[[jax.Array, PyTree], PyTree]
 
 
 @dataclass
 class SBCResult:
     """Ranks ``(S, d)`` in ``{0..L}``, per-component chi-square p-values, the Bonferroni p-value and the decision."""
 
-    ranks: np.ndarray
+    ranks: NDArray[np.int_]
     num_draws: int
     num_bins: int
-    pvalues: np.ndarray
+    pvalues: NDArray[np.float64]
     pvalue: float
     alpha: float
 
@@ -48,7 +61,7 @@ class SBCResult:
         """True when uniformity is rejected at level ``alpha`` (Bonferroni over components)."""
         return bool(self.pvalue < self.alpha)
 
-    def plot(self, ax=None, component: int = 0):
+    def plot(self, ax: Axes | None = None, component: int = 0) -> Axes:
         """Rank histogram of one component with the 99% band of a uniform histogram (Talts et al. Fig. 1)."""
         import matplotlib.pyplot as plt
 
@@ -65,12 +78,14 @@ class SBCResult:
         return ax
 
 
-def _bin(ranks, num_draws, num_bins):
+def _bin(ranks: NDArray[Any], num_draws: int, num_bins: int) -> NDArray[np.int_]:
     # ranks take L + 1 values; map them to num_bins equal groups
-    return np.minimum((ranks * num_bins) // (num_draws + 1), num_bins - 1).astype(int)
+    binned: NDArray[np.int_] = np.minimum((ranks * num_bins) // (num_draws + 1), num_bins - 1).astype(int)
+    return binned
 
 
-def rank_uniformity_test(ranks, num_draws: int, num_bins: int | None = None):
+def rank_uniformity_test(ranks: ArrayLike, num_draws: int, num_bins: int | None = None
+                         ) -> tuple[NDArray[np.float64], int]:
     """Chi-square p-values (one per column of ``ranks``) for uniformity on ``{0..num_draws}``.
 
     ``num_bins`` must divide ``num_draws + 1`` (so each bin has equal probability);
@@ -85,17 +100,18 @@ def rank_uniformity_test(ranks, num_draws: int, num_bins: int | None = None):
         num_bins = max(cands) if cands else 2
     if (num_draws + 1) % num_bins:
         raise ValueError(f"num_bins={num_bins} must divide num_draws + 1 = {num_draws + 1} for equal-probability bins")
-    pv = []
+    pv: list[float] = []
     for j in range(ranks.shape[1]):
         counts = np.bincount(_bin(ranks[:, j], num_draws, num_bins), minlength=num_bins)
         pv.append(stats.chisquare(counts).pvalue)
     return np.asarray(pv), num_bins
 
 
-def sbc_ranks(key, prior_sampler: Callable, simulator: Callable, posterior_sampler: Callable, *,
-              num_simulations: int, vectorize: bool = True, chunk_size: int | None = None):
+def sbc_ranks(key: jax.Array, prior_sampler: PriorSampler, simulator: Simulator, posterior_sampler: PosteriorSampler,
+              *, num_simulations: int, vectorize: bool = True,
+              chunk_size: int | None = None) -> tuple[NDArray[np.int_], int]:
     """Rank statistics ``(S, d)`` and ``L``; see :func:`sbc` for the arguments."""
-    def one(k):
+    def one(k: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         k1, k2, k3, k4 = jax.random.split(k, 4)
         theta = prior_sampler(k1)
         data = simulator(k2, theta)
@@ -122,7 +138,7 @@ def sbc_ranks(key, prior_sampler: Callable, simulator: Callable, posterior_sampl
     return less + tie_rank, draws.shape[1]
 
 
-def sbc(key, prior_sampler: Callable, simulator: Callable, posterior_sampler: Callable, *,
+def sbc(key: jax.Array, prior_sampler: PriorSampler, simulator: Simulator, posterior_sampler: PosteriorSampler, *,
         num_simulations: int = 200, num_bins: int | None = None, alpha: float = 0.01,
         vectorize: bool = True, chunk_size: int | None = None) -> SBCResult:
     r"""Simulation-based calibration of a posterior sampler.

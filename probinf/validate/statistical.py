@@ -17,13 +17,15 @@ broken estimator is *rejected*.
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from probinf.filtering import particle_filter_core
+from probinf.filtering import ParticleFilterResult, particle_filter_core
+from probinf.ssm import Proposal, StateSpaceModel
 
 __all__ = ["StatCheck", "check_evidence_unbiased", "check_filtering_means", "pf_replicates"]
 
@@ -33,15 +35,16 @@ class StatCheck(NamedTuple):
     ``z`` (worst case over components) against the bound ``z_crit``; ``passed``."""
 
     name: str
-    estimate: np.ndarray
-    reference: np.ndarray
-    standard_error: np.ndarray
+    estimate: NDArray[np.float64]
+    reference: NDArray[np.float64]
+    standard_error: NDArray[np.float64]
     z: float
     z_crit: float
     passed: bool
 
 
-def check_evidence_unbiased(log_evidence_estimates, exact_log_evidence, *, alpha: float = 1e-4) -> StatCheck:
+def check_evidence_unbiased(log_evidence_estimates: ArrayLike, exact_log_evidence: float, *,
+                            alpha: float = 1e-4) -> StatCheck:
     r"""Test :math:`E[\hat Z / Z] = 1` from independent log-evidence estimates.
 
     Parameters
@@ -72,7 +75,7 @@ def check_evidence_unbiased(log_evidence_estimates, exact_log_evidence, *, alpha
                      float(z), z_crit, bool(abs(z) < z_crit))
 
 
-def check_filtering_means(replicate_means, exact_means, *, alpha: float = 1e-3) -> StatCheck:
+def check_filtering_means(replicate_means: ArrayLike, exact_means: ArrayLike, *, alpha: float = 1e-3) -> StatCheck:
     r"""Test that the average of ``R`` runs' filtering means matches the exact means.
 
     Parameters
@@ -98,20 +101,24 @@ def check_filtering_means(replicate_means, exact_means, *, alpha: float = 1e-3) 
 
 @partial(jax.jit, static_argnames=("model", "num_particles", "num_replicates", "resampling",
                                    "ess_threshold", "proposal"))
-def _replicates(key, model, observations, num_particles, num_replicates, theta, resampling,
-                ess_threshold, proposal):
+def _replicates(key: jax.Array, model: StateSpaceModel, observations: Any, num_particles: int, num_replicates: int,
+                theta: jax.Array | None, resampling: str, ess_threshold: float,
+                proposal: Proposal | None) -> tuple[jax.Array, Any, jax.Array]:
     keys = jax.random.split(key, num_replicates)
-    run = lambda k: particle_filter_core(  # noqa: E731
-        k, model, observations, num_particles, theta,
-        resampling=resampling, ess_threshold=ess_threshold, proposal=proposal,
-    )
+
+    def run(k: jax.Array) -> ParticleFilterResult:
+        return particle_filter_core(k, model, observations, num_particles, theta, resampling=resampling,
+                                    ess_threshold=ess_threshold, proposal=proposal)
+
     res = jax.vmap(run)(keys)
     return res.log_evidence, res.filtering_means, res.valid
 
 
-def pf_replicates(key, model, observations, num_particles: int, num_replicates: int, *, theta=None,
-                  resampling: str = "systematic", ess_threshold: float = 0.5, proposal=None):
-    """``num_replicates`` independent particle-filter runs: ``(log_evidence (R,), filtering_means (R, T, ...), valid (R,))``."""
+def pf_replicates(key: jax.Array, model: StateSpaceModel, observations: Any, num_particles: int, num_replicates: int,
+                  *, theta: jax.Array | None = None, resampling: str = "systematic", ess_threshold: float = 0.5,
+                  proposal: Proposal | None = None) -> tuple[NDArray[np.float64], Any, NDArray[np.bool_]]:
+    """``num_replicates`` independent particle-filter runs: ``(log_evidence (R,), filtering_means (R, T, ...),
+    valid (R,))``."""
     lz, means, valid = _replicates(key, model, observations, int(num_particles), int(num_replicates), theta,
                                    resampling, float(ess_threshold), proposal)
     return np.asarray(lz), jax.tree_util.tree_map(np.asarray, means), np.asarray(valid)

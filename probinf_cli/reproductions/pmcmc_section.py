@@ -119,7 +119,7 @@ def pmmh_section(out_dir: Path, *, quick: bool = True, seed: int = 0) -> ReproRe
     pg = particle_gibbs(jax.random.PRNGKey(seed + 1), lg.to_ssm(), y, 400 if quick else 2000, num_particles=10,
                         num_chains=4, num_warmup=50)
     pid = pg.to_arviz()
-    x = np.asarray(pid.posterior["x"]).reshape(-1, t_len)
+    x = np.asarray(pid["posterior"]["x"]).reshape(-1, t_len)
     mcse = np.asarray(az.mcse(pid, var_names=["x"])["x"])
     km, ksd = np.asarray(sm.smoothed_means[:, 0]), np.sqrt(np.asarray(sm.smoothed_covs[:, 0, 0]))
     z = np.abs(x.mean(0) - km) / mcse

@@ -96,7 +96,9 @@ def test_geweke_rejects_shipped_mala_without_proposal_ratio(monkeypatch):
 
 def test_kernel_never_accepts_nan_region():
     # log-density NaN for x > 0.5: proposals there must be rejected, never propagate NaN.
-    f = lambda x: jnp.where(x[0] > 0.5, jnp.nan, -0.5 * jnp.sum(x**2))
+    def f(x):
+        return jnp.where(x[0] > 0.5, jnp.nan, -0.5 * jnp.sum(x**2))
+
     kernel = jax.jit(build_kernel(rwmh_step, f, (jnp.eye(1), 2.0)))
     state = init_state(jnp.zeros(1), f)
     for k in jax.random.split(jax.random.key(0), 200):
@@ -118,3 +120,13 @@ def test_weighted_covariance_matches_numpy(seed, diagonal):
         cov = np.diag(np.diag(cov))
     np.testing.assert_allclose(chol @ chol.T, cov, rtol=1e-6, atol=1e-9)
     assert np.allclose(chol, np.tril(chol))
+
+
+def test_gradient_kernels_name_a_state_without_gradient():
+    def logp(x):
+        return -0.5 * jnp.sum(x**2)
+
+    state = init_state(jnp.zeros(2), logp)  # needs_grad=False: no gradient carried
+    for kernel in (MALA(), HMC()):
+        with pytest.raises(ValueError, match="needs_grad=True"):
+            kernel.step(jax.random.key(0), state, logp, (jnp.eye(2), jnp.asarray(0.1)))

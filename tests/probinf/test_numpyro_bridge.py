@@ -25,7 +25,8 @@ def beta_binomial(n, y=None):
 
 
 def test_beta_binomial_evidence_and_posterior():
-    log_z = gammaln(N_TRIALS + 1) - gammaln(Y + 1) - gammaln(N_TRIALS - Y + 1) + betaln(A + Y, B + N_TRIALS - Y) - betaln(A, B)
+    log_z = (gammaln(N_TRIALS + 1) - gammaln(Y + 1) - gammaln(N_TRIALS - Y + 1) + betaln(A + Y, B + N_TRIALS - Y)
+             - betaln(A, B))
     keys = jax.random.split(jax.random.key(0), 12)
     res = probinf.smc(beta_binomial, N_TRIALS, y=Y, key=keys, num_particles=400, num_mcmc_steps=5)
     p = np.asarray(res.particles["p"])
@@ -58,7 +59,9 @@ def test_split_puts_jacobian_in_prior():
 
 
 def _model(kind):
-    def model(y=jnp.array([1.0, 2.0])):
+    y_default = jnp.array([1.0, 2.0])
+
+    def model(y=y_default):
         if kind == "discrete":
             numpyro.sample("k", dist.Poisson(3.0))
         if kind == "improper":

@@ -11,7 +11,7 @@ from scipy import stats
 
 from probinf import LinearGaussian, ModelSpecificationError, StateSpaceModel, kalman_filter, particle_filter
 from probinf._compat import enable_x64
-from probinf.pmcmc import csmc_kernel, particle_gibbs, pmmh
+from probinf.pmcmc import complete_data_log_density, csmc_kernel, particle_gibbs, pmmh
 from probinf.smoothing import backward_sample, trace_genealogy
 from probinf.validate import enumerate_csmc_kernel, exact_path_posterior
 
@@ -196,3 +196,16 @@ def test_bad_input():
         particle_gibbs(key, m, Y, 10, log_prior=_log_prior)
     with pytest.raises(ValueError, match="return_history"):
         backward_sample(key, m, particle_filter(key, LG.to_ssm(), Y, 10), 3)
+
+
+def test_missing_densities_are_named_before_tracing():
+    bare = StateSpaceModel(
+        initial_sampler=lambda k, n, th: jax.random.normal(k, (n,)),
+        transition_sampler=lambda k, x, t, th: 0.9 * x + jax.random.normal(k, x.shape),
+        observation_log_density=lambda y, x, t, th: norm.logpdf(y, x, 0.5),
+    )
+    y, traj = jnp.zeros(4), jnp.zeros(4)
+    with pytest.raises(ValueError, match="initial_log_density"):
+        complete_data_log_density(bare, traj, y, None)
+    with pytest.raises(ValueError, match="transition_log_density"):
+        csmc_kernel(jax.random.key(0), bare, y, traj, 4)

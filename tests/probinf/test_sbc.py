@@ -46,8 +46,12 @@ def test_sbc_rejects_overconfident_sampler():
 
 
 def _smc_posterior(k, y):
-    lp = lambda t: -0.5 * jnp.sum(t**2)
-    ll = lambda t: -0.5 * jnp.sum((y - t) ** 2) / SIGMA**2
+    def lp(t):
+        return -0.5 * jnp.sum(t**2)
+
+    def ll(t):
+        return -0.5 * jnp.sum((y - t) ** 2) / SIGMA**2
+
     run = build_sampler(lp, ll, kernel=RandomWalk(), num_mcmc_steps=5, max_steps=50)
     k1, k2, k3 = jax.random.split(k, 3)
     state, *_ = run(k2, jax.random.normal(k1, (256, 2)))

@@ -154,7 +154,7 @@ def _compiled_step(kernel, waste_free, n, m):
         compiled = jax.jit(f).lower(keys[0], s, jnp.asarray(0.5, jnp.float64)).compile()
     finally:
         del RESAMPLING_METHODS["_enumeration_fixed"]
-    out = (compiled, {tuple(a.tolist()): k for a, k in zip(table, keys)})
+    out = (compiled, {tuple(a.tolist()): k for a, k in zip(table, keys, strict=True)})
     _COMPILED[cache_key] = out
     return out
 
@@ -232,9 +232,16 @@ def _linreg_problem():
     S = np.linalg.inv(X.T @ X / sigma**2 + np.eye(d) / tau**2)
     m = S @ X.T @ y / sigma**2
     Xj, yj = jnp.asarray(X, jnp.float32), jnp.asarray(y, jnp.float32)
-    lp = lambda b: jnp.sum(jax.scipy.stats.norm.logpdf(b, 0.0, tau))
-    ll = lambda b: jnp.sum(jax.scipy.stats.norm.logpdf(yj, Xj @ b, sigma))
-    sampler = lambda k, N: tau * jax.random.normal(k, (N, d))
+
+    def lp(b):
+        return jnp.sum(jax.scipy.stats.norm.logpdf(b, 0.0, tau))
+
+    def ll(b):
+        return jnp.sum(jax.scipy.stats.norm.logpdf(yj, Xj @ b, sigma))
+
+    def sampler(k, N):
+        return tau * jax.random.normal(k, (N, d))
+
     return lp, ll, sampler, lz, m, np.sqrt(np.diag(S))
 
 
@@ -306,9 +313,16 @@ def test_gamma_poisson_skewed_likelihood_single_run_and_arviz():
     A, B = a + counts.sum(), b + counts.size
     lz = (a * np.log(b) - gammaln(a) + gammaln(A) - A * np.log(B) - gammaln(counts + 1).sum())
     cj = jnp.asarray(counts, jnp.float32)
-    lp = lambda x: a * jnp.log(b) - gammaln(a) + a * x - b * jnp.exp(x)  # Gamma density incl. Jacobian
-    ll = lambda x: jnp.sum(cj * x - jnp.exp(x) - jax.scipy.special.gammaln(cj + 1))
-    sampler = lambda k, n: jnp.log(jax.random.gamma(k, a, (n,)) / b)
+
+    def lp(x):  # Gamma density incl. Jacobian
+        return a * jnp.log(b) - gammaln(a) + a * x - b * jnp.exp(x)
+
+    def ll(x):
+        return jnp.sum(cj * x - jnp.exp(x) - jax.scipy.special.gammaln(cj + 1))
+
+    def sampler(k, n):
+        return jnp.log(jax.random.gamma(k, a, (n,)) / b)
+
     keys = jax.random.split(jax.random.key(2), 12)
     res = tempered_smc(keys, lp, ll, sampler, 400, num_mcmc_steps=5)
     _check_evidence(res.log_evidence, lz)
@@ -324,9 +338,16 @@ def test_gamma_poisson_skewed_likelihood_single_run_and_arviz():
 # Bad input
 # --------------------------------------------------------------------------------------
 
-_lp0 = lambda x: -0.5 * jnp.sum(x**2)
-_ll0 = lambda x: -0.5 * jnp.sum((x - 1.0) ** 2)
-_smp = lambda k, n: jax.random.normal(k, (n, 2))
+def _lp0(x):
+    return -0.5 * jnp.sum(x**2)
+
+
+def _ll0(x):
+    return -0.5 * jnp.sum((x - 1.0) ** 2)
+
+
+def _smp(k, n):
+    return jax.random.normal(k, (n, 2))
 
 
 @pytest.mark.parametrize("kwargs,exc,match", [
@@ -353,10 +374,15 @@ def test_sampler_without_num_particles():
 
 
 def test_nonfinite_initial_densities_are_reported():
-    nan_ll = lambda x: jnp.where(x[0] > 0, jnp.nan, 0.0)
+    def nan_ll(x):
+        return jnp.where(x[0] > 0, jnp.nan, 0.0)
+
     with pytest.raises(ModelSpecificationError, match="NaN"):
         tempered_smc(jax.random.key(0), _lp0, nan_ll, _smp, 16)
-    bad_lp = lambda x: jnp.where(x[0] > 0, -jnp.inf, 0.0)
+
+    def bad_lp(x):
+        return jnp.where(x[0] > 0, -jnp.inf, 0.0)
+
     with pytest.raises(ModelSpecificationError, match="log_prior is not finite"):
         tempered_smc(jax.random.key(0), bad_lp, _ll0, _smp, 16)
     with pytest.raises(probinf.DegenerateWeightsError, match="-inf at all"):
@@ -366,6 +392,8 @@ def test_nonfinite_initial_densities_are_reported():
 def test_degeneration_inside_jit_raises_clear_error():
     # Likelihood finite at the prior draws but NaN after moves (x far out): flag -> SMCFailedError,
     # or too few steps -> SMCFailedError; never a silent NaN result.
-    ll = lambda x: -1e4 * jnp.sum((x - 3.0) ** 2)
+    def ll(x):
+        return -1e4 * jnp.sum((x - 3.0) ** 2)
+
     with pytest.raises(SMCFailedError, match="max_steps"):
         tempered_smc(jax.random.key(0), _lp0, ll, _smp, 64, num_mcmc_steps=1, max_steps=2)

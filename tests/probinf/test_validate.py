@@ -57,7 +57,7 @@ def test_exact_hmm_posterior_brute_force():
     p0, Pm = np.array(P0), np.array(P)
     joint = {}
     for path in itertools.product([0, 1], repeat=3):
-        lp = np.log(p0[path[0]]) + sum(np.log(Pm[a, b]) for a, b in zip(path, path[1:]))
+        lp = np.log(p0[path[0]]) + sum(np.log(Pm[a, b]) for a, b in zip(path, path[1:], strict=False))
         joint[path] = np.exp(lp + sum(LL[t, s] for t, s in enumerate(path)))
     z = sum(joint.values())
     log_z, filt = exact_hmm_posterior(P0, P, LL)
@@ -74,3 +74,11 @@ def test_statistical_checks_accept_and_reject():
     means = rng.normal(0.0, 0.1, size=(200, 10)) + np.arange(10)
     assert check_filtering_means(means, np.arange(10.0)).passed
     assert not check_filtering_means(means, np.arange(10.0) + 0.05).passed
+
+
+def test_custom_resampler_without_breakpoints_is_named():
+    def resampler(lw, m, u):
+        return RESAMPLING_FROM_UNIFORMS["systematic"](lw, m, u)
+
+    with pytest.raises(TypeError, match="breakpoints"):
+        enumerate_particle_filter(P0, P, LL[:2], 2, ess_threshold=1.0, resampler=resampler)
