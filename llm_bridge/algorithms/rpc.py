@@ -36,7 +36,8 @@ def perplexity_consistency(answers: Sequence[Hashable | None], logprobs, paths: 
     if np.any(np.isnan(lp)) or np.any(lp > 1e-9):
         raise ValueError("logprobs must be log-probabilities (<= 0, not NaN); the backend must report them")
     m = float(np.max(lp[np.isfinite(lp)])) if np.isfinite(lp).any() else 0.0
-    seen, conf = set(), {}
+    seen: set = set()
+    conf: dict = {}
     for a, lpi, t in zip(answers, lp, paths, strict=True):
         if a is None or t in seen:
             continue

@@ -125,8 +125,8 @@ def plot_flaws(ft: pd.DataFrame, passk: pd.DataFrame, path):
         if "pf" in g and g.pf.notna().any():
             h = g[g.pf.notna()]
             ax.errorbar(h.K.to_numpy(), h.pf.to_numpy(),
-                        yerr=[(h.pf - h.pf_lower).to_numpy(), (h.pf_upper - h.pf).to_numpy()], fmt="s", ms=6, mfc="none",
-                        color=c, label=f"PF with a step verifier, f={f}")
+                        yerr=[(h.pf - h.pf_lower).to_numpy(), (h.pf_upper - h.pf).to_numpy()], fmt="s", ms=6,
+                        mfc="none", color=c, label=f"PF with a step verifier, f={f}")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("K (samples) / B (particles)")
     ax.set_ylabel("accuracy")

@@ -113,7 +113,8 @@ def family_problems(n: int, difficulty: Difficulty = Difficulty(), *, split: str
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     if not isinstance(difficulty, Difficulty):
         raise TypeError(f"difficulty must be a Difficulty, got {type(difficulty).__name__}")
-    out, i = [], int(start_index)
+    out: list = []
+    i = int(start_index)
     while len(out) < n:
         full = draw_chain(np.random.default_rng([int(seed), i]), MAX_OPS, difficulty.max_value,
                           difficulty.max_multiplier)

@@ -67,7 +67,7 @@ def evaluate_prm(prm, n: int = 300, seed: int = 1, p_corrupt: float = 0.6) -> di
     answers = [corrupt_answer(p, rng, p_corrupt) for p in problems]
     scores = prm.score_steps([format_prompt(p) for p in problems], answers)
     s = np.concatenate([np.asarray(x, float) for x in scores])
-    y = np.concatenate([np.asarray(step_labels(p, a)) for p, a in zip(problems, answers)])
+    y = np.concatenate([np.asarray(step_labels(p, a)) for p, a in zip(problems, answers, strict=True)])
     return {
         "steps": int(len(y)),
         "auroc": auroc(s, y),

@@ -88,7 +88,7 @@ class StepPolicyBackend:
         for prompt in prompts:
             problem, t, v0 = self._state(prompt)
             vals = np.full(n, v0, np.int64)
-            texts = [[] for _ in range(n)]
+            texts: list[list[str]] = [[] for _ in range(n)]
             lps = np.zeros(n)
             finish = "eos"
             while t < len(problem.ops):
@@ -113,7 +113,8 @@ class StepPolicyBackend:
                 if ntok > max_tokens:
                     text, fr, ntok = text[:max_tokens], "length", max_tokens
                 self.tokens += ntok
-                row.append(Generation(text=text, num_tokens=ntok, logprob=float(lps[i]), finish_reason=fr))
+                row.append(Generation(text=text, num_tokens=ntok, logprob=float(lps[i]),
+                                      finish_reason=fr))  # type: ignore[arg-type]  # fr is 'stop', 'eos' or 'length'
             out.append(row)
         return out
 

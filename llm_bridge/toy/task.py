@@ -37,9 +37,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -143,7 +143,7 @@ class ToyProblem:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ToyProblem":
+    def from_dict(cls, d: dict) -> ToyProblem:
         """Inverse of :meth:`to_dict` (extra keys are ignored)."""
         try:
             return cls(start=int(d["start"]), ops=tuple((o, int(a)) for o, a in d["ops"]))

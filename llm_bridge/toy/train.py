@@ -111,7 +111,7 @@ def encode_batch(tokenizer, problems):
     ids = torch.full((len(rows), width), pad, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     lab = torch.full((len(rows), width), -100, dtype=torch.long)
-    for i, (r, lb) in enumerate(zip(rows, labels)):
+    for i, (r, lb) in enumerate(zip(rows, labels, strict=True)):
         ids[i, : len(r)] = torch.tensor(r)
         mask[i, : len(r)] = 1
         lab[i, : len(lb)] = torch.tensor(lb)
@@ -139,7 +139,7 @@ def evaluate(model, tokenizer, problems, *, do_sample: bool = False, seed: int =
                 pad_token_id=tokenizer.pad_token_id,
             )
         texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-        correct += sum(grade(p, t) for p, t in zip(chunk, texts))
+        correct += sum(grade(p, t) for p, t in zip(chunk, texts, strict=True))
     return correct / max(len(problems), 1)
 
 

@@ -73,13 +73,13 @@ def run(out_dir: Path, *, quick: bool = True, seed: int = 0, num_workers: int = 
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = CONFIGS[bool(quick)]
     num_problems, seeds = SIZES[bool(quick)]
-    seeds = tuple(seed + s for s in seeds)
+    run_seeds: tuple[int, ...] = tuple(seed + s for s in seeds)
     t0 = time.perf_counter()
     policy = load_step_policy()
     problems = family_problems(num_problems, cfg.difficulty, split="test", seed=seed)
     success = np.array([policy.success_probability(p) for p in problems])
     greedy = float(np.mean([policy.greedy_answer(p) == p.answer for p in problems]))
-    df, correct = run_experiment(StepPolicyBackend(policy), problems, seeds, cfg, progress=progress,
+    df, correct = run_experiment(StepPolicyBackend(policy), problems, run_seeds, cfg, progress=progress,
                                  num_workers=num_workers)
     t_run = time.perf_counter() - t0
     acc = accuracy_table(df)
@@ -88,14 +88,15 @@ def run(out_dir: Path, *, quick: bool = True, seed: int = 0, num_workers: int = 
     ratios = ratio_table(df, cfg.budgets)
     ft = flaws_table(df, correct, success, cfg)
     figs = [plot_accuracy(main, out_dir / "tts_accuracy_vs_budget.png",
-                          f"{num_problems} held-out problems x {len(seeds)} seeds, verifier f={cfg.fpr}"),
+                          f"{num_problems} held-out problems x {len(run_seeds)} seeds, verifier f={cfg.fpr}"),
             plot_flaws(ft, main[main.method == "pass@k"], out_dir / "tts_flaws_ceiling.png")]
     w = main.pivot(index="budget", columns="method", values="accuracy")
     pk = lambda k: float(np.mean(1 - (1 - success) ** k))  # noqa: E731
     at_max = ft[ft.K == cfg.n_max]
     in_ci = ((at_max.ceiling >= at_max.lower - 0.02) & (at_max.predicted.between(at_max.lower, at_max.upper)))
     lines = [
-        f"Setting: {cfg.difficulty}, {num_problems} held-out problems x seeds {list(seeds)}; step policy (numpy MLP) "
+        f"Setting: {cfg.difficulty}, {num_problems} held-out problems x seeds {list(run_seeds)}; "
+        f"step policy (numpy MLP) "
         f"at temperature 1; ToyStepVerifier f={cfg.fpr}, fnr={cfg.fnr}; {t_run:.0f} s wall for the runs "
         f"({num_workers} worker(s)).",
         f"Difficulty check (exact, from the policy's step distributions): pass@1 {pk(1):.3f}, pass@64 {pk(64):.3f} "

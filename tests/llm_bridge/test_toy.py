@@ -158,7 +158,7 @@ def test_shipped_policy_solves_held_out_problems(toy_backend):
     fails it with probability 2.5e-4, a policy at 60% passes it with probability 2.9e-3 (binomial)."""
     probs = make_problems(120, seed=123, num_ops=(3, 6))
     out = toy_backend.generate([format_prompt(p) for p in probs], max_tokens=80, temperature=0.0)
-    correct = sum(grade(p, r[0].text) for p, r in zip(probs, out))
+    correct = sum(grade(p, r[0].text) for p, r in zip(probs, out, strict=True))
     assert correct >= 87, correct
 
 
