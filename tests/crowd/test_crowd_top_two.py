@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy import stats
 
 from crowd import DegenerateModelError, MajorityVote, OracleTopTwo, TopTwo, simulate_top_two
 from crowd._answers import encode
-from crowd.top_two import best_pairs, pair_scores, spectral_stage
+from crowd.top_two import best_pairs, pair_scores, skills_from_pairs, spectral_stage
 
 K5 = list(range(5))
 
@@ -83,6 +84,24 @@ def test_noiseless_recovery_and_confusion():
     # q-hat MLE from 60 answers: sd ~ sqrt(q(1-q)/ (60*0.95)) ~ 0.06; mean over 200 tasks within 0.02
     assert abs(top["confusion"].mean() - 0.75) < 0.02
     assert np.abs(tt.skills_ - 0.95).max() < 0.1
+
+
+def test_skill_moment_estimate_is_unbiased_given_the_true_pairs():
+    """Given the true pairs, a worker's answer falls in {g, h} with probability s = p + (1 - p) 2/K, so
+    (share - 2/K) / (1 - 2/K) is unbiased for p.  Every worker answers m = 2000 tasks, so its estimate has
+    sd sqrt(s (1 - s) / m) / (1 - 2/K) (<= 0.019 at K = 5); max |z| over 30 workers, two-sided,
+    false-failure rate 1e-6 (Bonferroni).  The single-label chance rate 1/K would be off by ~0.2 at p = 0.2."""
+    K, m = 5, 2000
+    p = np.repeat([0.2, 0.5, 0.8], 10)
+    a, tr, _ = simulate_top_two(len(p), m, K, 1.0, skills=p, seed=11)
+    enc = encode(a, K5)
+    first = tr["first"].reindex(enc.tasks).to_numpy()  # labels 0..K-1 are their own codes
+    second = tr["second"].reindex(enc.tasks).to_numpy()
+    p_hat = skills_from_pairs(enc, first, second)
+    p_w = p[enc.workers.to_numpy()]
+    s_w = p_w + (1 - p_w) * 2 / K
+    z = (p_hat - p_w) / (np.sqrt(s_w * (1 - s_w) / m) / (1 - 2 / K))
+    assert np.abs(z).max() < stats.norm.isf(1e-6 / (2 * len(p))), z
 
 
 def test_oracle_is_exact_argmax():

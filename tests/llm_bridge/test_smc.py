@@ -25,6 +25,21 @@ def _step(lw, active, mode, seed=0, method="multinomial", resampling="every"):
     return np.asarray(pop.log_weights, float), info[: len(lw)], bool(info[len(lw)]), float(pop.log_evidence)
 
 
+@pytest.mark.parametrize("tau", [0.25, 0.5, 1.0, 3.0])
+def test_log_potential_is_the_papers_softmax_temperature(tau):
+    """softmax(logit(r) / tau): resampling probabilities proportional to (r / (1 - r)) ** (1 / tau), in closed
+    form, with r clipped to [1e-6, 1 - 1e-6] (tau = 1 alone cannot tell dividing by tau from multiplying)."""
+    r = np.array([0.2, 0.5, 0.75, 0.9])
+    np.testing.assert_allclose(log_potential(r, tau), np.log((r / (1 - r)) ** (1 / tau)), rtol=1e-12, atol=1e-15)
+    probs = np.exp(log_potential(r, tau) - logsumexp(log_potential(r, tau)))
+    odds = (r / (1 - r)) ** (1 / tau)
+    np.testing.assert_allclose(probs, odds / odds.sum(), rtol=1e-12)
+    lo = 1e-6
+    assert log_potential(0.0, tau) == pytest.approx(np.log(lo / (1 - lo)) / tau, rel=1e-9)
+    # rel=1e-9: 1 - (1 - lo) is not exactly lo in floating point
+    assert log_potential(1.0, tau) == pytest.approx(-np.log(lo / (1 - lo)) / tau, rel=1e-9)
+
+
 @pytest.mark.parametrize("method", ["multinomial", "systematic", "stratified", "residual"])
 def test_active_mode_keeps_the_active_total_and_the_finished_weights(method):
     rng = np.random.default_rng(0)

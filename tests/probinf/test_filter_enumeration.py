@@ -15,7 +15,8 @@ filter's randomness is enumerable:
   the shipped, key-driven resampler produces it, runs the public filter with that key and
   weights its estimate by the exact probability.
 
-Hence :math:`E[\hat Z_t]` and :math:`E[\hat Z_t \sum_i W^i_t X^i_t]` are computed exactly
+Hence :math:`E[\hat Z_t]` (from the reported increments, and for ``t = T - 1`` from the
+reported ``log_evidence`` itself) and :math:`E[\hat Z_t \sum_i W^i_t X^i_t]` are computed exactly
 (float64) and compared with the forward algorithm to 1e-10.  The key-driven draws
 themselves (``randint`` / ``uniform`` in multinomial and residual resampling) are checked
 against the same exact offspring law over 4000 fixed keys: a binomial z-test per outcome,
@@ -146,6 +147,7 @@ def enumerate_public_filter(method, threshold, num_search_keys=64):
                 for count, p_anc in law.items():
                     res = _run(tape, keys[count], method, threshold)
                     z = np.exp(np.cumsum(np.asarray(res.log_evidence_increments)))
+                    z[-1] = np.exp(float(res.log_evidence))  # Z_hat_T as reported, not rebuilt from increments
                     ez += p_tape * p_anc * z
                     ephi += p_tape * p_anc * z * np.asarray(res.filtering_means)
     return ez, ephi

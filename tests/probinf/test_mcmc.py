@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from probinf._compat import enable_x64
-from probinf.mcmc import HMC, MALA, RandomWalk, build_kernel, init_state, rwmh_step, weighted_covariance_chol
+from probinf.mcmc import HMC, MALA, RandomWalk, build_kernel, hmc_step, init_state, rwmh_step, weighted_covariance_chol
 from probinf.validate.geweke import geweke_test
 
 SIGMA = 0.7  # observation noise
@@ -92,6 +92,30 @@ def test_geweke_rejects_shipped_mala_without_proposal_ratio(monkeypatch):
     monkeypatch.setattr(probinf.mcmc, "_mala_log_q_ratio", lambda z, rev: jnp.zeros((), z.dtype))
     res = geweke_test(jax.random.key(1), prior, simulate, _mala_transition(), num_chains=100, num_steps=100)
     assert res.rejected, res.summary()
+
+
+# 20 000 independent chains; the variance estimate of N(0, 1) draws has standard error sqrt(2 / n).
+# Two-sided z-test at false-failure rate 1e-6 (|z| < 4.89); a wrong-signed kinetic energy in the
+# acceptance gives variance 1.31 (about 31 standard errors) at this step size.
+def test_hmc_leaves_gaussian_invariant_at_a_large_step_size():
+    """One shipped HMC transition (one leapfrog step, eps = 1.9, acceptance ~0.55) started from the
+    target N(0, 1) must return N(0, 1): the energy error is large here, so only a correct Metropolis
+    correction keeps the target (Geweke above runs at small steps where the correction barely acts)."""
+    n, eps = 20_000, 1.9
+    f = lambda x: -0.5 * jnp.sum(x**2)  # noqa: E731
+    kernel = build_kernel(hmc_step, f, (jnp.eye(1), eps), num_leapfrog=1)
+    k0, k1 = jax.random.split(jax.random.key(3))
+    x0 = jax.random.normal(k0, (n, 1))
+
+    def one(k, x):
+        state, _ = kernel(k, init_state(x, f, needs_grad=True))
+        return state.position[0]
+
+    x1 = np.asarray(jax.jit(jax.vmap(one))(jax.random.split(k1, n), x0), float)
+    accept = np.mean(x1 != np.asarray(x0[:, 0]))
+    assert 0.45 < accept < 0.65, accept  # the Metropolis step really acts
+    z = (np.mean(x1**2) - 1.0) / np.sqrt(2.0 / n)
+    assert abs(z) < 4.89, z
 
 
 def test_kernel_never_accepts_nan_region():

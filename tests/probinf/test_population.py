@@ -49,6 +49,8 @@ def test_resample_population_keeps_evidence_and_pytree():
     pop = init_population(parts, jnp.log(jnp.array([0.0, 0.0, 1.0, 0.0, 0.0]) + 1e-30))
     new, info = resample_population(jax.random.PRNGKey(0), pop)
     assert float(new.log_evidence) == float(pop.log_evidence)
+    # equal weights after resampling, normalized: log W = -log N
+    np.testing.assert_allclose(np.asarray(new.log_weights), np.full(5, -np.log(5)), rtol=1e-6)
     np.testing.assert_array_equal(np.asarray(new.particles["a"]), np.full(5, 2.0))
     np.testing.assert_array_equal(np.asarray(new.particles["b"]), np.tile([4.0, 5.0], (5, 1)))
     assert bool(info.resampled) and bool(info.valid)
