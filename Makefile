@@ -82,7 +82,7 @@ notebooks: install-test
 	for nb in notebooks/*.ipynb; do PROBINF_PROGRESS=0 $(BIN)/jupyter execute --inplace --timeout=600 "$$nb" || exit 1; done
 
 # Mutation check: each planted one-line bug in mutants/mutants.toml must make its tests fail
-# (runs in a temporary copy of the tree; ~15 min on 2 cores).  MUTANTS_ARGS='--only ID,ID' for a few.
+# (runs in a temporary copy of the tree; about 5 min with 2 workers on 2 cores).  MUTANTS_ARGS='--only ID,ID' for a few.
 .PHONY: mutants
 mutants: install-test
 	$(BIN)/python mutants/run.py $(MUTANTS_ARGS)
