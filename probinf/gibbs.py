@@ -155,6 +155,31 @@ class PGResult(NamedTuple):
     accepted: NDArray[Any]
     param_names: tuple[str, ...]
 
+    def get_samples(self, group_by_chain: bool = False, state_name: str = "x") -> dict[str, NDArray[Any]]:
+        """Draws by name, as NumPyro's ``MCMC.get_samples``: the parameters and the state trajectories
+        (``state_name``, or ``state_name_i`` per leaf of a pytree state); leading ``(C*S,)`` or ``(C, S)``."""
+        out: dict[str, NDArray[Any]] = {}
+        if self.samples is not None:
+            out.update({n: np.asarray(self.samples[..., i]) for i, n in enumerate(self.param_names)})
+        leaves = jax.tree_util.tree_leaves(self.trajectories)
+        names = [state_name] if len(leaves) == 1 else [f"{state_name}_{i}" for i in range(len(leaves))]
+        out.update({n: np.asarray(leaf) for n, leaf in zip(names, leaves, strict=True)})
+        if group_by_chain:
+            return out
+        return {n: v.reshape((-1, *v.shape[2:])) for n, v in out.items()}
+
+    def print_summary(self, prob: float = 0.9) -> None:
+        """NumPyro's summary table of the parameters (the trajectories are summarised by ``to_arviz``)."""
+        from probinf.results import print_samples_summary
+
+        c, s = self.accepted.shape
+        if self.samples is None:
+            print(f"particle Gibbs: {c} chain(s) x {s} draws; no parameters (states only: see to_arviz())")
+            return
+        params = {n: np.asarray(self.samples[..., i]) for i, n in enumerate(self.param_names)}
+        print_samples_summary(params, prob=prob, header=f"particle Gibbs: {c} chain(s) x {s} draws; "
+                              f"parameter acceptance {float(np.mean(self.accepted)):.2f}")
+
     def to_arviz(self, state_name: str = "x") -> InferenceData:
         """ArviZ InferenceData: parameters and the state trajectories (dims ``time``) in the posterior."""
         import arviz as az

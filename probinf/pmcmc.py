@@ -62,6 +62,20 @@ class PMMHResult(NamedTuple):
         rate: NDArray[np.floating[Any]] = self.accepted.mean(axis=1)
         return rate
 
+    def get_samples(self, group_by_chain: bool = False) -> dict[str, NDArray[Any]]:
+        """Parameter draws by name, as NumPyro's ``MCMC.get_samples``: ``(C*S,)`` each, or ``(C, S)``."""
+        out = {n: np.asarray(self.samples[..., i]) for i, n in enumerate(self.param_names)}
+        return out if group_by_chain else {n: v.reshape(-1) for n, v in out.items()}
+
+    def print_summary(self, prob: float = 0.9) -> None:
+        """NumPyro's summary table (mean, sd, credible interval, n_eff, r_hat) of the parameters."""
+        from probinf.results import print_samples_summary
+
+        c, s = self.accepted.shape
+        rate = ", ".join(f"{r:.2f}" for r in np.atleast_1d(self.acceptance_rate))
+        print_samples_summary(self.get_samples(group_by_chain=True), prob=prob,
+                              header=f"PMMH: {c} chain(s) x {s} draws; acceptance rate {rate}")
+
     def to_arviz(self) -> InferenceData:
         """ArviZ InferenceData: posterior (one variable per parameter), sample_stats with
         ``accepted``, ``acceptance_rate``, ``log_likelihood_estimate`` / ``log_evidence`` (the

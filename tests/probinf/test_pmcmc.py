@@ -209,3 +209,31 @@ def test_missing_densities_are_named_before_tracing():
         complete_data_log_density(bare, traj, y, None)
     with pytest.raises(ValueError, match="transition_log_density"):
         csmc_kernel(jax.random.key(0), bare, y, traj, 4)
+
+
+def test_pmcmc_results_get_samples_and_print_summary_like_numpyro(capsys):
+    """get_samples flattens (C, S) to C*S draws in chain order (or keeps it); print_summary prints NumPyro's table."""
+    from probinf.gibbs import PGResult
+    from probinf.pmcmc import PMMHResult
+
+    rng = np.random.default_rng(0)
+    samples = rng.normal(size=(2, 50, 2))
+    acc = rng.random((2, 50)) < 0.3
+    res = PMMHResult(samples, rng.normal(size=(2, 50)), rng.normal(size=(2, 50)), acc, np.eye(2), ("rho", "sigma"))
+    flat = res.get_samples()
+    assert set(flat) == {"rho", "sigma"} and flat["rho"].shape == (100,)
+    np.testing.assert_array_equal(flat["sigma"], samples[..., 1].reshape(-1))
+    np.testing.assert_array_equal(res.get_samples(group_by_chain=True)["rho"], samples[..., 0])
+    res.print_summary()
+    out = capsys.readouterr().out
+    assert "PMMH: 2 chain(s) x 50 draws" in out and "rho" in out and "r_hat" in out
+
+    traj = rng.normal(size=(2, 50, 7))
+    pg = PGResult(samples[..., :1], traj, acc, ("rho",))
+    got = pg.get_samples()
+    assert got["x"].shape == (100, 7) and got["rho"].shape == (100,)
+    np.testing.assert_array_equal(pg.get_samples(group_by_chain=True)["x"], traj)
+    pg.print_summary()
+    assert "particle Gibbs: 2 chain(s) x 50 draws" in capsys.readouterr().out
+    PGResult(None, traj, acc, ()).print_summary()
+    assert "no parameters" in capsys.readouterr().out
