@@ -39,6 +39,7 @@ from numpyro.infer.initialization import init_to_uniform
 from numpyro.infer.util import compute_log_probs, constrain_fn, unconstrain_fn
 from numpyro.infer.util import log_likelihood as _numpyro_log_likelihood
 
+from probinf._checks import as_key
 from probinf._checks import check_positive_int as _check_positive_int
 from probinf._compile_cache import LRUCache, Uncacheable, split_static, value_key
 from probinf._tempered_checks import _check_initial_densities, _check_schedule, _package
@@ -173,7 +174,7 @@ def split_log_density(
 def smc(model: Model, *args: Any, key: ArrayLike | int, num_particles: int, kernel: Any = None,
         target_ess: float = 0.5, schedule: ArrayLike | None = None, waste_free: bool = False,
         num_mcmc_steps: int = 10, resampling: str = "systematic", resample_threshold: float | None = None,
-        max_steps: int = 500, tune_on: str = "previous", progress_bar: bool | None = None,
+        max_steps: int = 500, tune_on: str = "previous", progress_bar: bool | None = None, mesh: Any = None,
         **kwargs: Any) -> SMCResult:
     r"""Tempered SMC on a NumPyro model with continuous latent sites; returns posterior draws and log-evidence.
 
@@ -196,6 +197,10 @@ def smc(model: Model, *args: Any, key: ArrayLike | int, num_particles: int, kern
     progress_bar : bool, optional
         A tqdm bar over the tempering steps; default on in interactive use and off when the
         ``CI`` environment variable is set or ``PROBINF_PROGRESS=0`` (:func:`probinf.progress.enabled`).
+    mesh : jax.sharding.Mesh, optional
+        Keep the particles sharded over the mesh's devices (:func:`probinf.distributed.particle_mesh`):
+        :func:`probinf.tempered_smc`'s sharded sampler (adaptive tempering, its own random-walk moves, exact
+        global resampling).  Not with ``kernel``, ``schedule``, ``waste_free`` or a batch of keys.
 
     Returns
     -------
@@ -224,6 +229,11 @@ def smc(model: Model, *args: Any, key: ArrayLike | int, num_particles: int, kern
     True
     """
     num_particles = _check_positive_int(num_particles, "num_particles")
+    if mesh is not None:
+        if kernel is not None or schedule is not None or waste_free:
+            raise ValueError("with mesh=, smc supports adaptive tempering with its own random-walk moves only: "
+                             "drop kernel=, schedule= and waste_free=, or run without a mesh")
+        return _smc_on_mesh(model, args, kwargs, key, num_particles, mesh, target_ess, num_mcmc_steps, max_steps)
     kernel = RandomWalk() if kernel is None else kernel
     options = _check_options(kernel, target_ess, schedule, waste_free, num_mcmc_steps, resampling,
                              resample_threshold, max_steps, tune_on, num_particles)
@@ -258,6 +268,40 @@ def smc(model: Model, *args: Any, key: ArrayLike | int, num_particles: int, kern
         observed_data=observed_data,
         sampler="probinf.smc",
         extra={"latent_sites": latent, "observed_sites": observed},
+    )
+
+
+def _smc_on_mesh(model: Model, args: Sequence[Any], kwargs: dict[str, Any], key: ArrayLike | int,
+                 num_particles: int, mesh: Any, target_ess: float, num_mcmc_steps: int, max_steps: int) -> SMCResult:
+    """:func:`smc` with ``mesh=``: the model's densities handed to the sharded tempered sampler."""
+    from probinf.distributed.tempered import tempered_smc_on_mesh
+
+    k = as_key(key)
+    latent, observed, observed_data = _inspect(model, args, kwargs, jax.random.fold_in(k, 7))
+    lp, ll, _ = split_log_density(model, args, kwargs, latent)
+
+    def one(kk: jax.Array) -> Params:
+        tr = handlers.trace(handlers.seed(model, kk)).get_trace(*args, **kwargs)
+        z: Params = unconstrain_fn(model, args, kwargs, {n: tr[n]["value"] for n in latent})
+        return z
+
+    draws = jax.vmap(one)(jax.random.split(jax.random.fold_in(k, 1), num_particles))
+    _, unravel = ravel_pytree(jax.tree_util.tree_map(lambda x: x[0], draws))
+    flat = jax.vmap(lambda p: ravel_pytree(p)[0])(draws)
+    res = tempered_smc_on_mesh(jax.random.fold_in(k, 2), lambda z: lp(unravel(z)), lambda z: ll(unravel(z)), flat,
+                               None, mesh, target_ess=target_ess, num_mcmc_steps=num_mcmc_steps, max_steps=max_steps)
+    z = jax.vmap(unravel)(res.particles)
+    constrained = constrain_fn(model, args, kwargs, z, return_deterministic=True)
+    pointwise = _numpyro_log_likelihood(model, {n: constrained[n] for n in latent}, *args, batch_ndims=1, **kwargs)
+    return replace(
+        res,
+        particles=jax.tree_util.tree_map(np.asarray, constrained),
+        unconstrained=jax.tree_util.tree_map(np.asarray, z),
+        pointwise_log_likelihood={n: np.asarray(v) for n, v in pointwise.items()},
+        observed_data=observed_data,
+        sampler="probinf.smc",
+        extra={"latent_sites": latent, "observed_sites": observed, "mesh": mesh,
+               "sharded_particles": res.particles},
     )
 
 
