@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+# Scripts that tests run in a subprocess, not modules to import (doctest collection would import them here):
+# distributed_checks.py forces 4 host devices, which only a fresh process can have.
+collect_ignore = ["probinf/distributed_checks.py"]
+
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("PROBINF_PROGRESS", "0")
 
