@@ -59,8 +59,8 @@ class ConformalBayes(BaseEstimator):
         Warn (:class:`LowESSWarning`) when the ESS at a grid value inside the prediction set
         falls below this fraction of the (effective) number of draws.
     backend : {"auto", "reference", "cpu", "pallas"}
-        Backend of :func:`probinf.kernels.conformal_bayes_scores` (``"auto"``: Pallas on a GPU, else the
-        fused CPU path).
+        Backend of :func:`probinf.kernels.conformal_bayes_scores` (``"auto"``: the fastest path measured for the
+        device and size, which is the fused XLA path on CPUs and on an H200; ``"pallas"`` is opt-in).
 
     Attributes
     ----------
