@@ -220,19 +220,29 @@ class HTTPClient:
                     e.partial = results + [None] * (len(payloads) - i)
                     raise
             return results
-        results = [None] * len(payloads)
-        errors: list[tuple[int, Exception]] = []
-        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(payloads))) as pool:
-            futs = {pool.submit(self.post, path, p): i for i, p in enumerate(payloads)}
-            for fut, i in futs.items():
-                try:
-                    results[i] = fut.result()
-                except Exception as e:  # collected; the other requests keep their answers
-                    errors.append((i, e))
-        if errors:
-            _, first = min(errors, key=lambda t: t[0])
-            if isinstance(first, BackendRequestError):
-                first.partial = results
-                first.failed_indices = [j for j, _ in errors]
-            raise first
-        return results
+        return post_concurrently(self.post, path, payloads, min(self.max_concurrency, len(payloads)))
+
+
+def post_concurrently(post: Any, path: str, payloads: list[dict], workers: int) -> list[Any]:
+    """``post(path, payload)`` for every payload on ``workers`` threads; answers in input order.
+
+    A failed request does not cancel the others: the first failure (by input index) is raised, and when it is a
+    :class:`BackendRequestError` it carries the other answers in ``partial`` and the failed indices in
+    ``failed_indices``.
+    """
+    results: list[Any] = [None] * len(payloads)
+    errors: list[tuple[int, Exception]] = []
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futs = {pool.submit(post, path, p): i for i, p in enumerate(payloads)}
+        for fut, i in futs.items():
+            try:
+                results[i] = fut.result()
+            except Exception as e:  # collected; the other requests keep their answers
+                errors.append((i, e))
+    if errors:
+        _, first = min(errors, key=lambda t: t[0])
+        if isinstance(first, BackendRequestError):
+            first.partial = results
+            first.failed_indices = [j for j, _ in errors]
+        raise first
+    return results

@@ -32,10 +32,9 @@ import random
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from llm_bridge.backends._http import _RETRY_STATUS, HTTPClient
+from llm_bridge.backends._http import _RETRY_STATUS, HTTPClient, post_concurrently
 from llm_bridge.exceptions import BackendRequestError, BackendUnavailableError
 
 __all__ = ["FleetClient", "split_base_urls"]
@@ -230,20 +229,4 @@ class FleetClient:
         :class:`BackendRequestError` with the other answers in ``error.partial``.
         """
         payloads = list(payloads)
-        results: list[Any] = [None] * len(payloads)
-        errors: list[tuple[int, Exception]] = []
-        workers = max(1, min(self.max_concurrency, len(payloads)))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            futs = {pool.submit(self.post, path, p): i for i, p in enumerate(payloads)}
-            for fut, i in futs.items():
-                try:
-                    results[i] = fut.result()
-                except Exception as e:  # collected; the other requests keep their answers
-                    errors.append((i, e))
-        if errors:
-            _, first = min(errors, key=lambda t: t[0])
-            if isinstance(first, BackendRequestError):
-                first.partial = results
-                first.failed_indices = [j for j, _ in errors]
-            raise first
-        return results
+        return post_concurrently(self.post, path, payloads, min(self.max_concurrency, len(payloads)))
