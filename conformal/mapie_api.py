@@ -65,7 +65,20 @@ def _intervals(res, allow_infinite_bounds, minimize_interval_width=False):
     return np.asarray(res.prediction), np.stack([res.lower, res.upper], axis=1)
 
 
-class SplitConformalRegressor(_reg.SplitConformalRegressor):
+class _SplitStages:
+    """MAPIE's ``fit(X, y, fit_params=None)`` and ``conformalize(X, y, predict_params=None)`` over ours."""
+
+    def fit(self, X_train, y_train, fit_params=None):
+        """Fit the base estimator (only with ``prefit=False``)."""
+        return super().fit(X_train, y_train, **_fit_params(fit_params))  # type: ignore[misc]
+
+    def conformalize(self, X_conformalize, y_conformalize, predict_params=None):
+        """Conformity scores on the conformalization set."""
+        _no_predict_params(predict_params)
+        return super().conformalize(X_conformalize, y_conformalize)  # type: ignore[misc]
+
+
+class SplitConformalRegressor(_SplitStages, _reg.SplitConformalRegressor):  # type: ignore[misc]  # MAPIE signatures
     """MAPIE v1 ``SplitConformalRegressor``: ``prefit=True`` by default, tuple outputs.
 
     Parameters
@@ -99,15 +112,6 @@ class SplitConformalRegressor(_reg.SplitConformalRegressor):
         _check_score(self.conformity_score, ("absolute",))
         self.on_insufficient = "inf"
         return super()._check_params()
-
-    def fit(self, X_train, y_train, fit_params=None):
-        """Fit the base regressor (only with ``prefit=False``)."""
-        return super().fit(X_train, y_train, **_fit_params(fit_params))
-
-    def conformalize(self, X_conformalize, y_conformalize, predict_params=None):
-        """Conformity scores on the conformalization set."""
-        _no_predict_params(predict_params)
-        return super().conformalize(X_conformalize, y_conformalize)
 
     def predict_interval(self, X, minimize_interval_width=False, allow_infinite_bounds=False):
         """``(y_pred (n,), y_pis (n, 2, L))``: point predictions and ``[lower, upper]`` per level."""
@@ -161,7 +165,7 @@ class CrossConformalRegressor(_reg.CrossConformalRegressor):
         return super().predict(X)
 
 
-class SplitConformalClassifier(_clf.SplitConformalClassifier):
+class SplitConformalClassifier(_SplitStages, _clf.SplitConformalClassifier):  # type: ignore[misc]  # MAPIE signatures
     """MAPIE v1 ``SplitConformalClassifier``: ``prefit=True`` by default, ``predict_set -> (y_pred, y_pss)``.
 
     ``conformity_score`` in {"lac", "aps", "raps", "top_k"} (MAPIE's APS/RAPS sets differ, see the
@@ -178,13 +182,6 @@ class SplitConformalClassifier(_clf.SplitConformalClassifier):
     def _check_params(self):
         self.on_insufficient = "inf"
         return super()._check_params()
-
-    def fit(self, X_train, y_train, fit_params=None):
-        return super().fit(X_train, y_train, **_fit_params(fit_params))
-
-    def conformalize(self, X_conformalize, y_conformalize, predict_params=None):
-        _no_predict_params(predict_params)
-        return super().conformalize(X_conformalize, y_conformalize)
 
     def predict_set(self, X, conformity_score_params=None):
         """``(y_pred (n,), y_pss (n, K, L))``: predicted labels and boolean set membership per level."""
