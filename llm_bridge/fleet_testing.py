@@ -46,8 +46,17 @@ class StandInReplica:
             def log_message(self, *args):
                 pass
 
+            def _finish(self):
+                # the request stops counting as in flight before its answer is written: a client that
+                # reads the answer and sends its next request at once must not be counted twice
+                if getattr(self, "_counted", False):
+                    self._counted = False
+                    with replica._lock:
+                        replica._in_flight -= 1
+
             def _send(self, status, body):
                 data = json.dumps(body).encode()
+                self._finish()
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
@@ -74,6 +83,7 @@ class StandInReplica:
                 with replica._lock:
                     replica._in_flight += 1
                     replica.max_in_flight = max(replica.max_in_flight, replica._in_flight)
+                self._counted = True
                 try:
                     if replica.delay:
                         replica._dead.wait(replica.delay)
@@ -91,8 +101,7 @@ class StandInReplica:
                         replica.served += 1
                     self._send(200, {"choices": [choice], "usage": {"completion_tokens": 1}})
                 finally:
-                    with replica._lock:
-                        replica._in_flight -= 1
+                    self._finish()
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

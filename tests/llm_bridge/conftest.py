@@ -106,9 +106,17 @@ class FakeHTTPServer:
             def log_message(self, *args):  # silence stderr
                 pass
 
+            def _finish(self):
+                # not in flight any more once the answer is being written (the client may already send the next)
+                if getattr(self, "_counted", False):
+                    self._counted = False
+                    with server._lock:
+                        server._in_flight -= 1
+
             def _answer(self, status, body):
                 raw = body if isinstance(body, str) else json.dumps(body)
                 data = raw.encode()
+                self._finish()
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
@@ -126,6 +134,7 @@ class FakeHTTPServer:
                     plan = server.fail_plan.pop(0) if server.fail_plan else None
                     server._in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server._in_flight)
+                self._counted = True
                 try:
                     if plan == "drop":
                         self.close_connection = True
@@ -144,8 +153,7 @@ class FakeHTTPServer:
                     status, body = res if isinstance(res, tuple) else (200, res)
                     self._answer(status, body)
                 finally:
-                    with server._lock:
-                        server._in_flight -= 1
+                    self._finish()
 
             def do_POST(self):
                 n = int(self.headers.get("Content-Length", 0))
