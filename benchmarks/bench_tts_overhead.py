@@ -11,10 +11,11 @@ its PRM call count per PF step is N, ours is 1; both are reported.
 Fake backend, two figures per block of 20 problems, the median over blocks reported:
 
 - ``overhead ms/step``: (wall - backend - reward) summed over the block / steps (the definition above);
-- ``cpu ms/step``: CPU time of the calling thread over the block / steps.  Backend and reward model run
-  in the watchdog's worker thread (``StepConfig.timeout``, default 600 s), so this is the orchestration's
-  own CPU time, insensitive to other load on a shared box.  With ``timeout=None`` the calls run in the
-  calling thread, so that setting reports only the wall figure.
+- ``cpu ms/step``: CPU time of the calling thread over the block, minus the CPU time of the backend and
+  reward-model calls made in that thread, / steps: the orchestration's own CPU time, much less sensitive
+  to other load on a shared box than the wall figure.  Settings: ``watchdog`` (the default
+  ``StepConfig.timeout``: every call runs in a worker thread; the hand-over is inside the backend time) and
+  ``in-thread`` (``timeout=None``: calls run in the calling thread).
 
 ``--reference REV`` measures the code of git revision REV (``probinf`` and ``llm_bridge`` extracted with
 ``git archive``) in the same run: two worker processes, one per code version, take turns block by block
@@ -33,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -44,6 +46,27 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 # ----------------------------------------------------------------------------- worker (one code version)
+class _CPUMetered:
+    """Forwards ``generate`` / ``score`` / ``score_steps`` and adds the calling thread's CPU time spent in them to
+    ``self.cpu`` when they run in the measuring (main) thread, so in-thread calls can be subtracted."""
+
+    def __init__(self, inner, names):
+        self._inner, self.cpu = inner, 0.0
+        for name in names:
+            setattr(self, name, self._metered(getattr(inner, name)))
+
+    def _metered(self, fn):
+        def call(*args, **kwargs):
+            if threading.current_thread() is not threading.main_thread():
+                return fn(*args, **kwargs)
+            c0 = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.cpu += time.thread_time() - c0
+        return call
+
+
 def _worker() -> None:
     """Serve ``<setting> <seed0>`` lines: run one block of PF problems, answer one JSON line of per-block sums."""
     import llm_bridge
@@ -53,20 +76,26 @@ def _worker() -> None:
     proc = MarkovStepProcess.default()
     algos = {"watchdog": ParticleFiltering(aggregation="last"),
              "in-thread": ParticleFiltering(step=StepConfig(timeout=None), aggregation="last")}
+
+    def pair():
+        return (_CPUMetered(FakeBackend(proc), ("generate", "score")),
+                _CPUMetered(FakePRM(proc), ("score_steps",)))
+
     for algo in algos.values():  # warm-up: imports, caches, any compilation
         for i in range(3):
-            algo.infer(FakeBackend(proc), FakePRM(proc), "warm:\n", budget=N, seed=i)
+            algo.infer(*pair(), "warm:\n", budget=N, seed=i)
     print(json.dumps({"ready": llm_bridge.__file__}), flush=True)
     for line in sys.stdin:
         setting, seed0 = line.split()
         algo = algos[setting]
         tot = dict(wall=0.0, inside=0.0, cpu=0.0, steps=0)
         for i in range(PROBLEMS_PER_BLOCK):
+            be, prm = pair()
             c0, t0 = time.thread_time(), time.perf_counter()
-            res = algo.infer(FakeBackend(proc), FakePRM(proc), f"Q{i}:\n", budget=N, seed=int(seed0) + i)
+            res = algo.infer(be, prm, f"Q{i}:\n", budget=N, seed=int(seed0) + i)
             wall, cpu = time.perf_counter() - t0, time.thread_time() - c0
             tot["wall"] += wall
-            tot["cpu"] += cpu
+            tot["cpu"] += cpu - be.cpu - prm.cpu
             tot["inside"] += res.usage.backend_seconds + res.usage.reward_seconds
             tot["steps"] += len([h for h in res.history if "step" in h])
         print(json.dumps(tot), flush=True)
@@ -121,8 +150,7 @@ def _fake_rows(reference: str | None, blocks: int) -> list[dict]:
                          problems=len(ts) * PROBLEMS_PER_BLOCK, steps=sum(t["steps"] for t in ts),
                          overhead_ms_per_step=statistics.median(ov),
                          overhead_ms_per_step_range=[min(ov), max(ov)],
-                         cpu_ms_per_step=statistics.median(cpu) if setting == "watchdog" else float("nan"),
-                         cpu_ms_per_step_range=[min(cpu), max(cpu)] if setting == "watchdog" else None))
+                         cpu_ms_per_step=statistics.median(cpu), cpu_ms_per_step_range=[min(cpu), max(cpu)]))
     return rows
 
 
@@ -181,8 +209,8 @@ def _markdown(fake: list[dict], toy: list[dict]) -> str:
              "| setting | code | blocks | overhead ms/step | cpu ms/step (calling thread) |", "|---|---|---|---|---|"]
     for r in fake:
         lo, hi = r["overhead_ms_per_step_range"]
-        cpu = (f"{r['cpu_ms_per_step']:.3f} [{r['cpu_ms_per_step_range'][0]:.3f}, {r['cpu_ms_per_step_range'][1]:.3f}]"
-               if r["cpu_ms_per_step_range"] else "n/a (calls run in this thread)")
+        clo, chi = r["cpu_ms_per_step_range"]
+        cpu = f"{r['cpu_ms_per_step']:.3f} [{clo:.3f}, {chi:.3f}]"
         lines.append(f"| {r['setting']} | {r['code']} | {r['blocks']} | {r['overhead_ms_per_step']:.3f} "
                      f"[{lo:.3f}, {hi:.3f}] | {cpu} |")
     cur = {r["setting"]: r for r in fake if r["code"] == "current"}
@@ -190,8 +218,7 @@ def _markdown(fake: list[dict], toy: list[dict]) -> str:
     if ref:
         lines += ["", "Ratios reference / current (same run): " + "; ".join(
             f"{s.split(', ')[-1]}: overhead {ref[s]['overhead_ms_per_step'] / cur[s]['overhead_ms_per_step']:.2f}x"
-            + (f", cpu {ref[s]['cpu_ms_per_step'] / cur[s]['cpu_ms_per_step']:.2f}x"
-               if np.isfinite(cur[s]["cpu_ms_per_step"]) else "") for s in cur) + "."]
+            + f", cpu {ref[s]['cpu_ms_per_step'] / cur[s]['cpu_ms_per_step']:.2f}x" for s in cur) + "."]
     if toy:
         lines += ["", "| setting | method | problems | wall s | overhead % | overhead ms/step | tokens/problem | "
                   "generate calls/step | PRM calls/step (ours) | PRM calls/step (its_hub design) |",

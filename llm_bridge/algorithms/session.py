@@ -214,10 +214,11 @@ class Session:
             out[i] = self._child(p, g, p.rewards)
         return out
 
-    def _child(self, p: Particle, g, rewards: tuple[float, ...]) -> Particle:
+    def _child(self, p: Particle, g, rewards: tuple[float, ...], steps: tuple[str, ...] | None = None) -> Particle:
+        """``p`` extended by the generation ``g`` (``steps``: ``p.steps + (g.text,)`` when already built)."""
         cfg = self.config
         step = g.text
-        steps = p.steps + (step,)
+        steps = p.steps + (step,) if steps is None else steps
         final = any(s in step for s in cfg.final_stop) if cfg.final_stop else False
         at_max = len(steps) >= cfg.max_steps
         done = g.finish_reason == "eos" or final or at_max
@@ -263,8 +264,8 @@ class Session:
             p = particles[i]
             rewards = p.rewards + (cache[steps],)
             g = gens.get(i)
-            out[i] = self._child(p, g, rewards) if g is not None else make_particle(
-                p.steps, p.done, p.finish_reason, p.num_tokens, p.logprob, rewards)
+            out[i] = self._child(p, g, rewards, steps) if g is not None else make_particle(
+                steps, p.done, p.finish_reason, p.num_tokens, p.logprob, rewards)
         return out
 
     def reward_of(self, steps: tuple[str, ...]) -> float:

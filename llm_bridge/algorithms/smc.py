@@ -90,10 +90,11 @@ class SMCOptions:
 
 def log_increments(particles, opts: SMCOptions) -> np.ndarray:
     """Log-weight increments: ``log G_t`` ("step") or ``log G_t - log G_{t-1}`` ("twisted")."""
-    g = np.atleast_1d(log_potential(np.array([p.rewards[-1] for p in particles], float), opts.tau))
+    n = len(particles)
+    g = np.atleast_1d(log_potential(np.fromiter((p.rewards[-1] for p in particles), float, n), opts.tau))
     if opts.potential == "step":
         return g
-    prev = np.array([p.rewards[-2] if len(p.rewards) >= 2 else 0.5 for p in particles], float)
+    prev = np.fromiter((p.rewards[-2] if len(p.rewards) >= 2 else 0.5 for p in particles), float, n)
     return g - np.atleast_1d(log_potential(prev, opts.tau))  # logit(0.5) = 0: no previous potential
 
 
@@ -199,7 +200,7 @@ def run_smc(session, n: int, opts: SMCOptions, *, reference: Particle | None = N
     reference_at = reference_at or (lambda ref, t: ref.truncated(t))
     mode = _mode(opts, reference)
     static = dict(resampling=opts.resampling, threshold=float(opts.ess_threshold), method=opts.method, mode=mode)
-    particles = [Particle() for _ in range(n)]
+    particles = [Particle()] * n  # frozen: one empty particle can fill every slot
     rng = session.rng.generator()
     lw = np.full(n, -np.log(n))
     log_z = 0.0
