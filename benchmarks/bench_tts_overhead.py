@@ -202,10 +202,12 @@ def _toy_rows() -> list[dict]:
     return out
 
 
-def _markdown(fake: list[dict], toy: list[dict]) -> str:
-    lines = [f"## TTS orchestration overhead (N = {N})", "",
+def _markdown(fake: list[dict], toy: list[dict], context: str) -> str:
+    lines = [f"## TTS orchestration overhead (N = {N})", "", context, "",
              f"Fake zero-latency backend, particle filtering; median over interleaved blocks of {PROBLEMS_PER_BLOCK} "
-             "problems (range in brackets).", "",
+             "problems (range in brackets).  `cpu` is the calling thread's CPU time outside the backend and PRM "
+             "calls (robust to other load); `overhead` is wall time minus the time inside them (inflated by other "
+             "load, most for `in-thread`, whose calls do not sleep).", "",
              "| setting | code | blocks | overhead ms/step | cpu ms/step (calling thread) |", "|---|---|---|---|---|"]
     for r in fake:
         lo, hi = r["overhead_ms_per_step_range"]
@@ -247,12 +249,18 @@ def main(argv=None):
         return _worker()
     from benchmarks._util import write_results
 
+    load0 = os.getloadavg()[0]
     fake = _fake_rows(args.reference, args.blocks)
+    load1 = os.getloadavg()[0]
     toy = [] if args.no_toy else _toy_rows()
-    md = _markdown(fake, toy)
+    context = (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, load average "
+               f"{load0:.1f} -> {load1:.1f} during the fake-backend rows"
+               + (f"; reference = git revision {args.reference}" if args.reference else "") + ".")
+    md = _markdown(fake, toy, context)
     print(md)
     write_results("tts_overhead", fake + toy, md, extra={"N": N, "reference": args.reference,
-                                                          "problems_per_block": PROBLEMS_PER_BLOCK})
+                                                          "problems_per_block": PROBLEMS_PER_BLOCK,
+                                                          "load_average": [load0, load1]})
 
 
 if __name__ == "__main__":
