@@ -199,7 +199,6 @@ def run_smc(session, n: int, opts: SMCOptions, *, reference: Particle | None = N
     cfg = session.config
     reference_at = reference_at or (lambda ref, t: ref.truncated(t))
     mode = _mode(opts, reference)
-    static = dict(resampling=opts.resampling, threshold=float(opts.ess_threshold), method=opts.method, mode=mode)
     particles = [Particle()] * n  # frozen: one empty particle can fill every slot
     rng = session.rng.generator()
     lw = np.full(n, -np.log(n))
@@ -216,7 +215,8 @@ def run_smc(session, n: int, opts: SMCOptions, *, reference: Particle | None = N
             particles = session.advance(particles)
         inc = log_increments(particles, opts)
         active = np.fromiter((not p.done for p in particles), bool, n)
-        step = smc_step(rng, lw, log_z, inc, active, **static)
+        step = smc_step(rng, lw, log_z, inc, active, resampling=opts.resampling,
+                        threshold=float(opts.ess_threshold), method=opts.method, mode=mode)
         lw, log_z = step.log_weights, step.log_evidence
         rec = {"step": t, "ess": step.ess, "active": int(active.sum()), "resampled": step.resampled}
         if reference is not None:
