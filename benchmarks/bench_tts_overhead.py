@@ -2,26 +2,159 @@
 
 Overhead = wall time of ``infer`` minus the time spent inside ``Backend.generate`` and
 ``RewardModel.score_steps`` (both measured by :class:`llm_bridge.budget.Usage`), at N = 64.
-Measured on (a) the toy policy through ``TransformersBackend`` (CPU) with the toy step
-checker -- the realistic ratio -- and (b) the zero-latency fake backend, which isolates the
-absolute cost per step (Python bookkeeping + ``probinf.resample`` / ``probinf.ess``).
+Measured on (a) the zero-latency fake backend, which isolates the absolute cost per step (Python
+bookkeeping of the particles, the weight update / ESS / resampling), and (b) the toy policy through
+``TransformersBackend`` (CPU) with the toy step checker -- the realistic ratio.
 The peer reference (its_hub, not installable here) scores the PRM one particle at a time:
 its PRM call count per PF step is N, ours is 1; both are reported.
 
-Run: ``python -m benchmarks.bench_tts_overhead`` (a few minutes on 2 cores).
+Fake backend, two figures per block of 20 problems, the median over blocks reported:
+
+- ``overhead ms/step``: (wall - backend - reward) summed over the block / steps (the definition above);
+- ``cpu ms/step``: CPU time of the calling thread over the block, minus the CPU time of the backend and
+  reward-model calls made in that thread, / steps: the orchestration's own CPU time, much less sensitive
+  to other load on a shared box than the wall figure.  Settings: ``watchdog`` (the default
+  ``StepConfig.timeout``: every call runs in a worker thread; the hand-over is inside the backend time) and
+  ``in-thread`` (``timeout=None``: calls run in the calling thread).
+
+``--reference REV`` measures the code of git revision REV (``probinf`` and ``llm_bridge`` extracted with
+``git archive``) in the same run: two worker processes, one per code version, take turns block by block
+(interleaved, the order alternating), so both see the same load.
+
+Run: ``python -m benchmarks.bench_tts_overhead [--reference REV] [--blocks 15] [--no-toy]``
+(fake rows: about a minute; toy rows: a few minutes on 2 cores).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
-from benchmarks._util import write_results
-
 N = 64
+PROBLEMS_PER_BLOCK = 20
+ROOT = Path(__file__).resolve().parent.parent
 
 
+# ----------------------------------------------------------------------------- worker (one code version)
+class _CPUMetered:
+    """Forwards ``generate`` / ``score`` / ``score_steps`` and adds the calling thread's CPU time spent in them to
+    ``self.cpu`` when they run in the measuring (main) thread, so in-thread calls can be subtracted."""
+
+    def __init__(self, inner, names):
+        self._inner, self.cpu = inner, 0.0
+        for name in names:
+            setattr(self, name, self._metered(getattr(inner, name)))
+
+    def _metered(self, fn):
+        def call(*args, **kwargs):
+            if threading.current_thread() is not threading.main_thread():
+                return fn(*args, **kwargs)
+            c0 = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.cpu += time.thread_time() - c0
+        return call
+
+
+def _worker() -> None:
+    """Serve ``<setting> <seed0>`` lines: run one block of PF problems, answer one JSON line of per-block sums."""
+    import llm_bridge
+    from llm_bridge.algorithms import ParticleFiltering, StepConfig
+    from llm_bridge.testing import FakeBackend, FakePRM, MarkovStepProcess
+
+    proc = MarkovStepProcess.default()
+    algos = {"watchdog": ParticleFiltering(aggregation="last"),
+             "in-thread": ParticleFiltering(step=StepConfig(timeout=None), aggregation="last")}
+
+    def pair():
+        return (_CPUMetered(FakeBackend(proc), ("generate", "score")),
+                _CPUMetered(FakePRM(proc), ("score_steps",)))
+
+    for algo in algos.values():  # warm-up: imports, caches, any compilation
+        for i in range(3):
+            algo.infer(*pair(), "warm:\n", budget=N, seed=i)
+    print(json.dumps({"ready": llm_bridge.__file__}), flush=True)
+    for line in sys.stdin:
+        setting, seed0 = line.split()
+        algo = algos[setting]
+        tot = dict(wall=0.0, inside=0.0, cpu=0.0, steps=0)
+        for i in range(PROBLEMS_PER_BLOCK):
+            be, prm = pair()
+            c0, t0 = time.thread_time(), time.perf_counter()
+            res = algo.infer(be, prm, f"Q{i}:\n", budget=N, seed=int(seed0) + i)
+            wall, cpu = time.perf_counter() - t0, time.thread_time() - c0
+            tot["wall"] += wall
+            tot["cpu"] += cpu - be.cpu - prm.cpu
+            tot["inside"] += res.usage.backend_seconds + res.usage.reward_seconds
+            tot["steps"] += len([h for h in res.history if "step" in h])
+        print(json.dumps(tot), flush=True)
+
+
+def _spawn(code_dir: Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(code_dir), JAX_PLATFORMS="cpu")
+    p = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker"], cwd=str(code_dir), env=env,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    ready = json.loads(p.stdout.readline())
+    if not ready["ready"].startswith(str(code_dir)):
+        raise RuntimeError(f"worker for {code_dir} imported llm_bridge from {ready['ready']}")
+    return p
+
+
+def _ask(p: subprocess.Popen, setting: str, seed0: int) -> dict:
+    p.stdin.write(f"{setting} {seed0}\n")
+    p.stdin.flush()
+    return json.loads(p.stdout.readline())
+
+
+def _fake_rows(reference: str | None, blocks: int) -> list[dict]:
+    """Median over ``blocks`` interleaved blocks, per code version and setting."""
+    versions = {"current": ROOT}
+    tmp = None
+    if reference:
+        tmp = tempfile.TemporaryDirectory(prefix="tts_ref_")
+        arch = subprocess.run(["git", "-C", str(ROOT), "archive", reference, "probinf", "llm_bridge"],
+                              check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp.name], input=arch, check=True)
+        versions = {f"reference {reference}": Path(tmp.name), "current": ROOT}
+    workers = {name: _spawn(d) for name, d in versions.items()}
+    per = {(name, s): [] for name in versions for s in ("watchdog", "in-thread")}
+    try:
+        for b in range(blocks):
+            order = list(workers) if b % 2 == 0 else list(reversed(workers))
+            for setting in ("watchdog", "in-thread"):
+                for name in order:
+                    t = _ask(workers[name], setting, 1000 * b)
+                    per[(name, setting)].append(t)
+    finally:
+        for p in workers.values():
+            p.stdin.close()
+            p.wait()
+        if tmp is not None:
+            tmp.cleanup()
+    rows = []
+    for (name, setting), ts in per.items():
+        ov = [1e3 * (t["wall"] - t["inside"]) / t["steps"] for t in ts]
+        cpu = [1e3 * t["cpu"] / t["steps"] for t in ts]
+        rows.append(dict(setting=f"fake backend (zero latency), {setting}", method="pf", code=name, blocks=len(ts),
+                         problems=len(ts) * PROBLEMS_PER_BLOCK, steps=sum(t["steps"] for t in ts),
+                         overhead_ms_per_step=statistics.median(ov),
+                         overhead_ms_per_step_range=[min(ov), max(ov)],
+                         cpu_ms_per_step=statistics.median(cpu), cpu_ms_per_step_range=[min(cpu), max(cpu)]))
+    return rows
+
+
+# ----------------------------------------------------------------------------- toy policy (current code only)
 def _measure(algo, backend, prm, prompts, seed0=0):
     rows = []
     for i, prompt in enumerate(prompts):
@@ -38,7 +171,7 @@ def _measure(algo, backend, prm, prompts, seed0=0):
 
 def _summ(name, setting, rows):
     a = {k: float(np.sum([r[k] for r in rows])) for k in rows[0]}
-    return dict(setting=setting, method=name, problems=len(rows), wall_s=a["wall"],
+    return dict(setting=setting, method=name, code="current", problems=len(rows), wall_s=a["wall"],
                 overhead_pct=100 * a["overhead"] / a["wall"], overhead_ms_per_step=1e3 * a["overhead"] / a["steps"],
                 tokens_per_problem=a["tokens"] / len(rows), generations_per_problem=a["generations"] / len(rows),
                 generate_calls_per_step=a["generate_calls"] / a["steps"],
@@ -46,52 +179,88 @@ def _summ(name, setting, rows):
                 its_hub_reward_calls_per_step=float(N) if name == "pf" else float("nan"))
 
 
-def main():
+def _toy_rows() -> list[dict]:
     from llm_bridge.algorithms import BestOfN, ParticleFiltering, StepConfig
-    from llm_bridge.testing import FakeBackend, FakePRM, MarkovStepProcess
 
-    out = []
-    # (b) fake backend: absolute per-step cost of the orchestration
-    proc = MarkovStepProcess.default()
-    pf = ParticleFiltering(aggregation="last")
-    _measure(pf, FakeBackend(proc), FakePRM(proc), ["warm:\n"])  # compile resample/ESS for N=64
-    out.append(_summ("pf", "fake backend (zero latency)", _measure(pf, FakeBackend(proc), FakePRM(proc),
-                                                                   [f"Q{i}:\n" for i in range(20)])))
-    # (a) toy policy
     try:
         from llm_bridge.backends import TransformersBackend
         from llm_bridge.rewards import ToyStepVerifier
         from llm_bridge.toy import format_prompt, make_problems, toy_model_path
 
         be = TransformersBackend.from_pretrained(toy_model_path(), device="cpu", num_threads=1)
-        prm = ToyStepVerifier(false_positive_rate=0.1, false_negative_rate=0.05, seed=0)
-        step = StepConfig(delimiter="\n", max_steps=10, max_step_tokens=24, temperature=1.0)
-        prompts = [format_prompt(p) for p in make_problems(6, seed=20_000, num_ops=(4, 6))]
-        for name, algo in (("pf", ParticleFiltering(step=step, aggregation="last")),
-                           ("bon", BestOfN(step=step, aggregation="last"))):
-            _measure(algo, be, prm, prompts[:1])  # warm-up
-            out.append(_summ(name, "toy policy, TransformersBackend CPU", _measure(algo, be, prm, prompts)))
     except (FileNotFoundError, ImportError) as exc:
-        print(f"toy model unavailable, only the fake-backend row is measured: {exc}")
+        print(f"toy model unavailable, only the fake-backend rows are measured: {exc}")
+        return []
+    prm = ToyStepVerifier(false_positive_rate=0.1, false_negative_rate=0.05, seed=0)
+    step = StepConfig(delimiter="\n", max_steps=10, max_step_tokens=24, temperature=1.0)
+    prompts = [format_prompt(p) for p in make_problems(6, seed=20_000, num_ops=(4, 6))]
+    out = []
+    for name, algo in (("pf", ParticleFiltering(step=step, aggregation="last")),
+                       ("bon", BestOfN(step=step, aggregation="last"))):
+        _measure(algo, be, prm, prompts[:1])  # warm-up
+        out.append(_summ(name, "toy policy, TransformersBackend CPU", _measure(algo, be, prm, prompts)))
+    return out
 
-    lines = ["## TTS orchestration overhead (N = 64)", "",
-             "| setting | method | problems | wall s | overhead % | overhead ms/step | tokens/problem | "
-             "generate calls/step | PRM calls/step (ours) | PRM calls/step (its_hub design) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in out:
-        lines.append(f"| {r['setting']} | {r['method']} | {r['problems']} | {r['wall_s']:.2f} | "
-                     f"{r['overhead_pct']:.1f} | "
-                     f"{r['overhead_ms_per_step']:.2f} | {r['tokens_per_problem']:.0f} | "
-                     f"{r['generate_calls_per_step']:.2f} | "
-                     f"{r['reward_calls_per_step']:.2f} | {r['its_hub_reward_calls_per_step']:.0f} |")
-    toy = {r["method"]: r for r in out if r["setting"].startswith("toy")}
-    if "pf" in toy and "bon" in toy:
-        lines += ["", f"Tokens generated at equal N = {N}: PF {toy['pf']['tokens_per_problem']:.0f} vs BoN "
-                      f"{toy['bon']['tokens_per_problem']:.0f} per problem "
-                      f"(ratio {toy['pf']['tokens_per_problem'] / toy['bon']['tokens_per_problem']:.2f})."]
-    md = "\n".join(lines) + "\n"
+
+def _markdown(fake: list[dict], toy: list[dict], context: str) -> str:
+    lines = [f"## TTS orchestration overhead (N = {N})", "", context, "",
+             f"Fake zero-latency backend, particle filtering; median over interleaved blocks of {PROBLEMS_PER_BLOCK} "
+             "problems (range in brackets).  `cpu` is the calling thread's CPU time outside the backend and PRM "
+             "calls (robust to other load); `overhead` is wall time minus the time inside them (inflated by other "
+             "load, most for `in-thread`, whose calls do not sleep).", "",
+             "| setting | code | blocks | overhead ms/step | cpu ms/step (calling thread) |", "|---|---|---|---|---|"]
+    for r in fake:
+        lo, hi = r["overhead_ms_per_step_range"]
+        clo, chi = r["cpu_ms_per_step_range"]
+        cpu = f"{r['cpu_ms_per_step']:.3f} [{clo:.3f}, {chi:.3f}]"
+        lines.append(f"| {r['setting']} | {r['code']} | {r['blocks']} | {r['overhead_ms_per_step']:.3f} "
+                     f"[{lo:.3f}, {hi:.3f}] | {cpu} |")
+    cur = {r["setting"]: r for r in fake if r["code"] == "current"}
+    ref = {r["setting"]: r for r in fake if r["code"] != "current"}
+    if ref:
+        lines += ["", "Ratios reference / current (same run): " + "; ".join(
+            f"{s.split(', ')[-1]}: overhead {ref[s]['overhead_ms_per_step'] / cur[s]['overhead_ms_per_step']:.2f}x"
+            + f", cpu {ref[s]['cpu_ms_per_step'] / cur[s]['cpu_ms_per_step']:.2f}x" for s in cur) + "."]
+    if toy:
+        lines += ["", "| setting | method | problems | wall s | overhead % | overhead ms/step | tokens/problem | "
+                  "generate calls/step | PRM calls/step (ours) | PRM calls/step (its_hub design) |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in toy:
+            lines.append(f"| {r['setting']} | {r['method']} | {r['problems']} | {r['wall_s']:.2f} | "
+                         f"{r['overhead_pct']:.1f} | {r['overhead_ms_per_step']:.2f} | {r['tokens_per_problem']:.0f} | "
+                         f"{r['generate_calls_per_step']:.2f} | {r['reward_calls_per_step']:.2f} | "
+                         f"{r['its_hub_reward_calls_per_step']:.0f} |")
+        by = {r["method"]: r for r in toy}
+        if "pf" in by and "bon" in by:
+            lines += ["", f"Tokens generated at equal N = {N}: PF {by['pf']['tokens_per_problem']:.0f} vs BoN "
+                          f"{by['bon']['tokens_per_problem']:.0f} per problem "
+                          f"(ratio {by['pf']['tokens_per_problem'] / by['bon']['tokens_per_problem']:.2f})."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--reference", help="git revision to measure beside the current code, interleaved")
+    ap.add_argument("--blocks", type=int, default=15, help="blocks of 20 problems per code version and setting")
+    ap.add_argument("--no-toy", action="store_true", help="skip the toy-policy rows")
+    args = ap.parse_args(argv)
+    if args.worker:
+        return _worker()
+    from benchmarks._util import write_results
+
+    load0 = os.getloadavg()[0]
+    fake = _fake_rows(args.reference, args.blocks)
+    load1 = os.getloadavg()[0]
+    toy = [] if args.no_toy else _toy_rows()
+    context = (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, load average "
+               f"{load0:.1f} -> {load1:.1f} during the fake-backend rows"
+               + (f"; reference = git revision {args.reference}" if args.reference else "") + ".")
+    md = _markdown(fake, toy, context)
     print(md)
-    write_results("tts_overhead", out, md, extra={"N": N})
+    write_results("tts_overhead", fake + toy, md, extra={"N": N, "reference": args.reference,
+                                                          "problems_per_block": PROBLEMS_PER_BLOCK,
+                                                          "load_average": [load0, load1]})
 
 
 if __name__ == "__main__":

@@ -252,7 +252,7 @@ def check_generations(out, num_prompts: int, n: int, source: str) -> list[list[G
                 raise MalformedOutputError(f"{source}.generate returned finish_reason="
                                            f"{getattr(g, 'finish_reason', None)!r}; expected one of {FINISH_REASONS}")
             nt = getattr(g, "num_tokens", None)
-            if isinstance(nt, bool) or not isinstance(nt, numbers.Integral) or nt < 0:
+            if (type(nt) is not int and (isinstance(nt, bool) or not isinstance(nt, numbers.Integral))) or nt < 0:
                 raise MalformedOutputError(f"{source}.generate returned num_tokens={nt!r}; expected an int >= 0")
     return [list(row) for row in out]
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from llm_bridge.budget import Usage
 
-__all__ = ["Particle", "TTSResult"]
+__all__ = ["Particle", "TTSResult", "make_particle"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,23 @@ class Particle:
         pad = (self.rewards[-1],) * (t - len(self.rewards)) if t > len(self.rewards) else ()
         rw = self.rewards[:t] + pad
         return Particle(self.steps[:n], done, self.finish_reason if done else None, self.num_tokens, self.logprob, rw)
+
+
+_new = object.__new__
+
+
+def make_particle(steps: tuple[str, ...], done: bool, finish_reason: str | None, num_tokens: int, logprob: float,
+                  rewards: tuple[float, ...]) -> Particle:
+    """``Particle(steps, done, finish_reason, num_tokens, logprob, rewards)``, built about 2x faster.
+
+    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``; the SMC loop
+    builds ``N`` particles a step, so it fills the instance dict at once instead (equal objects:
+    same fields, same ``==`` and hash).
+    """
+    p = _new(Particle)
+    p.__dict__.update(steps=steps, done=done, finish_reason=finish_reason, num_tokens=num_tokens, logprob=logprob,
+                      rewards=rewards)
+    return p
 
 
 @dataclass

@@ -32,10 +32,11 @@ from collections.abc import Sequence
 
 from llm_bridge.aggregation import Aggregation, get_aggregation
 from llm_bridge.algorithms.config import StepConfig
-from llm_bridge.algorithms.particle import Particle
+from llm_bridge.algorithms.particle import Particle, make_particle
 from llm_bridge.algorithms.randomness import KeyStream
 from llm_bridge.budget import Usage
 from llm_bridge.contracts import (
+    Generation,
     check_backend,
     check_generations,
     check_prompt,
@@ -187,16 +188,14 @@ class Session:
 
     _generate = generate  # older name
 
-    def extend(self, particles: Sequence[Particle], *, skip: Sequence[int] = ()) -> list[Particle]:
-        """One step for every active particle (except indices in ``skip``); frozen ones are returned unchanged."""
+    def _step_generations(self, particles: Sequence[Particle], skip: Sequence[int]) -> dict[int, Generation]:
+        """One generation for every active particle (except indices in ``skip``), batched by prefix multiplicity."""
         skipped = set(skip)
         groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
         for i, p in enumerate(particles):
             if not p.done and i not in skipped:
                 groups[p.steps].append(i)
-        out = list(particles)
-        if not groups:
-            return out
+        out: dict[int, Generation] = {}
         by_count: dict[int, list[tuple[str, ...]]] = defaultdict(list)
         for steps, idx in groups.items():
             by_count[len(idx)].append(steps)
@@ -204,14 +203,22 @@ class Session:
             keys = by_count[count]
             gens = self.generate([self.prefix(k) for k in keys], count)
             for key, row in zip(keys, gens, strict=True):
-                for i, g in zip(groups[key], row, strict=True):
-                    out[i] = self._child(particles[i], g)
+                out.update(zip(groups[key], row, strict=True))
         return out
 
-    def _child(self, p: Particle, g) -> Particle:
+    def extend(self, particles: Sequence[Particle], *, skip: Sequence[int] = ()) -> list[Particle]:
+        """One step for every active particle (except indices in ``skip``); frozen ones are returned unchanged."""
+        out = list(particles)
+        for i, g in self._step_generations(particles, skip).items():
+            p = particles[i]
+            out[i] = self._child(p, g, p.rewards)
+        return out
+
+    def _child(self, p: Particle, g, rewards: tuple[float, ...], steps: tuple[str, ...] | None = None) -> Particle:
+        """``p`` extended by the generation ``g`` (``steps``: ``p.steps + (g.text,)`` when already built)."""
         cfg = self.config
         step = g.text
-        steps = p.steps + (step,)
+        steps = p.steps + (step,) if steps is None else steps
         final = any(s in step for s in cfg.final_stop) if cfg.final_stop else False
         at_max = len(steps) >= cfg.max_steps
         done = g.finish_reason == "eos" or final or at_max
@@ -219,15 +226,15 @@ class Session:
         if done:
             reason = "max_steps" if (g.finish_reason != "eos" and at_max and not final) else g.finish_reason
         lp = g.logprob if isinstance(g.logprob, (int, float)) else float("nan")
-        return Particle(steps, done, reason, p.num_tokens + int(g.num_tokens), p.logprob + lp, p.rewards)
+        return make_particle(steps, done, reason, p.num_tokens + int(g.num_tokens), p.logprob + lp, rewards)
 
     # -- scoring ---------------------------------------------------------------------------
-    def score(self, particles: Sequence[Particle]) -> list[Particle]:
-        """Append the current aggregated reward to every particle's ``rewards`` (one batched PRM call)."""
+    def _score_new(self, steps_list) -> dict[tuple[str, ...], float]:
+        """Score (one batched PRM call) every partial answer of ``steps_list`` not scored before; the cache."""
         if self.prm is None:
             raise ValueError("this method needs a reward model (prm), got None")
         cache = self._cache
-        todo = list(dict.fromkeys(p.steps for p in particles if p.steps not in cache))
+        todo = list(dict.fromkeys(s for s in steps_list if s not in cache))
         if todo:
             joiner = self.config.joiner
             prepared = [self.aggregation.prepare(list(s) if s else [""], joiner=joiner) for s in todo]
@@ -236,8 +243,30 @@ class Session:
             self.usage.add_reward(len(todo), sum(len(x) for x in prepared))
             for s, sc in zip(todo, vals, strict=True):
                 cache[s] = self.aggregation.reduce(sc)
-        return [Particle(p.steps, p.done, p.finish_reason, p.num_tokens, p.logprob, p.rewards + (cache[p.steps],))
+        return cache
+
+    def score(self, particles: Sequence[Particle]) -> list[Particle]:
+        """Append the current aggregated reward to every particle's ``rewards`` (one batched PRM call)."""
+        cache = self._score_new([p.steps for p in particles])
+        return [make_particle(p.steps, p.done, p.finish_reason, p.num_tokens, p.logprob, p.rewards + (cache[p.steps],))
                 for p in particles]
+
+    def advance(self, particles: Sequence[Particle], *, skip: Sequence[int] = ()) -> list[Particle]:
+        """``score(extend(particles))`` with each new particle built once; indices in ``skip`` are returned unchanged
+        (neither extended nor scored).  Same calls, same order, same result as the two steps."""
+        gens = self._step_generations(particles, skip)
+        skipped = set(skip)
+        keep = [i for i in range(len(particles)) if i not in skipped] if skipped else range(len(particles))
+        steps_of = [particles[i].steps + (gens[i].text,) if i in gens else particles[i].steps for i in keep]
+        cache = self._score_new(steps_of)
+        out = list(particles)
+        for i, steps in zip(keep, steps_of, strict=True):
+            p = particles[i]
+            rewards = p.rewards + (cache[steps],)
+            g = gens.get(i)
+            out[i] = self._child(p, g, rewards, steps) if g is not None else make_particle(
+                steps, p.done, p.finish_reason, p.num_tokens, p.logprob, rewards)
+        return out
 
     def reward_of(self, steps: tuple[str, ...]) -> float:
         """The cached aggregated reward of a partial answer."""

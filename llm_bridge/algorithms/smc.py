@@ -1,20 +1,27 @@
 r"""The SMC loop shared by particle filtering, particle Gibbs and parallel tempering.
 
 The text of a particle is a Python object; the weights are not.  The loop therefore runs
-probinf's blocks on an **index population**: a :class:`probinf.population.Population` whose
-particles are the slot indices ``0..N-1``.  One compiled call per step (:func:`smc_step`)
+probinf's blocks on an **index population**: normalized log-weights over the slots ``0..N-1``.
+One call per step (:func:`smc_step`)
 
-1. reweights it with the step's log-potential increments (``probinf.population.reweight``:
-   normalized log-weights, log-evidence :math:`\log\hat Z` gains :math:`\log\sum_i W_i G_i`);
-2. computes the ESS (``probinf.weights.ess``) and the trigger (``every`` / ``ess < threshold N``
-   / ``never``, and never when no particle is active);
-3. resamples through ``probinf.population.resample_population`` (every slot), or, when finished
-   particles stay out of resampling or a reference holds slot 0, draws ancestors with the
-   ``probinf.resampling`` scheme into the chosen slots only (see :func:`smc_step`);
+1. reweights with the step's log-potential increments (:func:`probinf.host.host_reweight`, the host
+   twin of ``probinf.population.reweight``: normalized log-weights, log-evidence :math:`\log\hat Z`
+   gains :math:`\log\sum_i W_i G_i`, and the ESS);
+2. decides the trigger (``every`` / ``ess < threshold N`` / ``never``, and never when no particle
+   is active);
+3. resamples every slot with the scheme's host block
+   (:data:`probinf.host.HOST_RESAMPLING_FROM_UNIFORMS`), or, when finished particles stay out of
+   resampling or a reference holds slot 0, draws ancestors with that scheme into the chosen slots
+   only (see :func:`_into_slots`);
 
 and returns the ancestor indices; the host gathers the Python particles by ancestor
-(``particles[a]``).  Between steps the only host work is the backend and reward-model calls
-and that gather; the compiled step is traced once per ``(N, options)``.
+(``particles[a]``).  The blocks run in NumPy on the host: at the particle counts of LLM search
+(tens to a few thousand) a compiled JAX call costs more to dispatch and copy back than its
+arithmetic, and the particles are host objects anyway.  The host blocks equal probinf's JAX blocks
+for the same uniforms (``tests/probinf/test_host.py``).  The uniforms come from one
+``numpy.random.Generator`` per run, seeded from the run's key (:meth:`KeyStream.generator
+<llm_bridge.algorithms.randomness.KeyStream.generator>`): same seed, same result, and no JAX call
+per step.
 
 Weights: ``potential="step"`` adds :math:`\log G_t = \operatorname{logit}(\hat r_t)/\tau` at every
 step (the paper's ``softmax(logit(r)/tau)`` resampling); ``potential="twisted"`` adds
@@ -25,19 +32,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
+from typing import NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import logsumexp
 
 from llm_bridge.algorithms.particle import Particle
-from probinf.population import Population, init_population, resample_population, reweight, take_particles
+from llm_bridge.exceptions import InvalidRewardError
+from probinf.host import HOST_RESAMPLING_FROM_UNIFORMS, host_reweight, host_uniforms
 from probinf.resampling import RESAMPLING_METHODS
-from probinf.weights import ess as _ess
 
-__all__ = ["SMCOptions", "log_potential", "log_increments", "smc_step", "run_smc", "RESAMPLING_TRIGGERS"]
+__all__ = ["SMCOptions", "StepResult", "log_potential", "log_increments", "smc_step", "run_smc", "RESAMPLING_TRIGGERS"]
 
 #: When the filter resamples: every step, when ``ESS < ess_threshold * N``, or never.
 RESAMPLING_TRIGGERS = ("every", "ess", "never")
@@ -86,106 +90,95 @@ class SMCOptions:
 
 def log_increments(particles, opts: SMCOptions) -> np.ndarray:
     """Log-weight increments: ``log G_t`` ("step") or ``log G_t - log G_{t-1}`` ("twisted")."""
-    g = np.atleast_1d(log_potential(np.array([p.rewards[-1] for p in particles], float), opts.tau))
+    n = len(particles)
+    g = np.atleast_1d(log_potential(np.fromiter((p.rewards[-1] for p in particles), float, n), opts.tau))
     if opts.potential == "step":
         return g
-    prev = np.array([p.rewards[-2] if len(p.rewards) >= 2 else 0.5 for p in particles], float)
+    prev = np.fromiter((p.rewards[-2] if len(p.rewards) >= 2 else 0.5 for p in particles), float, n)
     return g - np.atleast_1d(log_potential(prev, opts.tau))  # logit(0.5) = 0: no previous potential
 
 
-def _reweighted(population: Population, log_increment) -> Population:
-    out = reweight(population, log_increment)
-    return out if isinstance(out, Population) else out[0]  # reweight may also return an info
+class StepResult(NamedTuple):
+    """What one :func:`smc_step` returns (host arrays)."""
+
+    log_weights: np.ndarray  # (N,) normalized, after reweighting (and resampling)
+    log_evidence: float  # running log Z-hat
+    ancestors: np.ndarray  # (N,) ancestor of each slot; the identity when nothing was resampled
+    resampled: bool
+    ess: float  # after reweighting, before resampling
 
 
-def _into_slots(key, population: Population, slots, source, method: str, keep_total: bool):
-    """Draw ancestors for ``slots`` (bool (N,)) from the particles in ``source`` (bool (N,)).
+def _draw(rng: np.random.Generator, log_weights: np.ndarray, method: str) -> np.ndarray:
+    """``N`` ancestors with the ``method`` scheme (probinf's host block, uniforms from ``rng``)."""
+    n = log_weights.shape[0]
+    return HOST_RESAMPLING_FROM_UNIFORMS[method](log_weights, n, host_uniforms(rng, n, method))
+
+
+def _into_slots(rng: np.random.Generator, log_weights: np.ndarray, slots: np.ndarray, source: np.ndarray,
+                method: str, keep_total: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ancestors for ``slots`` (bool (N,)) from the particles in ``source`` (bool (N,)); ``(anc, log_weights)``.
 
     ``N`` ancestors are drawn with the ``method`` scheme from the source weights (others -inf)
     and the ``K`` target slots take a cyclic window of ``K`` of them starting at a uniformly
     random offset.  Each draw is in the window with probability ``K / N`` independently of the
     draws, so ``E[count_i] = K w_i / sum_source w`` for every scheme; multinomial draws are iid
-    in slot order, so the window is exactly ``K`` iid draws.  (A random offset instead of a
-    random permutation: a sort costs more than the rest of the step at small N.)  Slots outside
-    ``slots`` keep their particle.  ``keep_total``: the target slots share their previous total
-    weight equally (finished particles keep theirs); else every weight becomes uniform
-    (conditional SMC).
+    in slot order, so the window is exactly ``K`` iid draws.  Slots outside ``slots`` keep their
+    particle.  ``keep_total``: the target slots share their previous total weight equally
+    (finished particles keep theirs); else every weight becomes uniform (conditional SMC).
     """
-    n = population.num_particles
-    lw = population.log_weights
-    k_draw, k_offset = jax.random.split(key)
-    src = jnp.where(source, lw, -jnp.inf)
-    draws = RESAMPLING_METHODS[method](k_draw, src, n)
-    offset = jax.random.randint(k_offset, (), 0, n)
-    rank = jnp.cumsum(slots) - 1
-    anc = jnp.where(slots, draws[(rank + offset) % n], jnp.arange(n, dtype=draws.dtype))
+    n = log_weights.shape[0]
+    draws = _draw(rng, np.where(source, log_weights, -np.inf), method)
+    offset = int(rng.integers(n))
+    rank = np.cumsum(slots) - 1
+    anc = np.where(slots, draws[(rank + offset) % n], np.arange(n))
     if keep_total:
-        k = jnp.sum(slots)
-        share = logsumexp(jnp.where(slots, lw, -jnp.inf)) - jnp.log(k)
-        new_lw = jnp.where(slots, share, lw)
-    else:
-        new_lw = jnp.full_like(lw, -jnp.log(n))
-    return Population(take_particles(population.particles, anc), new_lw, population.log_evidence), anc
+        share = np.logaddexp.reduce(log_weights[slots]) - np.log(np.count_nonzero(slots))
+        return anc, np.where(slots, share, log_weights)
+    return anc, np.full(n, -np.log(n))
 
 
-@partial(jax.jit, static_argnames=("resampling", "threshold", "method", "mode"))
-def smc_step(key, population: Population, log_increment, active, *, resampling: str, threshold: float,
-             method: str, mode: str):
+def smc_step(rng: np.random.Generator, log_weights: np.ndarray, log_evidence: float, log_increment: np.ndarray,
+             active: np.ndarray, *, resampling: str, threshold: float, method: str, mode: str) -> StepResult:
     """One weighting + resampling step of the index population (see the module docstring).
 
     Parameters
     ----------
-    key : jax.random.key
-    population : Population
-        Particles are the slot indices (int32 (N,)); normalized log-weights.
+    rng : numpy.random.Generator
+        The run's host generator (seeded once from the run's key).
+    log_weights : float array (N,)
+        Normalized log-weights before this step.
+    log_evidence : float
+        Running log-evidence.
     log_increment : float array (N,)
         This step's log-potential increments.
     active : bool array (N,)
         Particles still being extended.
-    resampling, threshold : static
+    resampling, threshold
         Trigger: ``"every"``, ``"ess"`` (``ESS < threshold * N``) or ``"never"``; never when no particle is active.
-    method : static
+    method
         ``probinf.resampling`` scheme.
-    mode : static
+    mode
         ``"all"`` (every slot resampled from every weight), ``"active"`` (only the active particles, among
         themselves, keeping their total weight) or ``"reference"`` (conditional SMC: slot 0 is kept and the other
         ``N - 1`` slots are drawn multinomially from all ``N`` weights; weights become uniform).
-
-    Returns
-    -------
-    key : jax.random.key
-        The next key (``key`` split once inside: no separate dispatch for it).
-    population : Population
-        ``particles`` holds the ancestor index of each slot (the identity when nothing was resampled).
-    info : int32 array (N + 2,)
-        The ancestors, then ``resampled`` (0/1), then the ESS after reweighting (float32 bits): one
-        transfer to the host per step.
     """
-    key, sub = jax.random.split(key)
-    n = population.num_particles
-    population = _reweighted(population, log_increment)
-    ess = _ess(population.log_weights)
-    trigger = {"every": jnp.array(True), "ess": ess < threshold * n, "never": jnp.array(False)}[resampling]
-    do = trigger & jnp.any(active)
-    identity = jnp.arange(n, dtype=population.particles.dtype)
-    base = population._replace(particles=identity)
-
-    def yes(pop):
-        if mode == "all":
-            new, _ = resample_population(sub, pop, method)
-            return new
-        if mode == "active":
-            return _into_slots(sub, pop, active, active, method, keep_total=True)[0]
-        slots = identity > 0
-        return _into_slots(sub, pop, slots, jnp.ones_like(slots), "multinomial", keep_total=False)[0]
-
-    new = jax.lax.cond(do, yes, lambda pop: pop, base)
-    ess_bits = jax.lax.bitcast_convert_type(ess.astype(jnp.float32), jnp.int32)
-    info = jnp.concatenate([new.particles.astype(jnp.int32), do.astype(jnp.int32)[None], ess_bits[None]])
-    return key, new, info
-
-
-_init_population = jax.jit(init_population)  # one dispatch instead of a few eager ops per run
+    n = log_weights.shape[0]
+    rw = host_reweight(log_weights, log_increment)
+    if not rw.valid:
+        raise InvalidRewardError(f"the step's log-potential increments give no usable weight (NaN, +inf, or every "
+                                 f"weight zero): {np.asarray(log_increment)[:8]!r}...")
+    log_z = log_evidence + rw.log_evidence_increment
+    do = (resampling == "every" or (resampling == "ess" and rw.ess < threshold * n)) and bool(active.any())
+    if not do:
+        return StepResult(rw.log_weights, log_z, np.arange(n), False, rw.ess)
+    if mode == "all":
+        return StepResult(np.full(n, -np.log(n)), log_z, _draw(rng, rw.log_weights, method), True, rw.ess)
+    if mode == "active":
+        anc, lw = _into_slots(rng, rw.log_weights, active, active, method, keep_total=True)
+    else:
+        anc, lw = _into_slots(rng, rw.log_weights, np.arange(n) > 0, np.ones(n, bool), "multinomial",
+                              keep_total=False)
+    return StepResult(lw, log_z, anc, True, rw.ess)
 
 
 def _mode(opts: SMCOptions, reference) -> str:
@@ -206,30 +199,31 @@ def run_smc(session, n: int, opts: SMCOptions, *, reference: Particle | None = N
     cfg = session.config
     reference_at = reference_at or (lambda ref, t: ref.truncated(t))
     mode = _mode(opts, reference)
-    static = dict(resampling=opts.resampling, threshold=float(opts.ess_threshold), method=opts.method, mode=mode)
-    particles = [Particle() for _ in range(n)]
-    pop = _init_population(np.arange(n, dtype=np.int32))
+    particles = [Particle()] * n  # frozen: one empty particle can fill every slot
+    rng = session.rng.generator()
+    lw = np.full(n, -np.log(n))
+    log_z = 0.0
     ref_lw = 0.0  # the reference's unnormalized log-weight since the last resampling
     history = []
     t = 0
     while t < cfg.max_steps and any(not p.done for p in particles):
         t += 1
         if reference is not None:
-            particles = session.extend(particles, skip=(0,))
-            particles = [reference_at(reference, t)] + session.score(particles[1:])
+            particles = session.advance(particles, skip=(0,))
+            particles[0] = reference_at(reference, t)
         else:
-            particles = session.score(session.extend(particles))
+            particles = session.advance(particles)
         inc = log_increments(particles, opts)
         active = np.fromiter((not p.done for p in particles), bool, n)
-        session.rng.key, pop, info = smc_step(session.rng.key, pop, inc.astype(np.float32), active, **static)
-        info = np.asarray(info)
-        anc, resampled, ess = info[:n], bool(info[n]), float(info[n + 1:].view(np.float32)[0])
-        rec = {"step": t, "ess": ess, "active": int(active.sum()), "resampled": resampled}
+        step = smc_step(rng, lw, log_z, inc, active, resampling=opts.resampling,
+                        threshold=float(opts.ess_threshold), method=opts.method, mode=mode)
+        lw, log_z = step.log_weights, step.log_evidence
+        rec = {"step": t, "ess": step.ess, "active": int(active.sum()), "resampled": step.resampled}
         if reference is not None:
             ref_lw += float(inc[0])
             rec["reference_log_weight"] = ref_lw  # the weight the reference competes with at step t
-            ref_lw = 0.0 if resampled else ref_lw
-        if resampled:
-            particles = [particles[a] for a in anc]
+            ref_lw = 0.0 if step.resampled else ref_lw
+        if step.resampled:
+            particles = [particles[a] for a in step.ancestors.tolist()]
         history.append(rec)
-    return particles, np.asarray(pop.log_weights, float), history
+    return particles, lw, history

@@ -4,7 +4,6 @@ target, with a negative control that drops the active particles' weight in the S
 
 from __future__ import annotations
 
-import jax
 import numpy as np
 import pytest
 from scipy import stats
@@ -18,11 +17,10 @@ N = 16
 
 
 def _step(lw, active, mode, seed=0, method="multinomial", resampling="every"):
-    pop = smc._init_population(np.arange(len(lw), dtype=np.int32))
-    key, pop, info = smc.smc_step(jax.random.key(seed), pop, np.asarray(lw, np.float32), np.asarray(active),
-                                  resampling=resampling, threshold=0.5, method=method, mode=mode)
-    info = np.asarray(info)
-    return np.asarray(pop.log_weights, float), info[: len(lw)], bool(info[len(lw)]), float(pop.log_evidence)
+    n = len(lw)
+    out = smc.smc_step(np.random.default_rng(seed), np.full(n, -np.log(n)), 0.0, np.asarray(lw, float),
+                       np.asarray(active), resampling=resampling, threshold=0.5, method=method, mode=mode)
+    return out.log_weights, out.ancestors, out.resampled, out.log_evidence
 
 
 @pytest.mark.parametrize("tau", [0.25, 0.5, 1.0, 3.0])
@@ -134,18 +132,100 @@ def test_dropping_the_active_weight_is_detected(monkeypatch):
     # each instead of sharing their total (the finished ones keep theirs).
     original = smc._into_slots
 
-    def dropped(key, population, slots, source, method, keep_total):
-        pop, anc = original(key, population, slots, source, method, keep_total)
+    def dropped(rng, log_weights, slots, source, method, keep_total):
+        anc, lw = original(rng, log_weights, slots, source, method, keep_total)
         if keep_total:
-            n = population.num_particles
-            pop = pop._replace(log_weights=jax.numpy.where(slots, -jax.numpy.log(n), pop.log_weights))
-        return pop, anc
+            lw = np.where(slots, -np.log(len(lw)), lw)
+        return anc, lw
 
     monkeypatch.setattr(smc, "_into_slots", dropped)
-    jax.clear_caches()  # smc_step is compiled: retrace it with the patched block
-    try:
-        t, cells, r = _replicate_t()
-    finally:
-        monkeypatch.undo()
-        jax.clear_caches()
+    t, cells, r = _replicate_t()
     assert t > _bound(cells, r)
+
+
+# ---------------------------------------------------------------------------- the host step is the core's blocks
+@pytest.mark.parametrize("method", ["multinomial", "systematic", "stratified", "residual"])
+def test_host_step_equals_the_jax_blocks_for_the_same_uniforms(method):
+    """mode "all": the step's weights, evidence, ESS and ancestors equal probinf's JAX reweight / ESS / resampling
+    blocks driven by the uniforms the step drew (a generator with the same seed replays them)."""
+    import jax
+    import jax.numpy as jnp
+
+    from probinf._compat import enable_x64
+    from probinf.host import host_uniforms
+    from probinf.population import Population, reweight
+    from probinf.resampling import RESAMPLING_FROM_UNIFORMS
+
+    rng = np.random.default_rng(5)
+    lw0 = rng.normal(size=64)
+    lw0 -= logsumexp(lw0)
+    for seed in range(3):
+        inc = rng.normal(scale=2.0, size=64)
+        out = smc.smc_step(np.random.default_rng(seed), lw0, -1.5, inc, np.ones(64, bool), resampling="every",
+                           threshold=0.5, method=method, mode="all")
+        u = host_uniforms(np.random.default_rng(seed), 64, method)
+        with enable_x64(True):
+            pop, info = jax.jit(reweight)(Population(jnp.zeros(64), jnp.asarray(lw0), jnp.asarray(-1.5)),
+                                          jnp.asarray(inc))
+            anc = RESAMPLING_FROM_UNIFORMS[method](pop.log_weights, 64, jnp.asarray(u))
+            assert out.log_evidence == pytest.approx(float(pop.log_evidence), rel=1e-12)
+            assert out.ess == pytest.approx(float(info.ess), rel=1e-12)
+            np.testing.assert_array_equal(out.ancestors, np.asarray(anc))
+        assert out.resampled
+        np.testing.assert_allclose(out.log_weights, -np.log(64), rtol=1e-15)
+
+
+def test_advance_equals_score_of_extend():
+    """Session.advance builds each particle once; same backend and PRM calls, same particles, as the two steps."""
+    from llm_bridge.algorithms.particle import Particle
+    from llm_bridge.algorithms.session import Session
+
+    proc = MarkovStepProcess.default()
+    outs = []
+    for fused in (False, True):
+        be, prm = FakeBackend(proc), _mild_prm(proc)
+        s = Session(be, prm, "Q:\n", config=StepConfig(), aggregation="last", key=11)
+        ps = [Particle() for _ in range(12)]
+        for t in range(4):
+            skip = (0,) if t == 2 else ()
+            if fused:
+                ps = s.advance(ps, skip=skip)
+            else:
+                ext = s.extend(ps, skip=skip)
+                ps = [ext[0]] + s.score(ext[1:]) if skip else s.score(ext)
+        outs.append((ps, s.usage.as_dict(), [(c["prompts"], c["n"], c["seed"]) for c in be.calls]))
+    (p0, u0, c0), (p1, u1, c1) = outs
+    assert p0 == p1 and u0 | {"backend_seconds": 0, "reward_seconds": 0} == u1 | {"backend_seconds": 0,
+                                                                                    "reward_seconds": 0}
+    assert c0 == c1
+    assert any(p.done for p in p1) and any(len(p.rewards) == 4 for p in p1)
+    assert len(p1[0].rewards) == 3  # slot 0 was skipped once: neither extended nor scored at that step
+
+
+def test_make_particle_equals_the_constructor():
+    from llm_bridge.algorithms.particle import Particle, make_particle
+
+    args = (("<a>", "<b>"), True, "eos", 7, -1.25, (0.5, 0.75))
+    p, q = make_particle(*args), Particle(*args)
+    assert p == q and hash(p) == hash(q) and repr(p) == repr(q)
+    with pytest.raises(AttributeError):
+        p.done = False  # still frozen
+
+
+def test_key_stream_same_seed_same_stream_int_or_key():
+    import jax
+
+    from llm_bridge.algorithms.randomness import KeyStream
+
+    def draws(k):
+        s = KeyStream(k)
+        return [s.next_seed(), s.integers(10), s.random(), *s.generator().random(3).tolist()]
+
+    for seed in (0, 7, 2**32 - 1):
+        assert draws(seed) == draws(seed) == draws(jax.random.key(seed)) == draws(
+            jax.random.key_data(jax.random.key(seed)))
+    assert len({tuple(draws(s)) for s in (1, 2, 2**32 + 1, 2**40 + 1)}) == 4  # high bits are kept
+    s = KeyStream(3)
+    assert s.generator() is s.generator()
+    with pytest.raises(TypeError, match="seed"):
+        KeyStream(1.5)
