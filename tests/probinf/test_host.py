@@ -94,6 +94,23 @@ def test_multinomial_law_is_the_product_of_the_weights():
 
 
 @pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("w", [[0.0, 0.5, 0.5], [0.25, 0.25, 0.5], [0.5, 0.0, 0.5]], ids=str)
+def test_uniforms_on_the_breakpoints_equal_the_jax_blocks(method, w):
+    """Uniforms exactly on a cell boundary (0 included: ``jax.random.uniform`` can return it): slot ``k`` takes the
+    first ``i`` with ``u_k < C_i`` (strict), like the JAX block, so a zero-weight particle is never an ancestor."""
+    m = len(w)
+    with np.errstate(divide="ignore"):
+        lw = np.log(np.asarray(w))
+    bps = resampling_breakpoints(np.asarray(w), m, method)
+    points = sorted({float(x) for b in bps for x in b if 0.0 <= x < 1.0})
+    grid = np.array(points) if method == "systematic" else np.array([[p] * m for p in points])
+    want = _jax_ancestors(method, lw, m, grid)
+    got = np.array([HOST_RESAMPLING_FROM_UNIFORMS[method](lw, m, u) for u in grid])
+    np.testing.assert_array_equal(got, want)
+    assert not np.isin(got, np.flatnonzero(np.asarray(w) == 0)).any()
+
+
+@pytest.mark.parametrize("method", METHODS)
 def test_same_uniforms_same_ancestors_at_n64(method):
     """The size the LLM filters run at: 64 random weights (spread over 8 nats, a few zero), float64 on both."""
     rng = np.random.default_rng(1)
