@@ -24,6 +24,10 @@ Waste-free SMC (Dau & Chopin 2022, doi:10.1111/rssb.12475): resample only
 ``M = N / P`` particles and keep *every* state of the ``M`` MCMC chains of length
 ``P = num_mcmc_steps + 1``, which gives ``N`` particles for ``N - M`` kernel calls.
 
+Kernels: the random walk (default) needs no gradient; for differentiable targets
+``kernel=MALA(), num_mcmc_steps=8`` is the recommended configuration (lower log Z spread
+at less cost; see :func:`tempered_smc`, Notes).
+
 Calling convention: :func:`init` and :func:`step` are pure ``(key, state, ...) ->
 (state, info)`` blocks; :func:`build_sampler` returns a pure ``run(key, positions)``
 (jit/vmap-able, a ``lax.while_loop``) that carries a validity flag;
@@ -171,8 +175,9 @@ def tempered_smc(key: jax.Array | int, log_prior: ParticleLogDensity, log_likeli
     num_particles : int, optional
         N; inferred from ``init_particles`` when those are given.
     kernel : SMCKernel
-        :class:`~probinf.mcmc.RandomWalk` (default), :class:`~probinf.mcmc.MALA`,
-        :class:`~probinf.mcmc.HMC`, or any object following the protocol.
+        :class:`~probinf.mcmc.RandomWalk` (default: needs no gradient), :class:`~probinf.mcmc.MALA`
+        (recommended for differentiable targets, see Notes), :class:`~probinf.mcmc.HMC`, or any
+        object following the protocol.
     target_ess : float in (0, 1)
         Adaptive tempering keeps the ESS after reweighting at ``target_ess * N``.
     schedule : sequence of float, optional
@@ -221,6 +226,21 @@ def tempered_smc(key: jax.Array | int, log_prior: ParticleLogDensity, log_likeli
         the final particles, the log posterior keeps increasing (an unbounded log
         density, e.g. a likelihood term that grows faster than the prior decays); the
         evidence estimate is then meaningless.
+
+    Notes
+    -----
+    **Recommended configuration** for a differentiable log density:
+    ``kernel=probinf.MALA(), num_mcmc_steps=8`` with the default ``target_ess=0.5``.  MALA is
+    preconditioned by the weighted particle covariance and its step size follows the acceptance
+    rate (target 0.574), so one step costs one value-and-gradient evaluation (for a GLM about one
+    likelihood evaluation: the gradient is one more matrix product) and it mixes in
+    :math:`O(d^{1/3})` steps against :math:`O(d)` for the random walk.  On Bayesian logistic
+    regression (breast cancer, d = 31, correlated posterior, N = 1000, float32, 2 shared CPUs, 20 seeds;
+    ``benchmarks/results/tempered_smc.md``, 2026-12-04) it gave a log Z SD of 0.13 in 0.46 s a run,
+    against 0.57 in 0.68 s for the random walk x 20 (which also sat 0.2 nats below an accurate
+    reference there, against 0.03 for MALA x 8) and 0.47 in 0.97 s for blackjax's random walk x 20.
+    A diagonal preconditioner (``MALA(diagonal=True)``) is much worse on such a target.  Keep the default
+    random walk for targets without a usable gradient.
 
     References
     ----------
