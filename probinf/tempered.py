@@ -236,9 +236,10 @@ def tempered_smc(key: jax.Array | int, log_prior: ParticleLogDensity, log_likeli
     likelihood evaluation: the gradient is one more matrix product) and it mixes in
     :math:`O(d^{1/3})` steps against :math:`O(d)` for the random walk.  On Bayesian logistic
     regression (breast cancer, d = 31, correlated posterior, N = 1000, float32, 2 shared CPUs, 20 seeds;
-    ``benchmarks/results/tempered_smc.md``, 2026-12-04) it gave a log Z SD of 0.13 in 0.46 s a run,
-    against 0.57 in 0.68 s for the random walk x 20 (which also sat 0.2 nats below an accurate
-    reference there, against 0.03 for MALA x 8) and 0.47 in 0.97 s for blackjax's random walk x 20.
+    ``benchmarks/results/tempered_smc.md``, 2026-12-04) it gave a log Z SD of 0.13 at 1.8-2.1x the speed
+    of blackjax's random walk x 20 (SD 0.47) and 1.3x that of blackjax's HMC with one leapfrog step x 8
+    (the same kernel, SD 0.18); probinf's random walk x 20 gave SD 0.57 and sat 0.2 nats below an
+    accurate reference, MALA x 8 0.03 above it.
     A diagonal preconditioner (``MALA(diagonal=True)``) is much worse on such a target.  Keep the default
     random walk for targets without a usable gradient.
 
