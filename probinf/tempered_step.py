@@ -31,6 +31,7 @@ __all__ = ["TemperedParticles", "TemperedState", "TemperedInfo", "init", "step"]
 #: ``x (d,) -> scalar`` log density on the flat particle vector.
 LogDensity = Callable[[jax.Array], jax.Array]
 
+
 class TemperedParticles(NamedTuple):
     """Per-particle cache (leading axis N): ``position`` (N, d), ``log_prior`` (N,), ``log_likelihood`` (N,)."""
 
