@@ -195,7 +195,8 @@ def hmc_step(key: jax.Array, state: MCMCState, logdensity_fn: LogDensityFn, para
     r"""Hamiltonian Monte Carlo with mass matrix :math:`(L L^\top)^{-1}` and ``num_leapfrog`` leapfrog steps.
 
     ``params = (chol, step_size)``.  The number of steps is jittered uniformly in
-    ``[1, num_leapfrog]`` to avoid periodic trajectories.
+    ``[1, num_leapfrog]`` to avoid periodic trajectories; the steps past it are computed and
+    masked out, so one call costs ``num_leapfrog`` gradient evaluations.
     """
     chol, eps = params
     f = _value_and_aux(logdensity_fn, has_aux)
@@ -213,7 +214,10 @@ def hmc_step(key: jax.Array, state: MCMCState, logdensity_fn: LogDensityFn, para
             p = p + 0.5 * eps * (chol.T @ g)
             return x, p, g, val, aux
 
-        out: _Leapfrog = jax.lax.cond(i < n_steps, do, lambda c: c, carry)
+        # A masked update, not lax.cond: under vmap over particles (every SMC move) the predicate is batched and
+        # cond becomes a select of both branches anyway, but XLA:CPU compiled it ~5x slower than this (tempered SMC
+        # step with HMC(num_leapfrog=5) x 3 on a d = 31 logistic regression: 0.70 s vs 0.14 s, N = 1000).
+        out: _Leapfrog = jax.tree_util.tree_map(lambda a, b: jnp.where(i < n_steps, a, b), do(carry), carry)
         return out
 
     x, p, g, val, aux = jax.lax.fori_loop(

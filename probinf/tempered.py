@@ -6,7 +6,8 @@ posterior, and estimates the evidence :math:`Z = \int p(x) L(x)\,dx` by
 
 .. math:: \hat Z = \prod_{t=1}^T \sum_i W_{t-1}^i L(x_{t-1}^i)^{\lambda_t - \lambda_{t-1}},
 
-which is unbiased (Del Moral, Doucet & Jasra 2006).  Each step is a composition
+which is unbiased (Del Moral, Doucet & Jasra 2006).  Each step (:mod:`probinf.tempered_step`,
+whose names are re-exported here) is a composition
 of the :mod:`probinf.population` blocks: :func:`~probinf.reweight` by the
 incremental weight (evidence bookkeeping happens there and only there),
 :func:`~probinf.maybe_resample` (or waste-free resampling of ``M = N / P``
@@ -22,6 +23,10 @@ likelihoods; ours are tested on skewed ones.)
 Waste-free SMC (Dau & Chopin 2022, doi:10.1111/rssb.12475): resample only
 ``M = N / P`` particles and keep *every* state of the ``M`` MCMC chains of length
 ``P = num_mcmc_steps + 1``, which gives ``N`` particles for ``N - M`` kernel calls.
+
+Kernels: the random walk (default) needs no gradient; for differentiable targets
+``kernel=MALA(), num_mcmc_steps=8`` is the recommended configuration (lower log Z spread
+at less cost; see :func:`tempered_smc`, Notes).
 
 Calling convention: :func:`init` and :func:`step` are pure ``(key, state, ...) ->
 (state, info)`` blocks; :func:`build_sampler` returns a pure ``run(key, positions)``
@@ -53,10 +58,10 @@ from probinf._tempered_checks import (
     _flatten_particles,
     _package_or_explain,
 )
-from probinf.mcmc import MCMCInfo, MCMCState, RandomWalk, SMCKernel, check_kernel_hyperparameters, init_state
-from probinf.population import Population, init_population, maybe_resample, move, reweight, take_particles
+from probinf.mcmc import RandomWalk, SMCKernel, check_kernel_hyperparameters
 from probinf.resampling import RESAMPLING_METHODS
 from probinf.results import SMCResult
+from probinf.tempered_step import TemperedInfo, TemperedParticles, TemperedState, init, step
 from probinf.tempering import _tempered_increment, solve_next_exponent, tempered_logdensity
 from probinf.weights import weights_valid
 
@@ -81,113 +86,6 @@ LogDensity = Callable[[jax.Array], jax.Array]
 PyTree = Any
 #: ``particle -> scalar`` log density of ONE particle in the user's structure.
 ParticleLogDensity = Callable[[PyTree], jax.Array]
-
-
-class TemperedParticles(NamedTuple):
-    """Per-particle cache (leading axis N): ``position`` (N, d), ``log_prior`` (N,), ``log_likelihood`` (N,)."""
-
-    position: jax.Array
-    log_prior: jax.Array
-    log_likelihood: jax.Array
-
-
-class TemperedState(NamedTuple):
-    """``population`` (particles are :class:`TemperedParticles`), current ``exponent``, kernel ``params``, last
-    ``acceptance_rate``."""
-
-    population: Population
-    exponent: jax.Array
-    params: Any
-    acceptance_rate: jax.Array
-
-
-class TemperedInfo(NamedTuple):
-    """Diagnostics of one step."""
-
-    ess: jax.Array  # ESS after reweighting (before resampling)
-    log_evidence_increment: jax.Array
-    acceptance_rate: jax.Array  # mean over particles and MCMC steps
-    resampled: jax.Array
-    ancestors: jax.Array
-    valid: jax.Array  # weights usable after reweighting
-    mcmc_info: MCMCInfo  # per-particle kernel infos, stacked (N, num_mcmc_steps, ...)
-
-
-def init(positions: jax.Array, log_prior: LogDensity, log_likelihood: LogDensity, kernel: SMCKernel) -> TemperedState:
-    """Initial state from prior draws ``positions`` (N, d): uniform weights, exponent 0, log Z = 0."""
-    lp = jax.vmap(log_prior)(positions)
-    ll = jax.vmap(log_likelihood)(positions)
-    pop = init_population(TemperedParticles(positions, lp, ll))
-    params = kernel.init_params(positions.shape[1], positions.dtype)
-    acc0 = jnp.asarray(getattr(kernel, "target_accept", 0.5), positions.dtype)
-    return TemperedState(pop, jnp.zeros((), positions.dtype), params, acc0)
-
-
-def _mcmc_chain(key: jax.Array, particle: TemperedParticles, log_prior: LogDensity, log_likelihood: LogDensity,
-                kernel: SMCKernel, params: Any, exponent: jax.Array, num_steps: int,
-                keep_all: bool) -> tuple[TemperedParticles, MCMCInfo]:
-    """Run ``num_steps`` transitions from one particle; return last (or all P = num_steps + 1) states."""
-    target = tempered_logdensity(log_prior, log_likelihood, exponent)
-    if kernel.needs_grad:
-        state = init_state(particle.position, target, needs_grad=True, has_aux=True)
-    else:  # cached densities: no re-evaluation when the exponent changes
-        lp0 = particle.log_prior + _tempered_increment(particle.log_likelihood, exponent)
-        state = MCMCState(particle.position, lp0, None, (particle.log_prior, particle.log_likelihood))
-
-    def one(s: MCMCState, k: jax.Array) -> tuple[MCMCState, tuple[TemperedParticles | None, MCMCInfo]]:
-        s, info = kernel.step(k, s, target, params, has_aux=True)
-        # only waste-free keeps the trajectory; otherwise do not materialize (steps, N, d) arrays
-        return s, ((TemperedParticles(s.position, *s.aux) if keep_all else None), info)
-
-    last, (traj, infos) = jax.lax.scan(one, state, jax.random.split(key, num_steps))
-    if keep_all:
-        first = jax.tree_util.tree_map(lambda x: x[None], particle)
-        traj = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), first, traj)
-        return traj, infos
-    return TemperedParticles(last.position, *last.aux), infos
-
-
-def step(key: jax.Array, state: TemperedState, next_exponent: jax.Array, *, log_prior: LogDensity,
-         log_likelihood: LogDensity, kernel: SMCKernel, num_mcmc_steps: int = 10, resampling: str = "systematic",
-         resample_threshold: float = 1.0, waste_free: bool = False,
-         tune_on: str = "previous") -> tuple[TemperedState, TemperedInfo]:
-    """One reweight -> resample -> move step to ``next_exponent``.  Returns ``(TemperedState, TemperedInfo)``."""
-    k_res, k_move = jax.random.split(key)
-    pop = state.population
-    n = pop.num_particles
-    delta = next_exponent - state.exponent
-    old_lz = pop.log_evidence
-    pop, rw_info = reweight(pop, _tempered_increment(pop.particles.log_likelihood, delta))
-    valid = rw_info.valid
-    ess = rw_info.ess
-    if tune_on == "previous":  # calibrate on the population before this step's reweighting
-        params = kernel.tune(state.params, state.population.particles.position, state.population.log_weights,
-                             state.acceptance_rate)
-    else:
-        params = kernel.tune(state.params, pop.particles.position, pop.log_weights, state.acceptance_rate)
-
-    if waste_free:
-        p = num_mcmc_steps + 1
-        m = n // p
-        anc = RESAMPLING_METHODS[resampling](k_res, pop.log_weights, m)
-        starts = take_particles(pop.particles, anc)
-        chain = partial(_mcmc_chain, log_prior=log_prior, log_likelihood=log_likelihood, kernel=kernel,
-                        params=params, exponent=next_exponent, num_steps=num_mcmc_steps, keep_all=True)
-        traj, minfo = jax.vmap(chain)(jax.random.split(k_move, m), starts)
-        particles = jax.tree_util.tree_map(lambda x: x.reshape((n,) + x.shape[2:]), traj)
-        uniform = jnp.full((n,), -jnp.log(n), pop.log_weights.dtype)
-        pop = Population(particles, uniform, pop.log_evidence)
-        resampled = jnp.array(True)
-        ancestors = anc
-    else:
-        pop, rinfo = maybe_resample(k_res, pop, resample_threshold, resampling)
-        chain = partial(_mcmc_chain, log_prior=log_prior, log_likelihood=log_likelihood, kernel=kernel,
-                        params=params, exponent=next_exponent, num_steps=num_mcmc_steps, keep_all=False)
-        pop, minfo = move(k_move, pop, chain)
-        resampled, ancestors = rinfo.resampled, rinfo.ancestors
-    acc = jnp.mean(minfo.acceptance_rate)
-    new = TemperedState(pop, jnp.asarray(next_exponent, state.exponent.dtype), params, acc)
-    return new, TemperedInfo(ess, pop.log_evidence - old_lz, acc, resampled, ancestors, valid, minfo)
 
 
 class _Trace(NamedTuple):
@@ -277,8 +175,9 @@ def tempered_smc(key: jax.Array | int, log_prior: ParticleLogDensity, log_likeli
     num_particles : int, optional
         N; inferred from ``init_particles`` when those are given.
     kernel : SMCKernel
-        :class:`~probinf.mcmc.RandomWalk` (default), :class:`~probinf.mcmc.MALA`,
-        :class:`~probinf.mcmc.HMC`, or any object following the protocol.
+        :class:`~probinf.mcmc.RandomWalk` (default: needs no gradient), :class:`~probinf.mcmc.MALA`
+        (recommended for differentiable targets, see Notes), :class:`~probinf.mcmc.HMC`, or any
+        object following the protocol.
     target_ess : float in (0, 1)
         Adaptive tempering keeps the ESS after reweighting at ``target_ess * N``.
     schedule : sequence of float, optional
@@ -327,6 +226,22 @@ def tempered_smc(key: jax.Array | int, log_prior: ParticleLogDensity, log_likeli
         the final particles, the log posterior keeps increasing (an unbounded log
         density, e.g. a likelihood term that grows faster than the prior decays); the
         evidence estimate is then meaningless.
+
+    Notes
+    -----
+    **Recommended configuration** for a differentiable log density:
+    ``kernel=probinf.MALA(), num_mcmc_steps=8`` with the default ``target_ess=0.5``.  MALA is
+    preconditioned by the weighted particle covariance and its step size follows the acceptance
+    rate (target 0.574), so one step costs one value-and-gradient evaluation (for a GLM about one
+    likelihood evaluation: the gradient is one more matrix product) and it mixes in
+    :math:`O(d^{1/3})` steps against :math:`O(d)` for the random walk.  On Bayesian logistic
+    regression (breast cancer, d = 31, correlated posterior, N = 1000, float32, 2 shared CPUs, 20 seeds;
+    ``benchmarks/results/tempered_smc.md``, 2026-12-04) it gave a log Z SD of 0.13 at 1.8-2.1x the speed
+    of blackjax's random walk x 20 (SD 0.47) and 1.3x that of blackjax's HMC with one leapfrog step x 8
+    (the same kernel, SD 0.18); probinf's random walk x 20 gave SD 0.57 and sat 0.2 nats below an
+    accurate reference, MALA x 8 0.03 above it.
+    A diagonal preconditioner (``MALA(diagonal=True)``) is much worse on such a target.  Keep the default
+    random walk for targets without a usable gradient.
 
     References
     ----------
