@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         LowEventError,
         LowEventWarning,
         NoPrivacyGuaranteeWarning,
+        PrivacyDeprecationWarning,
         PrivacyParameterError,
         PrivacyWarning,
     )
@@ -53,6 +54,7 @@ _LAZY: dict[str, str] = {
     "NoPrivacyGuaranteeWarning": "privacy.exceptions",
     "PrivacyParameterError": "privacy.exceptions",
     "PrivacyWarning": "privacy.exceptions",
+    "PrivacyDeprecationWarning": "privacy.exceptions",
 }
 
 __all__ = [
@@ -70,6 +72,7 @@ __all__ = [
     "NoPrivacyGuaranteeWarning",
     "PrivacyParameterError",
     "PrivacyWarning",
+    "PrivacyDeprecationWarning",
     "PrivateKaplanMeier",
     "ReusableHoldout",
     "BudgetExhaustedError",

@@ -26,7 +26,8 @@ with the cells' concentrations, :math:`\alpha \sim \mathrm{Beta}(FP + c_{FP}, TN
 :math:`\beta \sim \mathrm{Beta}(FN + c_{FN}, TP + c_{TP})`, so the same quadrature applies.
 
 Calling convention: ``post = epsilon_posterior(counts, delta)``; then ``post.cdf(e)``,
-``post.pdf(e)``, ``post.quantile(q)``, ``post.interval(level)``, ``post.lower_bound(level)``,
+``post.pdf(e)``, ``post.quantile(q)``, ``post.interval(confidence_level)``,
+``post.lower_bound(confidence_level)``,
 ``post.mean()``, ``post.sample(key, n)``.
 """
 
@@ -40,9 +41,9 @@ from scipy import special
 
 from privacy._region import BetaDist, region_sf
 from privacy.counts import AttackCounts, _check_delta, empirical_epsilon
-from privacy.exceptions import PrivacyParameterError
+from privacy.exceptions import PrivacyDeprecationWarning, PrivacyParameterError
 
-__all__ = ["EpsilonPosterior", "epsilon_posterior", "check_level", "MAX_EPSILON"]
+__all__ = ["EpsilonPosterior", "epsilon_posterior", "check_level", "renamed_level", "MAX_EPSILON"]
 
 #: Largest finite epsilon the quantile search considers (exp(709) is the float64 limit);
 #: a quantile beyond it is reported as ``inf``.
@@ -51,14 +52,24 @@ MAX_EPSILON = 700.0
 _NAMED_PRIORS = {"jeffreys": 0.5, "uniform": 1.0}
 
 
-def check_level(level, name: str = "level") -> float:
-    """Validate a credibility level in the open interval (0, 1) and return it as float."""
+def check_level(level, name: str = "confidence_level") -> float:
+    """Validate a credibility or confidence level in the open interval (0, 1) and return it as float."""
     if isinstance(level, bool) or not isinstance(level, (numbers.Real, np.floating, np.integer)):
         raise PrivacyParameterError(f"{name} must be a number in (0, 1), got {level!r}")
     lv = float(level)
     if not (0.0 < lv < 1.0):
         raise PrivacyParameterError(f"{name} must lie in the open interval (0, 1), got {level!r} (e.g. 0.95)")
     return lv
+
+
+def renamed_level(level, confidence_level, default: float = 0.95):
+    """``confidence_level``, or the deprecated ``level`` it replaced (which warns; both given is a TypeError)."""
+    if level is None:
+        return confidence_level
+    from probinf.deprecation import renamed_argument  # here: `probinf dp-epsilon` starts without the core
+
+    return renamed_argument(level, confidence_level, old="level", new="confidence_level", default=default,
+                            category=PrivacyDeprecationWarning, stacklevel=4)
 
 
 def _pos(v, what):
@@ -290,19 +301,25 @@ class EpsilonPosterior:
         t = (1.0 - self.delta) * special.expit(-e)
         return float(sum(d.cdf(t) for d in (self._A, self._B, self._Ar, self._Br)))
 
-    def interval(self, level: float = 0.95):
-        """Equal-tailed credible interval ``(F^{-1}((1-level)/2), F^{-1}((1+level)/2))``."""
-        lv = check_level(level)
+    def interval(self, confidence_level: float = 0.95, *, level=None):
+        """Equal-tailed credible interval ``(F^{-1}((1-c)/2), F^{-1}((1+c)/2))`` at ``c = confidence_level``.
+
+        ``level`` is the former name of ``confidence_level`` (deprecated; it warns).
+        """
+        lv = check_level(renamed_level(level, confidence_level))
         lo, hi = self.quantile(np.array([(1 - lv) / 2, (1 + lv) / 2]))
         return float(lo), float(hi)
 
-    def lower_bound(self, level: float = 0.95) -> float:
-        """One-sided lower credible bound: ``P(eps >= bound | data) = level``, i.e. ``F^{-1}(1 - level)``."""
-        return float(self.quantile(1.0 - check_level(level)))
+    def lower_bound(self, confidence_level: float = 0.95, *, level=None) -> float:
+        """One-sided lower credible bound: ``P(eps >= bound | data) = c``, i.e. ``F^{-1}(1 - c)``.
 
-    def upper_bound(self, level: float = 0.95) -> float:
-        """One-sided upper credible bound ``F^{-1}(level)``."""
-        return float(self.quantile(check_level(level)))
+        ``c = confidence_level``; ``level`` is its former name (deprecated; it warns).
+        """
+        return float(self.quantile(1.0 - check_level(renamed_level(level, confidence_level))))
+
+    def upper_bound(self, confidence_level: float = 0.95, *, level=None) -> float:
+        """One-sided upper credible bound ``F^{-1}(confidence_level)`` (``level``: former name, deprecated)."""
+        return float(self.quantile(check_level(renamed_level(level, confidence_level))))
 
     def mean(self) -> float:
         r"""Posterior mean :math:`\int_0^\infty (1 - F(e))\,de` by Gauss-Legendre quadrature on quantile panels."""
@@ -339,25 +356,31 @@ class EpsilonPosterior:
             beta = rng.beta(self._p.a_fnr, self._p.b_fnr, size=int(n))
         return np.asarray(empirical_epsilon(alpha, beta, self.delta), dtype=float).reshape(int(n))
 
-    def summary(self, level: float = 0.95) -> dict:
-        """Posterior summary: mean, median, equal-tailed interval, one-sided lower bound, atom at 0."""
-        lv = check_level(level)
+    def summary(self, confidence_level: float = 0.95, *, level=None) -> dict:
+        """Posterior summary: mean, median, equal-tailed interval, one-sided lower bound, atom at 0.
+
+        The interval and the bound are at ``confidence_level`` (``level``: its former name, deprecated).
+        """
+        lv = check_level(renamed_level(level, confidence_level))
         lo, hi = self.interval(lv)
         return {
             "tp": self.counts.tp, "fn": self.counts.fn, "tn": self.counts.tn, "fp": self.counts.fp,
-            "delta": self.delta, "level": lv, "model": self.model,
+            "delta": self.delta, "confidence_level": lv, "model": self.model,
             "mean": self.mean(), "median": float(self.quantile(0.5)),
             "interval_lower": lo, "interval_upper": hi,
             "lower_bound": self.lower_bound(lv), "mass_at_zero": float(self.cdf(0.0)),
             "empirical_epsilon": self.counts.empirical_epsilon(self.delta),
         }
 
-    def plot(self, ax=None, level: float = 0.95, **kwargs):
-        """Plot the posterior density with the equal-tailed interval shaded; returns the axes."""
+    def plot(self, ax=None, confidence_level: float = 0.95, *, level=None, **kwargs):
+        """Plot the posterior density with the equal-tailed interval at ``confidence_level`` shaded; returns the axes.
+
+        ``level`` is the former name of ``confidence_level`` (deprecated; it warns).
+        """
         import matplotlib.pyplot as plt
 
         ax = ax or plt.gca()
-        lo, hi = self.interval(level)
+        lo, hi = self.interval(renamed_level(level, confidence_level))
         top = self.quantile(0.9995)
         grid = np.linspace(max(0.0, self.quantile(0.0005) * 0.9), top if np.isfinite(top) else 20.0, 400)
         dens = self.pdf(grid)

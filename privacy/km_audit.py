@@ -36,8 +36,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from probinf.deprecation import renamed_attribute
+
 from .counts import AttackCounts, empirical_epsilon
-from .epsilon import epsilon_posterior
+from .epsilon import epsilon_posterior, renamed_level
+from .exceptions import PrivacyDeprecationWarning
 from .survival.data import cell_counts
 from .survival.mechanisms import product_limit, release_histogram, release_tree
 from .survival.paper import km_event_times, release_paper
@@ -93,22 +96,28 @@ class AuditResult:
     empirical_epsilon: float
     lower_bound: float
     interval: tuple
-    level: float
+    confidence_level: float
     delta: float
     extra: dict = field(default_factory=dict)
+    level = renamed_attribute("level", "confidence_level", PrivacyDeprecationWarning)
 
     def to_dict(self) -> dict:
         return {
             "mechanism": self.mechanism, "attack": self.attack, "claimed_epsilon": self.claimed_epsilon,
             "tp": self.counts.tp, "fn": self.counts.fn, "tn": self.counts.tn, "fp": self.counts.fp,
             "threshold": self.threshold, "empirical_epsilon": self.empirical_epsilon,
-            f"lower_bound_{self.level:g}": self.lower_bound,
+            f"lower_bound_{self.confidence_level:g}": self.lower_bound,
             "interval_lo": self.interval[0], "interval_hi": self.interval[1], "delta": self.delta, **self.extra,
         }
 
 
-def audit_scores(scores, bits, *, claimed_epsilon, mechanism, attack, delta=0.0, level=0.95, rng=None):
-    """Calibrate a threshold on half of the trials, count on the other half, estimate epsilon."""
+def audit_scores(scores, bits, *, claimed_epsilon, mechanism, attack, delta=0.0, confidence_level=0.95, rng=None,
+                 level=None):
+    """Calibrate a threshold on half of the trials, count on the other half, estimate epsilon.
+
+    The bounds are at ``confidence_level`` (``level``: its former name, deprecated; it warns).
+    """
+    confidence_level = renamed_level(level, confidence_level)
     scores = np.asarray(scores, float)
     bits = np.asarray(bits).astype(int)
     rng = np.random.default_rng(rng)
@@ -130,16 +139,17 @@ def audit_scores(scores, bits, *, claimed_epsilon, mechanism, attack, delta=0.0,
     post = epsilon_posterior(counts, delta)
     return AuditResult(
         mechanism=mechanism, attack=attack, claimed_epsilon=float(claimed_epsilon), counts=counts, threshold=thr,
-        empirical_epsilon=float(counts.empirical_epsilon(delta)), lower_bound=post.lower_bound(level),
-        interval=post.interval(level), level=level, delta=delta,
+        empirical_epsilon=float(counts.empirical_epsilon(delta)), lower_bound=post.lower_bound(confidence_level),
+        interval=post.interval(confidence_level), confidence_level=confidence_level, delta=delta,
     )
 
 
-def audit_laplace_count(epsilon, *, n_trials=20000, noise_epsilon=None, delta=0.0, level=0.95, random_state=0):
+def audit_laplace_count(epsilon, *, n_trials=20000, noise_epsilon=None, delta=0.0, confidence_level=0.95,
+                        random_state=0, level=None):
     """Audit of a Laplace count with known epsilon (0 vs 1 record, scale 1/noise_epsilon): the validation case.
 
     ``noise_epsilon`` (default ``epsilon``) lets a test build a broken mechanism that claims
-    ``epsilon`` but adds less noise.
+    ``epsilon`` but adds less noise.  ``level`` is the former name of ``confidence_level`` (deprecated).
 
     Examples
     --------
@@ -149,12 +159,13 @@ def audit_laplace_count(epsilon, *, n_trials=20000, noise_epsilon=None, delta=0.
     >>> audit_laplace_count(1.0, noise_epsilon=3.0, n_trials=8000, random_state=0).lower_bound > 1.0
     True
     """
+    confidence_level = renamed_level(level, confidence_level)
     rng = np.random.default_rng(random_state)
     ne = float(epsilon if noise_epsilon is None else noise_epsilon)
     bits = rng.integers(0, 2, n_trials)
     scores = bits + rng.laplace(0.0, 1.0 / ne, n_trials)
     return audit_scores(scores, bits, claimed_epsilon=epsilon, mechanism="laplace-count", attack="counts",
-                        delta=delta, level=level, rng=rng)
+                        delta=delta, confidence_level=confidence_level, rng=rng)
 
 
 def membership_scores(durations, events, target, mechanism, epsilon, *, grid=None, attack="curve",
@@ -217,7 +228,7 @@ def membership_scores(durations, events, target, mechanism, epsilon, *, grid=Non
 
 
 def audit_km(durations, events, mechanism, epsilon, *, grid=None, attack="curve", target=None, n_trials=10000,
-             delta=0.0, level=0.95, random_state=0, **kwargs):
+             delta=0.0, confidence_level=0.95, random_state=0, level=None, **kwargs):
     """Run the membership game against a KM mechanism and return its :class:`AuditResult`.
 
     Parameters
@@ -234,8 +245,10 @@ def audit_km(durations, events, mechanism, epsilon, *, grid=None, attack="curve"
         Record index; None: largest leave-one-out influence; "search": :func:`search_target`.
     n_trials : int
         Trials of the game (half calibrate the threshold, half are counted).
-    delta, level : float
+    delta, confidence_level : float
         DP delta of the posterior and the credibility level of the bounds.
+    level : float, optional
+        Former name of ``confidence_level`` (deprecated; it warns).
 
     Examples
     --------
@@ -247,6 +260,7 @@ def audit_km(durations, events, mechanism, epsilon, *, grid=None, attack="curve"
     >>> round(res.lower_bound, 2)  # 95% lower bound for a 1-DP mechanism (this attack is nearly tight)
     0.85
     """
+    confidence_level = renamed_level(level, confidence_level)
     if isinstance(target, str) and target == "search":
         target = search_target(durations, events, mechanism, epsilon, grid=grid, attack=attack, delta=delta,
                                random_state=random_state + 7919, **kwargs)
@@ -262,7 +276,7 @@ def audit_km(durations, events, mechanism, epsilon, *, grid=None, attack="curve"
     scores, bits = membership_scores(durations, events, target, mechanism, epsilon, grid=grid, attack=attack,
                                      n_trials=n_trials, random_state=random_state, **kwargs)
     res = audit_scores(scores, bits, claimed_epsilon=epsilon, mechanism=mechanism, attack=attack, delta=delta,
-                       level=level, rng=random_state + 1)
+                       confidence_level=confidence_level, rng=random_state + 1)
     res.extra["target"] = int(target)
     return res
 

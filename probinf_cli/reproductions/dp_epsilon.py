@@ -79,7 +79,7 @@ def _posterior_figure(out_dir: Path, seed: int) -> Path:
         s = post.sample(np.random.default_rng(seed), 200_000)
         hi = post.quantile(0.999)
         ax.hist(s[s <= hi], bins=120, density=True, color="0.8", label="Monte Carlo (2e5)")
-        post.plot(ax=ax, level=level, color="C0", label="quadrature density")
+        post.plot(ax=ax, confidence_level=level, color="C0", label="quadrature density")
         lo_b, hi_b = post.interval(level)
         cp = clopper_pearson_interval(c, 1e-5, level)
         for x in (cp.lower, cp.upper):

@@ -168,3 +168,26 @@ def test_smc_backend_matches_exact_posterior_and_evidence():
     # negative control: the exact posterior of different data is far outside the tolerance
     P_wrong, _ = _exact_pair_posterior(np.array([1, 1, 0, 2, 1, 0]), K)
     assert np.abs(est.pair_proba_array_[0] - P_wrong).max() > 0.1
+
+
+def test_former_credible_level_warns_and_gives_the_same_fit():
+    """``credible_level`` is the former name of ``confidence_level`` (docs/conventions.md): one more release."""
+    from crowd import CrowdDeprecationWarning, CrowdWarning
+
+    assert issubclass(CrowdDeprecationWarning, CrowdWarning) and issubclass(CrowdDeprecationWarning, FutureWarning)
+    ans, _, _ = _small()
+    kw = dict(num_samples=20, num_warmup=10, num_chains=1, random_state=1)
+    new = BayesianTopTwo(confidence_level=0.6, **kw).fit(ans)
+    with pytest.warns(CrowdDeprecationWarning, match="credible_level was renamed to confidence_level"):
+        old = BayesianTopTwo(credible_level=0.6, **kw).fit(ans)
+    pd.testing.assert_frame_equal(old.top_two_, new.top_two_)
+    pd.testing.assert_frame_equal(old.skills_interval_, new.skills_interval_)
+    wider = BayesianTopTwo(confidence_level=0.95, **kw).fit(ans)  # the level reaches the intervals
+    assert (wider.skills_interval_.high - wider.skills_interval_.low > new.skills_interval_.high
+            - new.skills_interval_.low).all()
+    with pytest.raises(TypeError, match="both given"):
+        BayesianTopTwo(confidence_level=0.8, credible_level=0.6, **kw).fit(ans)
+    with pytest.raises(ValueError, match="credible_level"):  # a bad old value is named as given, before any warning
+        BayesianTopTwo(credible_level=1.5, **kw).fit(ans)
+    with pytest.raises(ValueError, match="confidence_level"):
+        BayesianTopTwo(confidence_level=0.0, **kw).fit(ans)
