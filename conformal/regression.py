@@ -43,6 +43,7 @@ from conformal._common import (
     is_int,
 )
 from conformal.results import PredictionIntervals
+from probinf.randomness import check_random_state, sklearn_seed
 
 __all__ = ["SplitConformalRegressor", "CrossConformalRegressor", "ConformalizedQuantileRegressor"]
 
@@ -186,7 +187,7 @@ class SplitConformalRegressor(BaseEstimator, RegressorMixin):
         if not randomized:
             return (1.0 + n - np.searchsorted(cal, s, side="left")) / (n + 1.0)
         ties = np.searchsorted(cal, s, side="right") - np.searchsorted(cal, s, side="left")
-        u = np.random.default_rng(random_state).uniform(size=s.shape)
+        u = check_random_state(random_state).uniform(size=s.shape)
         return (greater + u * (ties + 1.0)) / (n + 1.0)
 
 
@@ -209,8 +210,9 @@ class CrossConformalRegressor(BaseEstimator, RegressorMixin):
     cv : int or "jackknife"
         Number of folds (CV+) or leave-one-out (jackknife+).
     method : {"plus", "minmax", "base"}
-    random_state : int, optional
-        Fold shuffling seed.
+    random_state : None, int or numpy Generator
+        Fold shuffling seed: an int gives scikit-learn's (and MAPIE's) folds for that seed, a Generator a seed
+        drawn from it, ``None`` fresh entropy.
     on_insufficient : {"raise", "inf"}
 
     Examples
@@ -242,7 +244,7 @@ class CrossConformalRegressor(BaseEstimator, RegressorMixin):
         if self.cv == "jackknife":
             splitter = LeaveOneOut()
         elif is_int(self.cv) and 2 <= self.cv <= n:
-            splitter = KFold(self.cv, shuffle=True, random_state=self.random_state)
+            splitter = KFold(self.cv, shuffle=True, random_state=sklearn_seed(self.random_state))
         else:
             raise ValueError(f"cv must be 'jackknife' or an integer in [2, n={n}], got {self.cv!r}")
         base = LinearRegression() if self.estimator is None else self.estimator

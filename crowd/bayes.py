@@ -25,6 +25,7 @@ from crowd.exceptions import CrowdDeprecationWarning
 from crowd.top_two import best_pairs, check_top_two, confusion_mle, pair_scores, spectral_stage
 from probinf.deprecation import renamed_argument
 from probinf.progress import progress
+from probinf.randomness import key_from_generator
 
 if TYPE_CHECKING:
     from crowd.smc import TopTwoSMCResult
@@ -59,8 +60,9 @@ class BayesianTopTwo:
         SMC from :func:`probinf.tempered_smc` on :math:`(p, q)` with the pairs summed out exactly
         (:mod:`crowd.smc`; ``num_samples`` particles, one run; also sets ``log_evidence_``).  For
         small problems and model comparison: its random-walk moves scale poorly with ``n + m``.
-    random_state : int or numpy Generator, optional
-        Seed (same seed, same draws).
+    random_state : None, int or numpy Generator
+        Same seed, same draws, on both methods; ``None`` is fresh entropy on both (the JAX key of
+        ``method="smc"`` is drawn from the same Generator).
     credible_level : float, optional
         Former name of ``confidence_level`` (deprecated for one release; it warns in ``fit``).
 
@@ -112,7 +114,8 @@ class BayesianTopTwo:
         self.random_state = random_state
         self.credible_level = credible_level
 
-    def _check(self):
+    def _check(self) -> tuple[float, np.random.Generator]:
+        """Validate the hyperparameters; the confidence level and the fit's one Generator."""
         for name in ("num_samples", "num_chains", "thin"):
             check_int(name, getattr(self, name), 1)
         check_int("num_warmup", self.num_warmup, 0)
@@ -124,12 +127,12 @@ class BayesianTopTwo:
         level = renamed_argument(self.credible_level, self.confidence_level, old="credible_level",
                                  new="confidence_level", default=0.9, category=CrowdDeprecationWarning, stacklevel=4)
         check_real("confidence_level", level, 0.0, 1.0, lo_open=True, hi_open=True)
-        check_random_state(self.random_state)
+        rng = check_random_state(self.random_state)
         if self.method not in ("gibbs", "smc"):
             raise ValueError(f"method must be 'gibbs' or 'smc', got {self.method!r}")
         if self.init not in ("top_two", "prior"):
             raise ValueError(f"init must be 'top_two' or 'prior', got {self.init!r}")
-        return float(level)
+        return float(level), rng
 
     def _init_states(self, rng, enc, C):
         n, m, K = enc.n_workers, enc.n_tasks, enc.n_labels
@@ -145,7 +148,7 @@ class BayesianTopTwo:
         return GibbsState(rng.beta(a, b, (C, n)), rng.uniform(0.5, 1.0, (C, m)), g, h)
 
     def fit(self, data: pd.DataFrame) -> BayesianTopTwo:
-        confidence_level = self._check()
+        confidence_level, rng = self._check()
         enc = encode(data, self.labels, self.duplicates, min_labels=2)
         check_top_two(enc)
         n, m, K, C = enc.n_workers, enc.n_tasks, enc.n_labels, int(self.num_chains)
@@ -153,21 +156,18 @@ class BayesianTopTwo:
         if self.method == "smc":
             import jax
 
+            import probinf
             from crowd.smc import top_two_smc
 
-            rs = self.random_state
-            seed = 0 if rs is None else int(rs) if not isinstance(rs, np.random.Generator) else int(rs.integers(2**31))
-            res = top_two_smc(enc.w, enc.t, enc.l, n=n, m=m, K=K, key=jax.random.key(seed),
+            key_smc, key_resample = jax.random.split(key_from_generator(rng))
+            res = top_two_smc(enc.w, enc.t, enc.l, n=n, m=m, K=K, key=key_smc,
                               num_particles=int(self.num_samples), a_p=a, b_p=b, num_chains=1)
             # equal-weight draws: probinf's systematic resampling of the final population
-            import probinf
-
-            idx = np.asarray(probinf.resample(jax.random.key(seed + 1), res.log_weights))
+            idx = np.asarray(probinf.resample(key_resample, res.log_weights))
             p, q, P = res.p[idx][None], res.q[idx][None], res.pair_probs.astype(float)
             self.draws_: TopTwoSMCResult | GibbsDraws = res
             self.log_evidence_ = res.log_evidence
         else:
-            rng = np.random.default_rng(self.random_state)
             init = self._init_states(rng, enc, C)
             draws = run_gibbs(rng, init, enc.w, enc.t, enc.l, n=n, m=m, K=K, a_p=a, b_p=b,
                               num_warmup=int(self.num_warmup), num_samples=int(self.num_samples),

@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from probinf.deprecation import renamed_attribute
+from probinf.deprecation import renamed_argument, renamed_attribute
+from probinf.randomness import check_random_state
 
 from .counts import AttackCounts, empirical_epsilon
 from .epsilon import epsilon_posterior, renamed_level
@@ -111,17 +112,20 @@ class AuditResult:
         }
 
 
-def audit_scores(scores, bits, *, claimed_epsilon, mechanism, attack, delta=0.0, confidence_level=0.95, rng=None,
-                 level=None):
+def audit_scores(scores, bits, *, claimed_epsilon, mechanism, attack, delta=0.0, confidence_level=0.95,
+                 random_state=None, level=None, rng=None):
     """Calibrate a threshold on half of the trials, count on the other half, estimate epsilon.
 
-    The bounds are at ``confidence_level`` (``level``: its former name, deprecated; it warns).
+    The bounds are at ``confidence_level``; ``random_state`` (None, int or Generator) draws the calibration
+    half.  ``level`` and ``rng`` are the former names of ``confidence_level`` and ``random_state`` (deprecated;
+    they warn).
     """
     confidence_level = renamed_level(level, confidence_level)
+    random_state = renamed_argument(rng, random_state, old="rng", new="random_state", default=None,
+                                    category=PrivacyDeprecationWarning)
     scores = np.asarray(scores, float)
     bits = np.asarray(bits).astype(int)
-    rng = np.random.default_rng(rng)
-    perm = rng.permutation(scores.size)
+    perm = check_random_state(random_state).permutation(scores.size)
     cal, ev = perm[: scores.size // 2], perm[scores.size // 2 :]
     cands = np.unique(np.quantile(scores[cal], np.linspace(0.0, 1.0, 201)))
     b = bits[cal] == 1
@@ -165,7 +169,7 @@ def audit_laplace_count(epsilon, *, n_trials=20000, noise_epsilon=None, delta=0.
     bits = rng.integers(0, 2, n_trials)
     scores = bits + rng.laplace(0.0, 1.0 / ne, n_trials)
     return audit_scores(scores, bits, claimed_epsilon=epsilon, mechanism="laplace-count", attack="counts",
-                        delta=delta, confidence_level=confidence_level, rng=rng)
+                        delta=delta, confidence_level=confidence_level, random_state=rng)
 
 
 def membership_scores(durations, events, target, mechanism, epsilon, *, grid=None, attack="curve",
@@ -276,7 +280,7 @@ def audit_km(durations, events, mechanism, epsilon, *, grid=None, attack="curve"
     scores, bits = membership_scores(durations, events, target, mechanism, epsilon, grid=grid, attack=attack,
                                      n_trials=n_trials, random_state=random_state, **kwargs)
     res = audit_scores(scores, bits, claimed_epsilon=epsilon, mechanism=mechanism, attack=attack, delta=delta,
-                       confidence_level=confidence_level, rng=random_state + 1)
+                       confidence_level=confidence_level, random_state=random_state + 1)
     res.extra["target"] = int(target)
     return res
 
@@ -304,7 +308,7 @@ def search_target(durations, events, mechanism, epsilon, *, grid=None, attack="c
         sc, bits = membership_scores(t, e, c, mechanism, epsilon, grid=grid, attack=attack, n_trials=n_pilot,
                                      random_state=random_state + j, **kwargs)
         val = audit_scores(sc, bits, claimed_epsilon=epsilon, mechanism=mechanism, attack=attack, delta=delta,
-                           rng=random_state + 1000 + j).lower_bound
+                           random_state=random_state + 1000 + j).lower_bound
         if val > best_val:
             best, best_val = c, val
     return best

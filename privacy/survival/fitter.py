@@ -9,6 +9,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from probinf.randomness import check_random_state
+
 from ..exceptions import LowEventError, LowEventWarning, NoPrivacyGuaranteeWarning
 from .data import cell_counts, check_entry, expand_weights, make_grid, validate_survival_data
 from .intervals import LOW_EVENT_RATIO, bootstrap_curves, median_from_curve, percentile_band, phantom_death_ratio
@@ -250,7 +252,7 @@ class PrivateKaplanMeier(KaplanMeierReportMixin, BaseEstimator):
         t, e = validate_survival_data(durations, event_observed)
         check_entry(entry, t.size)
         t, e = expand_weights(weights, t, e)
-        rng = np.random.default_rng(self.random_state)
+        rng = check_random_state(self.random_state)
         self.n_public_ = float(t.size) if self.adjacency == "replace-one" else None
         if self.mechanism == "paper":
             warnings.warn(PAPER_WARNING, NoPrivacyGuaranteeWarning, stacklevel=2)

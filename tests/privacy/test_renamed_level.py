@@ -35,7 +35,7 @@ def test_the_warning_is_a_privacy_warning_and_a_future_warning():
     lambda **kw: clopper_pearson_lower_bound(COUNTS, 1e-5, **kw),
     lambda **kw: audit_laplace_count(1.0, n_trials=400, random_state=3, **kw).lower_bound,
     lambda **kw: audit_scores(np.arange(40.0), np.arange(40) % 2, claimed_epsilon=1.0, mechanism="m",
-                              attack="a", rng=1, **kw).interval,
+                              attack="a", random_state=1, **kw).interval,
 ], ids=["interval", "lower_bound", "upper_bound", "summary", "clopper_pearson", "jeffreys", "rectangle",
         "cp_lower_bound", "audit_laplace_count", "audit_scores"])
 def test_level_warns_and_gives_the_confidence_level_result(call):
@@ -73,3 +73,13 @@ def test_renamed_result_fields_keep_their_old_name_with_a_warning():
     with pytest.warns(PrivacyDeprecationWarning, match="AuditResult.level was renamed"):
         assert res.level == 0.9
     assert "lower_bound_0.9" in res.to_dict()
+
+
+def test_audit_scores_former_rng_name_warns_and_gives_the_same_audit():
+    scores, bits = np.random.default_rng(0).normal(size=200) + np.arange(200) % 2, np.arange(200) % 2
+    kw = dict(claimed_epsilon=1.0, mechanism="m", attack="a")
+    new = audit_scores(scores, bits, random_state=4, **kw)
+    assert new.counts != audit_scores(scores, bits, random_state=5, **kw).counts  # the seed reaches the split
+    with pytest.warns(PrivacyDeprecationWarning, match="rng was renamed to random_state"):
+        old = audit_scores(scores, bits, rng=4, **kw)
+    assert old == new
