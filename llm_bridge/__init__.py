@@ -55,6 +55,7 @@ from llm_bridge.exceptions import (
     BackendRequestError,
     BackendUnavailableError,
     InvalidRewardError,
+    LLMBridgeDeprecationWarning,
     LLMBridgeWarning,
     MalformedOutputError,
     RewardModelError,
@@ -104,5 +105,5 @@ __all__ = [
     "FakeBackend", "FakePRM", "MarkovStepProcess",
     # exceptions
     "BackendError", "BackendRequestError", "BackendUnavailableError", "InvalidRewardError",
-    "LLMBridgeWarning", "MalformedOutputError", "RewardModelError",
+    "LLMBridgeWarning", "LLMBridgeDeprecationWarning", "MalformedOutputError", "RewardModelError",
 ]

@@ -173,14 +173,18 @@ def audit_laplace_count(epsilon, *, n_trials=20000, noise_epsilon=None, delta=0.
 
 
 def membership_scores(durations, events, target, mechanism, epsilon, *, grid=None, attack="curve",
-                      adjacency="add-remove", convention="actuarial", n_trials=10000, n_shadow=2000, random_state=0):
+                      adjacency="add-remove", convention="actuarial", n_trials=10000, num_shadow=2000, random_state=0,
+                      n_shadow=None):
     r"""Scores and bits of the membership game for ``target`` (an index into the data); see module docstring.
 
     The ``"curve"`` attacker knows both candidate data sets and the mechanism (the auditing threat
-    model): it simulates ``n_shadow`` releases of each, and scores a release by the linear
+    model): it simulates ``num_shadow`` releases of each, and scores a release by the linear
     discriminant :math:`\sum_j (\mu_{1j} - \mu_{0j}) c_j / v_j` (per-point means and pooled
-    variances of the shadow releases).
+    variances of the shadow releases).  ``n_shadow`` is the former name of ``num_shadow`` (deprecated for one
+    release; it warns).
     """
+    num_shadow = renamed_argument(n_shadow, num_shadow, old="n_shadow", new="num_shadow", default=2000,
+                                  category=PrivacyDeprecationWarning)
     t = np.asarray(durations, float)
     e = np.asarray(events).astype(int)
     rng = np.random.default_rng(random_state)
@@ -213,7 +217,7 @@ def membership_scores(durations, events, target, mechanism, epsilon, *, grid=Non
     if attack == "counts" and mechanism == "paper" or attack == "index" and mechanism != "paper":
         raise ValueError(f"attack {attack!r} does not apply to mechanism {mechanism!r}")
     if attack == "curve":
-        sh = {b: curves(b, n_shadow) for b in (0, 1)}
+        sh = {b: curves(b, num_shadow) for b in (0, 1)}
         var = 0.5 * (sh[0].var(axis=0) + sh[1].var(axis=0))
         w = (sh[1].mean(axis=0) - sh[0].mean(axis=0)) / np.maximum(var, 1e-12)
     scores = np.empty(n_trials)
@@ -315,20 +319,24 @@ def search_target(durations, events, mechanism, epsilon, *, grid=None, attack="c
 
 
 def influential_points(durations, events, mechanism, epsilon, *, thresholds=(0.01, 0.02, 0.05, 0.1, 0.2),
-                       grid=None, common_noise=False, n_rep=5, convention="actuarial", random_state=0):
+                       grid=None, common_noise=False, num_replicates=5, convention="actuarial", random_state=0,
+                       n_rep=None):
     """Mean number of records whose removal moves the released curve by more than each threshold.
 
-    Returns a Series indexed by threshold (averaged over ``n_rep`` repetitions).
+    Returns a Series indexed by threshold (averaged over ``num_replicates`` repetitions of the noise).
+    ``n_rep`` is the former name of ``num_replicates`` (deprecated for one release; it warns).
     """
+    num_replicates = renamed_argument(n_rep, num_replicates, old="n_rep", new="num_replicates", default=5,
+                                      category=PrivacyDeprecationWarning)
     t = np.asarray(durations, float)
     e = np.asarray(events).astype(int)
     n = t.size
     rng = np.random.default_rng(random_state)
     thr = np.asarray(thresholds, float)
-    counts = np.zeros((n_rep, thr.size))
+    counts = np.zeros((num_replicates, thr.size))
     if mechanism == "paper":
         u, _, _, _ = km_event_times(t, e)
-        for r in range(n_rep):
+        for r in range(num_replicates):
             z = rng.laplace(0.0, 1.0, u.size)
             _, full, _ = release_paper(t, e, epsilon, rng, standard_noise=z)
             infl = np.empty(n)
@@ -345,7 +353,7 @@ def influential_points(durations, events, mechanism, epsilon, *, thresholds=(0.0
         loo = np.repeat(base[None, :], n, axis=0)
         for i in range(n):
             loo[i] -= cell_counts(t[i : i + 1], e[i : i + 1], g)
-        for r in range(n_rep):
+        for r in range(num_replicates):
             if mechanism == "histogram":
                 full = release_histogram(base, epsilon, "add-remove", rng)
                 rel = (loo + (full - base)) if common_noise else release_histogram(loo, epsilon, "add-remove", rng)

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from llm_bridge.exceptions import LLMBridgeDeprecationWarning
+from probinf.deprecation import renamed_argument
+
 __all__ = ["Interval", "paired_bootstrap", "bootstrap_indices", "budget_to_match", "budget_ratio_to_match",
            "claim_verdict"]
 
@@ -61,8 +64,19 @@ def _check_level(level, num_resamples):
         raise ValueError(f"num_resamples must be an int >= 10, got {num_resamples!r}")
 
 
-def bootstrap_indices(num_problems: int, num_seeds: int, num_resamples: int, random_state=0):
-    """Two-stage resampling indices: problems ``(R, P)`` and seeds within them ``(R, P, S)``."""
+def bootstrap_indices(n_problems: int | None = None, n_seeds: int | None = None, num_resamples: int = 2000,
+                      random_state=0, *, num_problems=None, num_seeds=None):
+    """Two-stage resampling indices: problems ``(R, P)`` and seeds within them ``(R, P, S)``.
+
+    ``n_problems`` and ``n_seeds`` are data sizes (``P``, ``S``), ``num_resamples`` the bootstrap's size ``R``;
+    ``num_problems`` and ``num_seeds`` are their former names (deprecated for one release; they warn).
+    """
+    num_problems = renamed_argument(num_problems, n_problems, old="num_problems", new="n_problems", default=None,
+                                    category=LLMBridgeDeprecationWarning)
+    num_seeds = renamed_argument(num_seeds, n_seeds, old="num_seeds", new="n_seeds", default=None,
+                                 category=LLMBridgeDeprecationWarning)
+    if num_problems is None or num_seeds is None:
+        raise TypeError("bootstrap_indices needs n_problems and n_seeds (ints >= 1)")
     rng = np.random.default_rng(random_state)
     pi = rng.integers(0, num_problems, size=(num_resamples, num_problems))
     si = rng.integers(0, num_seeds, size=(num_resamples, num_problems, num_seeds)) if num_seeds > 1 else \
