@@ -30,6 +30,7 @@ from scipy import special
 from privacy.counts import AttackCounts, _check_delta, empirical_epsilon
 from privacy.epsilon import check_level, renamed_level
 from privacy.exceptions import PrivacyDeprecationWarning, PrivacyParameterError
+from probinf.deprecation import renamed_attribute
 
 __all__ = ["EpsilonInterval", "rectangle_interval", "clopper_pearson_interval", "jeffreys_interval",
            "clopper_pearson_lower_bound"]
@@ -43,13 +44,7 @@ class EpsilonInterval:
     upper: float
     confidence_level: float
     method: str
-
-    @property
-    def level(self) -> float:
-        """Former name of ``confidence_level`` (deprecated; it warns)."""
-        from probinf.deprecation import renamed_attribute  # here: `probinf dp-epsilon` starts without the core
-
-        return renamed_attribute("level", "confidence_level", PrivacyDeprecationWarning, stacklevel=3).__get__(self)
+    level = renamed_attribute("level", "confidence_level", PrivacyDeprecationWarning)
 
     @property
     def width(self) -> float:

@@ -42,6 +42,7 @@ from scipy import special
 from privacy._region import BetaDist, region_sf
 from privacy.counts import AttackCounts, _check_delta, empirical_epsilon
 from privacy.exceptions import PrivacyDeprecationWarning, PrivacyParameterError
+from probinf.deprecation import renamed_argument
 
 __all__ = ["EpsilonPosterior", "epsilon_posterior", "check_level", "renamed_level", "MAX_EPSILON"]
 
@@ -64,10 +65,6 @@ def check_level(level, name: str = "confidence_level") -> float:
 
 def renamed_level(level, confidence_level, default: float = 0.95):
     """``confidence_level``, or the deprecated ``level`` it replaced (which warns; both given is a TypeError)."""
-    if level is None:
-        return confidence_level
-    from probinf.deprecation import renamed_argument  # here: `probinf dp-epsilon` starts without the core
-
     return renamed_argument(level, confidence_level, old="level", new="confidence_level", default=default,
                             category=PrivacyDeprecationWarning, stacklevel=4)
 
