@@ -42,6 +42,7 @@ from scipy import special
 from privacy._region import BetaDist, region_sf
 from privacy.counts import AttackCounts, _check_delta, empirical_epsilon
 from privacy.exceptions import PrivacyDeprecationWarning, PrivacyParameterError
+from privacy.priors import resolve_prior
 from probinf.deprecation import renamed_argument
 
 __all__ = ["EpsilonPosterior", "epsilon_posterior", "check_level", "renamed_level", "MAX_EPSILON"]
@@ -49,9 +50,6 @@ __all__ = ["EpsilonPosterior", "epsilon_posterior", "check_level", "renamed_leve
 #: Largest finite epsilon the quantile search considers (exp(709) is the float64 limit);
 #: a quantile beyond it is reported as ``inf``.
 MAX_EPSILON = 700.0
-
-_NAMED_PRIORS = {"jeffreys": 0.5, "uniform": 1.0}
-
 
 def check_level(level, name: str = "confidence_level") -> float:
     """Validate a credibility or confidence level in the open interval (0, 1) and return it as float."""
@@ -67,54 +65,6 @@ def renamed_level(level, confidence_level, default: float = 0.95):
     """``confidence_level``, or the deprecated ``level`` it replaced (which warns; both given is a TypeError)."""
     return renamed_argument(level, confidence_level, old="level", new="confidence_level", default=default,
                             category=PrivacyDeprecationWarning, stacklevel=4)
-
-
-def _pos(v, what):
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise PrivacyParameterError(f"prior parameter {what} must be a positive number, got {v!r}") from None
-    if not (f > 0 and np.isfinite(f)):
-        raise PrivacyParameterError(f"prior parameter {what} must be positive and finite, got {v!r}")
-    return f
-
-
-def _resolve_prior(prior, model: str) -> dict:
-    """Prior pseudo-counts as a dict with keys tp, fn, tn, fp."""
-    if isinstance(prior, str):
-        if prior not in _NAMED_PRIORS:
-            raise PrivacyParameterError(f"unknown prior {prior!r}; expected one of {sorted(_NAMED_PRIORS)}, "
-                                        "a pair (a, b), or a dict")
-        v = _NAMED_PRIORS[prior]
-        return dict(tp=v, fn=v, tn=v, fp=v)
-    if model == "independent":
-        if isinstance(prior, dict):
-            unknown = set(prior) - {"fpr", "fnr"}
-            if unknown or not prior:
-                raise PrivacyParameterError(f"an independent-model prior dict takes keys 'fpr' and 'fnr' (each a pair "
-                                            f"(a, b) of Beta parameters), got keys {sorted(prior)}")
-            fpr = prior.get("fpr", (0.5, 0.5))
-            fnr = prior.get("fnr", (0.5, 0.5))
-        else:
-            fpr = fnr = prior
-        try:
-            (afp, btn), (afn, btp) = fpr, fnr
-        except (TypeError, ValueError):
-            raise PrivacyParameterError(f"prior must be 'jeffreys', 'uniform', a pair (a, b) of Beta parameters or "
-                                        f"{{'fpr': (a, b), 'fnr': (a, b)}}, got {prior!r}") from None
-        return dict(fp=_pos(afp, "a_fpr"), tn=_pos(btn, "b_fpr"), fn=_pos(afn, "a_fnr"), tp=_pos(btp, "b_fnr"))
-    # dirichlet: concentration per cell
-    if isinstance(prior, dict):
-        low = {str(k).lower(): v for k, v in prior.items()}
-        if set(low) != {"tp", "fn", "tn", "fp"}:
-            raise PrivacyParameterError("a Dirichlet prior dict needs exactly the keys tp, fn, tn, fp, got "
-                                        f"{sorted(prior)}")
-        return {k: _pos(v, k) for k, v in low.items()}
-    if isinstance(prior, (numbers.Real, np.floating)):
-        v = _pos(prior, "concentration")
-        return dict(tp=v, fn=v, tn=v, fp=v)
-    raise PrivacyParameterError(f"a Dirichlet prior must be 'jeffreys', 'uniform', a positive concentration or a dict "
-                                f"with keys tp, fn, tn, fp; got {prior!r}")
 
 
 @dataclass(frozen=True)
@@ -450,4 +400,4 @@ def epsilon_posterior(counts: AttackCounts, delta: float, *, prior="jeffreys", m
         raise PrivacyParameterError(f"model must be 'independent' or 'dirichlet', got {model!r}")
     if isinstance(n_per_panel, bool) or not isinstance(n_per_panel, (numbers.Integral, np.integer)) or n_per_panel < 2:
         raise ValueError(f"n_per_panel must be an integer >= 2, got {n_per_panel!r}")
-    return EpsilonPosterior(counts, d, _resolve_prior(prior, model), model, int(n_per_panel))
+    return EpsilonPosterior(counts, d, resolve_prior(prior, model), model, int(n_per_panel))
