@@ -34,6 +34,7 @@ Calling convention: ``post = epsilon_posterior(counts, delta)``; then ``post.cdf
 from __future__ import annotations
 
 import numbers
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -288,7 +289,8 @@ class EpsilonPosterior:
 
         Parameters
         ----------
-        key : jax PRNG key, int seed or numpy.random.Generator
+        key : jax PRNG key or int seed
+            Same key, same draws (a ``numpy.random.Generator`` still works for one release and warns).
         n : int
         """
         if isinstance(n, bool) or not isinstance(n, (numbers.Integral, np.integer)) or n < 0:
@@ -341,6 +343,10 @@ class EpsilonPosterior:
 
 def _rng_from_key(key) -> np.random.Generator:
     if isinstance(key, np.random.Generator):
+        warnings.warn("EpsilonPosterior.sample(key=...) takes a JAX PRNG key or an int seed (docs/conventions.md); "
+                      "a numpy Generator is deprecated and will be refused in the next release: pass an int seed "
+                      "(sample(7, n) draws what sample(np.random.default_rng(7), n) drew)", PrivacyDeprecationWarning,
+                      stacklevel=3)
         return key
     if isinstance(key, (numbers.Integral, np.integer)) and not isinstance(key, bool):
         return np.random.default_rng(int(key))

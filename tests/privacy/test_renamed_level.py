@@ -83,3 +83,11 @@ def test_audit_scores_former_rng_name_warns_and_gives_the_same_audit():
     with pytest.warns(PrivacyDeprecationWarning, match="rng was renamed to random_state"):
         old = audit_scores(scores, bits, rng=4, **kw)
     assert old == new
+
+
+def test_sample_with_a_generator_warns_and_draws_what_the_int_seed_draws():
+    """``sample(key, n)`` takes a JAX key or an int (docs/conventions.md); a Generator is deprecated."""
+    with pytest.warns(PrivacyDeprecationWarning, match="numpy Generator is deprecated"):
+        old = POST.sample(np.random.default_rng(7), 50)
+    np.testing.assert_array_equal(old, POST.sample(7, 50))
+    assert not np.array_equal(POST.sample(7, 50), POST.sample(8, 50))
