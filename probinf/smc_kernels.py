@@ -56,6 +56,26 @@ def _repr(self: object) -> str:
     return f"{type(self).__name__}({args})"
 
 
+class _CovarianceTuned:
+    """The ``tune`` rule the three kernels share: the proposal is preconditioned by the weighted particles'
+    covariance factor, and its size (scale or step) is adapted towards ``target_accept`` when ``_adapts()``."""
+
+    diagonal: bool
+    target_accept: float
+
+    def _adapts(self) -> bool:
+        return bool(getattr(self, "adapt", False))
+
+    def tune(self, params: tuple[jax.Array, jax.Array], positions: jax.Array, log_weights: jax.Array,
+             acceptance_rate: jax.Array) -> tuple[jax.Array, jax.Array]:
+        _, size = params
+        if self._adapts():
+            size = _adapt_log(size, acceptance_rate, self.target_accept, 1.0)
+        return (weighted_covariance_chol(positions, log_weights, diagonal=self.diagonal), size)
+
+    __repr__ = _repr
+
+
 def _positive_or_none(kernel: object, name: str) -> None:
     v = getattr(kernel, name, None)
     if v is None:
@@ -78,7 +98,7 @@ def check_kernel_hyperparameters(kernel: object) -> None:
         check_positive_int(kernel.num_leapfrog, "HMC(num_leapfrog=...)")
 
 
-class RandomWalk:
+class RandomWalk(_CovarianceTuned):
     r"""Random-walk Metropolis with covariance calibrated on the particles.
 
     Proposal :math:`N(x, s^2 \hat\Sigma)` with :math:`\hat\Sigma` the weighted
@@ -107,25 +127,19 @@ class RandomWalk:
         self.adapt_scale = adapt_scale
         self.target_accept = target_accept
 
+    def _adapts(self) -> bool:
+        return bool(self.adapt_scale)
+
     def init_params(self, dim: int, dtype: DTypeLike) -> tuple[jax.Array, jax.Array]:
         s = 2.38 / jnp.sqrt(dim) if self.scale is None else self.scale
         return (jnp.eye(dim, dtype=dtype), jnp.asarray(s, dtype))
-
-    def tune(self, params: tuple[jax.Array, jax.Array], positions: jax.Array, log_weights: jax.Array,
-             acceptance_rate: jax.Array) -> tuple[jax.Array, jax.Array]:
-        _, s = params
-        if self.adapt_scale:
-            s = _adapt_log(s, acceptance_rate, self.target_accept, 1.0)
-        return (weighted_covariance_chol(positions, log_weights, diagonal=self.diagonal), s)
 
     def step(self, key: jax.Array, state: MCMCState, logdensity_fn: LogDensityFn, params: Params, *,
              has_aux: bool = False) -> tuple[MCMCState, MCMCInfo]:
         return rwmh_step(key, state, logdensity_fn, params, has_aux=has_aux)
 
-    __repr__ = _repr
 
-
-class MALA:
+class MALA(_CovarianceTuned):
     r"""Preconditioned Metropolis-adjusted Langevin with step size adapted to ``target_accept``.
 
     Initial step :math:`1.65\,d^{-1/6}` (Roberts & Rosenthal 2001), preconditioner
@@ -146,21 +160,12 @@ class MALA:
         e = 1.65 * dim ** (-1.0 / 6.0) if self.step_size is None else self.step_size
         return (jnp.eye(dim, dtype=dtype), jnp.asarray(e, dtype))
 
-    def tune(self, params: tuple[jax.Array, jax.Array], positions: jax.Array, log_weights: jax.Array,
-             acceptance_rate: jax.Array) -> tuple[jax.Array, jax.Array]:
-        _, e = params
-        if self.adapt:
-            e = _adapt_log(e, acceptance_rate, self.target_accept, 1.0)
-        return (weighted_covariance_chol(positions, log_weights, diagonal=self.diagonal), e)
-
     def step(self, key: jax.Array, state: MCMCState, logdensity_fn: LogDensityFn, params: Params, *,
              has_aux: bool = False) -> tuple[MCMCState, MCMCInfo]:
         return mala_step(key, state, logdensity_fn, params, has_aux=has_aux)
 
-    __repr__ = _repr
 
-
-class HMC:
+class HMC(_CovarianceTuned):
     r"""Hamiltonian Monte Carlo with the inverse particle covariance as mass matrix.
 
     ``num_leapfrog`` (maximum, jittered) leapfrog steps of size ``step_size``
@@ -182,15 +187,6 @@ class HMC:
         e = dim ** (-0.25) if self.step_size is None else self.step_size
         return (jnp.eye(dim, dtype=dtype), jnp.asarray(e, dtype))
 
-    def tune(self, params: tuple[jax.Array, jax.Array], positions: jax.Array, log_weights: jax.Array,
-             acceptance_rate: jax.Array) -> tuple[jax.Array, jax.Array]:
-        _, e = params
-        if self.adapt:
-            e = _adapt_log(e, acceptance_rate, self.target_accept, 1.0)
-        return (weighted_covariance_chol(positions, log_weights, diagonal=self.diagonal), e)
-
     def step(self, key: jax.Array, state: MCMCState, logdensity_fn: LogDensityFn, params: Params, *,
              has_aux: bool = False) -> tuple[MCMCState, MCMCInfo]:
         return hmc_step(key, state, logdensity_fn, params, num_leapfrog=self.num_leapfrog, has_aux=has_aux)
-
-    __repr__ = _repr
