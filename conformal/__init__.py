@@ -15,6 +15,7 @@ several levels) in ``__init__`` and return named results (:class:`PredictionInte
 from conformal.bayes import ConformalBayes
 from conformal.classification import SplitConformalClassifier, class_scores
 from conformal.exceptions import (
+    ConformalDeprecationWarning,
     ConformalWarning,
     GridBoundaryWarning,
     InsufficientCalibrationError,
@@ -45,6 +46,7 @@ __all__ = [
     "PredictionSets",
     "InsufficientCalibrationError",
     "ConformalWarning",
+    "ConformalDeprecationWarning",
     "LowESSWarning",
     "GridBoundaryWarning",
 ]

@@ -49,6 +49,7 @@ from conformal._common import (
     fit_or_check,
 )
 from conformal.results import PredictionSets
+from probinf.randomness import check_random_state
 
 __all__ = ["SplitConformalClassifier", "class_scores"]
 
@@ -125,8 +126,8 @@ class SplitConformalClassifier(BaseEstimator, ClassifierMixin):
     prefit : bool
     on_insufficient : {"raise", "inf"}
         Too few calibration points (overall, per class or per group): raise, or use the full set.
-    random_state : int or None
-        Seed of the randomized scores (calibration and prediction draws).
+    random_state : None, int or numpy Generator
+        Seed of the randomized scores (calibration and prediction draws); ``None`` is fresh entropy.
 
     Attributes
     ----------
@@ -207,7 +208,7 @@ class SplitConformalClassifier(BaseEstimator, ClassifierMixin):
         if unknown.any():
             raise ValueError(f"y_calib has labels {np.unique(y[unknown])[:5].tolist()} unknown to the "
                              f"estimator (classes {self.classes_.tolist()})")
-        self._rng = np.random.default_rng(self.random_state)
+        self._rng = check_random_state(self.random_state)
         _, S = self._scores(X)
         self.conformity_scores_ = S[np.arange(y.shape[0]), pos]
         self.confidence_levels_ = levels

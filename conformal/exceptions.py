@@ -5,6 +5,7 @@ __all__ = [
     "ConformalWarning",
     "LowESSWarning",
     "GridBoundaryWarning",
+    "ConformalDeprecationWarning",
 ]
 
 
@@ -28,3 +29,7 @@ class LowESSWarning(ConformalWarning):
 
 class GridBoundaryWarning(ConformalWarning):
     """Conformal Bayes: the prediction set reaches the end of the candidate grid (widen it)."""
+
+
+class ConformalDeprecationWarning(ConformalWarning, FutureWarning):
+    """A renamed argument was used by its former name (it works for one more release)."""

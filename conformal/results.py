@@ -13,15 +13,23 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from conformal.exceptions import ConformalDeprecationWarning
+from probinf.deprecation import renamed_argument
+
 __all__ = ["PredictionIntervals", "PredictionSets"]
 
 
-def _level_index(levels, level):
+def _level_column(levels, confidence_level, level) -> int:
+    """Column of ``confidence_level`` (or of the deprecated ``level``) among the calibrated ``levels``."""
+    level = renamed_argument(level, confidence_level, old="level", new="confidence_level", default=None,
+                             category=ConformalDeprecationWarning, stacklevel=4)
+    if level is None and len(levels) == 1:
+        return 0
     levels = np.asarray(levels)
     if level is None:
-        raise ValueError(f"several levels were calibrated ({levels.tolist()}); pass level= one of them")
+        raise ValueError(f"several levels were calibrated ({levels.tolist()}); pass confidence_level= one of them")
     if isinstance(level, (bool, np.bool_)) or not isinstance(level, (int, float, np.integer, np.floating)):
-        raise TypeError(f"level must be a number, got {level!r}")
+        raise TypeError(f"confidence_level must be a number, got {level!r}")
     hit = np.flatnonzero(np.isclose(levels, level))
     if hit.size == 0:
         raise ValueError(f"confidence level {level} was not calibrated; available: {levels.tolist()}")
@@ -52,9 +60,12 @@ class PredictionIntervals:
         """Interval widths, shape (n, L)."""
         return self.upper - self.lower
 
-    def interval(self, level: float | None = None):
-        """``(lower, upper)`` 1-D arrays for one level (the only one when ``level`` is None)."""
-        j = 0 if level is None and len(self.confidence_level) == 1 else _level_index(self.confidence_level, level)
+    def interval(self, confidence_level: float | None = None, *, level=None):
+        """``(lower, upper)`` 1-D arrays for one level (the only one when ``confidence_level`` is None).
+
+        ``level`` is the former name of ``confidence_level`` (deprecated; it warns).
+        """
+        j = _level_column(self.confidence_level, confidence_level, level)
         return self.lower[:, j], self.upper[:, j]
 
     def covers(self, y) -> np.ndarray:
@@ -104,9 +115,12 @@ class PredictionSets:
         """Set sizes, shape (n, L)."""
         return self.sets.sum(axis=1)
 
-    def set_at(self, level: float | None = None) -> np.ndarray:
-        """Boolean (n, K) membership for one level."""
-        j = 0 if level is None and len(self.confidence_level) == 1 else _level_index(self.confidence_level, level)
+    def set_at(self, confidence_level: float | None = None, *, level=None) -> np.ndarray:
+        """Boolean (n, K) membership for one level (the only one when ``confidence_level`` is None).
+
+        ``level`` is the former name of ``confidence_level`` (deprecated; it warns).
+        """
+        j = _level_column(self.confidence_level, confidence_level, level)
         return self.sets[:, :, j]
 
     def covers(self, y) -> np.ndarray:

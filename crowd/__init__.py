@@ -15,6 +15,7 @@ from crowd.bayes import BayesianTopTwo
 from crowd.dawid_skene import DawidSkene
 from crowd.exceptions import (
     AnswersFormatError,
+    CrowdDeprecationWarning,
     CrowdWarning,
     DatasetNotFoundError,
     DegenerateModelError,
@@ -38,6 +39,7 @@ __all__ = [
     "datasets",
     "AnswersFormatError",
     "CrowdWarning",
+    "CrowdDeprecationWarning",
     "DatasetNotFoundError",
     "DegenerateModelError",
     "DuplicateAnswersError",

@@ -7,6 +7,8 @@ import numbers
 
 import numpy as np
 
+from probinf.randomness import check_random_state as _core_check_random_state
+
 __all__ = ["check_int", "check_real", "check_random_state", "check_pair"]
 
 
@@ -54,9 +56,11 @@ def check_pair(name: str, value) -> tuple[float, float]:
 
 
 def check_random_state(value) -> np.random.Generator:
-    """A numpy Generator from ``None``, a non-negative int seed or a Generator."""
-    if value is None or isinstance(value, np.random.Generator):
-        return np.random.default_rng(value)
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and 0 <= int(value) < 2**63:
-        return np.random.default_rng(int(value))
-    raise TypeError(f"random_state must be None, a non-negative int seed or a numpy Generator, got {value!r}")
+    """The Generator of ``random_state`` (:func:`probinf.randomness.check_random_state`: one rule for every package).
+
+    A bad value is re-raised here, at the estimator's own boundary, with the core's message.
+    """
+    try:
+        return _core_check_random_state(value)
+    except TypeError as exc:
+        raise TypeError(str(exc)) from None

@@ -21,8 +21,11 @@ import pandas as pd
 from crowd._answers import check_fitted, encode
 from crowd._checks import check_int, check_pair, check_random_state, check_real
 from crowd._gibbs import GibbsDraws, GibbsState, run_gibbs
+from crowd.exceptions import CrowdDeprecationWarning
 from crowd.top_two import best_pairs, check_top_two, confusion_mle, pair_scores, spectral_stage
+from probinf.deprecation import renamed_argument
 from probinf.progress import progress
+from probinf.randomness import key_from_generator
 
 if TYPE_CHECKING:
     from crowd.smc import TopTwoSMCResult
@@ -45,7 +48,7 @@ class BayesianTopTwo:
         Sweeps between kept draws (the pair posterior averages every sweep).
     reliability_prior : (float, float)
         Beta(a, b) prior of :math:`p_i` (default uniform).
-    credible_level : float
+    confidence_level : float
         Level of the equal-tailed credible intervals in ``top_two_`` and ``skills_interval_``.
     init : {"top_two", "prior"}
         Start every chain at the :class:`crowd.TopTwo` estimates (default) or at prior draws.
@@ -57,8 +60,11 @@ class BayesianTopTwo:
         SMC from :func:`probinf.tempered_smc` on :math:`(p, q)` with the pairs summed out exactly
         (:mod:`crowd.smc`; ``num_samples`` particles, one run; also sets ``log_evidence_``).  For
         small problems and model comparison: its random-walk moves scale poorly with ``n + m``.
-    random_state : int or numpy Generator, optional
-        Seed (same seed, same draws).
+    random_state : None, int or numpy Generator
+        Same seed, same draws, on both methods; ``None`` is fresh entropy on both (the JAX key of
+        ``method="smc"`` is drawn from the same Generator).
+    credible_level : float, optional
+        Former name of ``confidence_level`` (deprecated for one release; it warns in ``fit``).
 
     Attributes
     ----------
@@ -93,33 +99,40 @@ class BayesianTopTwo:
     """
 
     def __init__(self, num_samples: int = 500, num_warmup: int = 200, num_chains: int = 2, thin: int = 1,
-                 reliability_prior=(1.0, 1.0), credible_level: float = 0.9, init: str = "top_two", labels=None,
-                 duplicates: str = "error", method: str = "gibbs", random_state=None):
+                 reliability_prior=(1.0, 1.0), confidence_level: float = 0.9, init: str = "top_two", labels=None,
+                 duplicates: str = "error", method: str = "gibbs", random_state=None, credible_level=None):
         self.method = method
         self.num_samples = num_samples
         self.num_warmup = num_warmup
         self.num_chains = num_chains
         self.thin = thin
         self.reliability_prior = reliability_prior
-        self.credible_level = credible_level
+        self.confidence_level = confidence_level
         self.init = init
         self.labels = labels
         self.duplicates = duplicates
         self.random_state = random_state
+        self.credible_level = credible_level
 
-    def _check(self):
+    def _check(self) -> tuple[float, np.random.Generator]:
+        """Validate the hyperparameters; the confidence level and the fit's one Generator."""
         for name in ("num_samples", "num_chains", "thin"):
             check_int(name, getattr(self, name), 1)
         check_int("num_warmup", self.num_warmup, 0)
         a, b = check_pair("reliability_prior", self.reliability_prior)
         if not (a > 0 and b > 0):
             raise ValueError(f"reliability_prior must be two positive Beta parameters, got {self.reliability_prior!r}")
-        check_real("credible_level", self.credible_level, 0.0, 1.0, lo_open=True, hi_open=True)
-        check_random_state(self.random_state)
+        if self.credible_level is not None:
+            check_real("credible_level", self.credible_level, 0.0, 1.0, lo_open=True, hi_open=True)
+        level = renamed_argument(self.credible_level, self.confidence_level, old="credible_level",
+                                 new="confidence_level", default=0.9, category=CrowdDeprecationWarning, stacklevel=4)
+        check_real("confidence_level", level, 0.0, 1.0, lo_open=True, hi_open=True)
+        rng = check_random_state(self.random_state)
         if self.method not in ("gibbs", "smc"):
             raise ValueError(f"method must be 'gibbs' or 'smc', got {self.method!r}")
         if self.init not in ("top_two", "prior"):
             raise ValueError(f"init must be 'top_two' or 'prior', got {self.init!r}")
+        return float(level), rng
 
     def _init_states(self, rng, enc, C):
         n, m, K = enc.n_workers, enc.n_tasks, enc.n_labels
@@ -135,7 +148,7 @@ class BayesianTopTwo:
         return GibbsState(rng.beta(a, b, (C, n)), rng.uniform(0.5, 1.0, (C, m)), g, h)
 
     def fit(self, data: pd.DataFrame) -> BayesianTopTwo:
-        self._check()
+        confidence_level, rng = self._check()
         enc = encode(data, self.labels, self.duplicates, min_labels=2)
         check_top_two(enc)
         n, m, K, C = enc.n_workers, enc.n_tasks, enc.n_labels, int(self.num_chains)
@@ -143,21 +156,18 @@ class BayesianTopTwo:
         if self.method == "smc":
             import jax
 
+            import probinf
             from crowd.smc import top_two_smc
 
-            rs = self.random_state
-            seed = 0 if rs is None else int(rs) if not isinstance(rs, np.random.Generator) else int(rs.integers(2**31))
-            res = top_two_smc(enc.w, enc.t, enc.l, n=n, m=m, K=K, key=jax.random.key(seed),
+            key_smc, key_resample = jax.random.split(key_from_generator(rng))
+            res = top_two_smc(enc.w, enc.t, enc.l, n=n, m=m, K=K, key=key_smc,
                               num_particles=int(self.num_samples), a_p=a, b_p=b, num_chains=1)
             # equal-weight draws: probinf's systematic resampling of the final population
-            import probinf
-
-            idx = np.asarray(probinf.resample(jax.random.key(seed + 1), res.log_weights))
+            idx = np.asarray(probinf.resample(key_resample, res.log_weights))
             p, q, P = res.p[idx][None], res.q[idx][None], res.pair_probs.astype(float)
             self.draws_: TopTwoSMCResult | GibbsDraws = res
             self.log_evidence_ = res.log_evidence
         else:
-            rng = np.random.default_rng(self.random_state)
             init = self._init_states(rng, enc, C)
             draws = run_gibbs(rng, init, enc.w, enc.t, enc.l, n=n, m=m, K=K, a_p=a, b_p=b,
                               num_warmup=int(self.num_warmup), num_samples=int(self.num_samples),
@@ -167,7 +177,7 @@ class BayesianTopTwo:
             q = np.asarray(draws.q, float)  # (C, S, m)
             P = np.asarray(draws.pair_probs, float).mean(axis=0)  # (m, K, K)
         P = P / P.sum(axis=(1, 2), keepdims=True)
-        alpha = (1.0 - self.credible_level) / 2
+        alpha = (1.0 - confidence_level) / 2
         flat = P.reshape(m, K * K)
         best = flat.argmax(axis=1)
         first, second = best // K, best % K

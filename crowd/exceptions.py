@@ -10,6 +10,7 @@ __all__ = [
     "NotFittedError",
     "DatasetNotFoundError",
     "CrowdWarning",
+    "CrowdDeprecationWarning",
 ]
 
 
@@ -46,3 +47,7 @@ class DatasetNotFoundError(FileNotFoundError):
 
 class CrowdWarning(UserWarning):
     """Non-fatal problems: an estimator clipped a parameter, EM hit ``n_iter``, etc."""
+
+
+class CrowdDeprecationWarning(CrowdWarning, FutureWarning):
+    """A renamed argument was used by its former name (it works for one more release)."""

@@ -80,10 +80,11 @@ class MajorityVote:
         self.on_missing_skill = on_missing_skill
         self.default_skill = default_skill
 
-    def _check(self):
+    def _check(self) -> np.random.Generator:
+        """Validate the hyperparameters; the fit's one Generator (``random_state``)."""
         if self.tie_break not in ("first", "random"):
             raise ValueError(f"tie_break must be 'first' or 'random', got {self.tie_break!r}")
-        check_random_state(self.random_state)
+        rng = check_random_state(self.random_state)
         if self.on_missing_skill not in ON_MISSING_SKILL:
             raise ValueError(f"on_missing_skill must be one of {ON_MISSING_SKILL}, got {self.on_missing_skill!r}")
         if self.on_missing_skill != "value" and self.default_skill is not None:
@@ -91,6 +92,7 @@ class MajorityVote:
                              f"got on_missing_skill={self.on_missing_skill!r}; pass both or neither")
         if self.on_missing_skill == "value":
             _check_skill_values(pd.Series([self.default_skill], dtype=object), "default_skill")
+        return rng
 
     def _answer_weights(self, enc, skills):
         """Per-answer weights and a keep-mask (``on_missing_skill="ignore"`` drops answers)."""
@@ -131,7 +133,7 @@ class MajorityVote:
             Non-negative finite weight per worker (indexed by worker): each answer counts with its worker's
             skill.  Workers absent from it follow ``on_missing_skill``.
         """
-        self._check()
+        rng = self._check()
         enc = encode(data, self.labels, self.duplicates, min_labels=1, allow_empty=True)
         if enc.n_answers == 0:  # crowd-kit's empty results
             self.probas_ = pd.DataFrame(index=enc.tasks.copy(), columns=enc.labels.copy(), dtype=float)
@@ -145,7 +147,6 @@ class MajorityVote:
         if self.tie_break == "first":
             winner = np.argmax(tied, axis=1)
         else:
-            rng = np.random.default_rng(self.random_state)
             noise = rng.random(counts.shape)
             winner = np.argmax(np.where(tied, noise, -1.0), axis=1)
         tot = counts.sum(axis=1, keepdims=True)

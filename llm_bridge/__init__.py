@@ -24,8 +24,6 @@ True
 
 from __future__ import annotations
 
-import importlib
-
 from llm_bridge.aggregation import AGGREGATIONS, Aggregation, get_aggregation
 from llm_bridge.algorithms import (
     DVTS,
@@ -55,11 +53,13 @@ from llm_bridge.exceptions import (
     BackendRequestError,
     BackendUnavailableError,
     InvalidRewardError,
+    LLMBridgeDeprecationWarning,
     LLMBridgeWarning,
     MalformedOutputError,
     RewardModelError,
 )
 from llm_bridge.testing import FakeBackend, FakePRM, MarkovStepProcess
+from probinf.lazy import lazy_exports
 
 # Heavy or optional pieces, imported on first access (torch, httpx, vllm stay unimported).
 _LAZY = {
@@ -76,14 +76,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'llm_bridge' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [
@@ -104,5 +97,5 @@ __all__ = [
     "FakeBackend", "FakePRM", "MarkovStepProcess",
     # exceptions
     "BackendError", "BackendRequestError", "BackendUnavailableError", "InvalidRewardError",
-    "LLMBridgeWarning", "MalformedOutputError", "RewardModelError",
+    "LLMBridgeWarning", "LLMBridgeDeprecationWarning", "MalformedOutputError", "RewardModelError",
 ]

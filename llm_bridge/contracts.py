@@ -232,14 +232,14 @@ def check_score_steps_args(questions, steps) -> tuple[list[str], list[list[str]]
 
 
 # ----------------------------------------------------------------------------- outputs
-def check_generations(out, num_prompts: int, n: int, source: str) -> list[list[Generation]]:
-    """A backend's ``generate`` output: ``num_prompts`` rows of ``n`` generations with valid fields.
+def check_generations(out, n_prompts: int, n: int, source: str) -> list[list[Generation]]:
+    """A backend's ``generate`` output: ``n_prompts`` rows of ``n`` generations with valid fields.
 
     Raises :class:`~llm_bridge.exceptions.MalformedOutputError` naming ``source`` otherwise.
     """
-    if not isinstance(out, (list, tuple)) or len(out) != num_prompts:
+    if not isinstance(out, (list, tuple)) or len(out) != n_prompts:
         got = len(out) if isinstance(out, (list, tuple)) else type(out).__name__
-        raise MalformedOutputError(f"{source}.generate returned {got} results for {num_prompts} prompts; "
+        raise MalformedOutputError(f"{source}.generate returned {got} results for {n_prompts} prompts; "
                                    "expected one list per prompt")
     for i, row in enumerate(out):
         if not isinstance(row, (list, tuple)) or len(row) != n:

@@ -39,7 +39,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["pass_at_k", "coverage_curve", "verifier_ceiling", "accuracy_vs_budget", "subsample_curve", "bootstrap_mean"]
+from llm_bridge.exceptions import LLMBridgeDeprecationWarning
+from probinf.deprecation import renamed_argument
+
+__all__ = ["pass_at_k", "coverage_curve", "verifier_ceiling", "accuracy_vs_budget", "subsample_curve", "bootstrap_mean",
+           "renamed_level"]
 
 
 def _as_int_array(x, name):
@@ -90,13 +94,23 @@ def pass_at_k(n, c, k):
     return out.reshape(n.shape) if out.ndim else out[()]
 
 
-def bootstrap_mean(values, *, num_resamples: int = 1000, level: float = 0.95, seed: int = 0):
-    """Mean of ``values`` (axis 0 = problems) and a percentile bootstrap interval over problems."""
+def renamed_level(level, confidence_level, default: float = 0.95):
+    """``confidence_level``, or its former name ``level`` (deprecated for one release: it warns)."""
+    return renamed_argument(level, confidence_level, old="level", new="confidence_level", default=default,
+                            category=LLMBridgeDeprecationWarning, stacklevel=4)
+
+
+def bootstrap_mean(values, *, num_resamples: int = 1000, confidence_level: float = 0.95, seed: int = 0, level=None):
+    """Mean of ``values`` (axis 0 = problems) and a percentile bootstrap interval over problems.
+
+    The interval is at ``confidence_level``; ``level`` is its former name (deprecated; it warns).
+    """
+    level = renamed_level(level, confidence_level)
     v = np.asarray(values, float)
     if v.ndim == 0 or v.shape[0] == 0:
         raise ValueError("values must hold at least one problem")
     if not (0 < level < 1):
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
+        raise ValueError(f"confidence_level must be in (0, 1), got {level!r}")
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, v.shape[0], size=(num_resamples, v.shape[0]))
     boots = v[idx].mean(axis=1)
@@ -104,9 +118,11 @@ def bootstrap_mean(values, *, num_resamples: int = 1000, level: float = 0.95, se
     return v.mean(axis=0), np.quantile(boots, a, axis=0), np.quantile(boots, 1 - a, axis=0)
 
 
-def coverage_curve(n, c, ks: Sequence[int], *, num_resamples: int = 1000, level: float = 0.95,
-                   seed: int = 0) -> pd.DataFrame:
+def coverage_curve(n, c, ks: Sequence[int], *, num_resamples: int = 1000, confidence_level: float = 0.95,
+                   seed: int = 0, level=None) -> pd.DataFrame:
     """Coverage (mean pass@k over problems) for each ``k`` in ``ks``, with a bootstrap band over problems.
+
+    The band is at ``confidence_level`` (``level``: its former name, deprecated; it warns).
 
     ``n`` and ``c`` are per-problem arrays (or ``n`` a scalar shared by all).
     Returns a DataFrame with columns ``k, coverage, lower, upper``.
@@ -117,7 +133,8 @@ def coverage_curve(n, c, ks: Sequence[int], *, num_resamples: int = 1000, level:
         raise ValueError(f"ks must be a non-empty sequence of ints (the k of pass@k), got {ks!r}")
     k_arr = np.asarray(ks)
     per = np.stack([pass_at_k(n, c, k) for k in k_arr], axis=1)  # (problems, ks)
-    mean, lo, hi = bootstrap_mean(per, num_resamples=num_resamples, level=level, seed=seed)
+    mean, lo, hi = bootstrap_mean(per, num_resamples=num_resamples, confidence_level=renamed_level(
+        level, confidence_level), seed=seed)
     return pd.DataFrame({"k": k_arr, "coverage": mean, "lower": lo, "upper": hi})
 
 
@@ -144,9 +161,11 @@ def verifier_ceiling(p, q, k=None):
 
 
 def accuracy_vs_budget(df: pd.DataFrame, *, value: str = "correct", by: Sequence[str] = ("method", "budget"),
-                       problem: str = "problem", num_resamples: int = 1000, level: float = 0.95,
-                       seed: int = 0) -> pd.DataFrame:
+                       problem: str = "problem", num_resamples: int = 1000, confidence_level: float = 0.95,
+                       seed: int = 0, level=None) -> pd.DataFrame:
     """Accuracy per group with a percentile bootstrap band over problems.
+
+    The band is at ``confidence_level`` (``level``: its former name, deprecated; it warns).
 
     ``df`` is long: one row per (problem, method, budget[, repeat]) with a numeric
     ``value`` column (0/1 correctness or an expected accuracy).  Repeats of a problem
@@ -158,10 +177,12 @@ def accuracy_vs_budget(df: pd.DataFrame, *, value: str = "correct", by: Sequence
     missing = [c for c in (*by, value, problem) if c not in df.columns]
     if missing:
         raise ValueError(f"df lacks columns {missing}; it has {list(df.columns)}")
+    confidence_level = renamed_level(level, confidence_level)
     rows = []
     per = df.groupby([*by, problem], sort=True)[value].mean().reset_index()
     for key, g in per.groupby(list(by), sort=True):
-        m, lo, hi = bootstrap_mean(g[value].to_numpy(float), num_resamples=num_resamples, level=level, seed=seed)
+        m, lo, hi = bootstrap_mean(g[value].to_numpy(float), num_resamples=num_resamples,
+                                   confidence_level=confidence_level, seed=seed)
         key = key if isinstance(key, tuple) else (key,)
         rows.append({**dict(zip(by, key, strict=True)), "accuracy": float(m), "lower": float(lo), "upper": float(hi),
                      "problems": len(g)})

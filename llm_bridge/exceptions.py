@@ -10,6 +10,7 @@ from typing import Any
 
 __all__ = [
     "LLMBridgeWarning",
+    "LLMBridgeDeprecationWarning",
     "BackendError",
     "BackendUnavailableError",
     "BackendTimeoutError",
@@ -22,6 +23,10 @@ __all__ = [
 
 class LLMBridgeWarning(UserWarning):
     """A recoverable problem (e.g. a server ignored ``n`` and the backend fanned out)."""
+
+
+class LLMBridgeDeprecationWarning(LLMBridgeWarning, FutureWarning):
+    """A renamed argument was used by its former name (it works for one more release)."""
 
 
 class BackendError(RuntimeError):

@@ -14,8 +14,9 @@ Curated public API
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from probinf.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from privacy.baselines import EpsilonInterval, clopper_pearson_interval, jeffreys_interval
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
         LowEventError,
         LowEventWarning,
         NoPrivacyGuaranteeWarning,
+        PrivacyDeprecationWarning,
         PrivacyParameterError,
         PrivacyWarning,
     )
@@ -53,6 +55,7 @@ _LAZY: dict[str, str] = {
     "NoPrivacyGuaranteeWarning": "privacy.exceptions",
     "PrivacyParameterError": "privacy.exceptions",
     "PrivacyWarning": "privacy.exceptions",
+    "PrivacyDeprecationWarning": "privacy.exceptions",
 }
 
 __all__ = [
@@ -70,22 +73,11 @@ __all__ = [
     "NoPrivacyGuaranteeWarning",
     "PrivacyParameterError",
     "PrivacyWarning",
+    "PrivacyDeprecationWarning",
     "PrivateKaplanMeier",
     "ReusableHoldout",
     "BudgetExhaustedError",
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import the public name's module on first use (PEP 562), so that ``import privacy`` is cheap."""
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

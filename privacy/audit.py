@@ -40,8 +40,9 @@ import pandas as pd
 
 from privacy.baselines import EpsilonInterval, clopper_pearson_interval, clopper_pearson_lower_bound
 from privacy.counts import AttackCounts, _check_delta
-from privacy.epsilon import EpsilonPosterior, check_level, epsilon_posterior
-from privacy.exceptions import AuditViolationError, PrivacyParameterError, PrivacyWarning
+from privacy.epsilon import EpsilonPosterior, check_level, epsilon_posterior, renamed_level
+from privacy.exceptions import AuditViolationError, PrivacyDeprecationWarning, PrivacyParameterError, PrivacyWarning
+from probinf.deprecation import renamed_attribute
 
 __all__ = ["AuditResult", "run_audit", "check_audit", "load_digits_split", "accountant_epsilon"]
 
@@ -145,11 +146,11 @@ class AuditResult:
         Outcomes on the evaluation canaries.
     posterior : EpsilonPosterior
     lower_bound : float
-        One-sided Bayesian lower bound at ``level``.
+        One-sided Bayesian lower bound at ``confidence_level``.
     interval : tuple of float
-        Equal-tailed credible interval at ``level``.
+        Equal-tailed credible interval at ``confidence_level``.
     clopper_pearson : EpsilonInterval
-        Frequentist baseline at ``level``; ``cp_lower_bound`` its one-sided lower bound.
+        Frequentist baseline at ``confidence_level``; ``cp_lower_bound`` its one-sided lower bound.
     accountant : dict
         Theoretical epsilon per opacus accountant (``"rdp"``, ``"prv"``).
     theoretical_epsilon : float
@@ -175,15 +176,17 @@ class AuditResult:
     consistent: bool
     threshold: float
     delta: float
-    level: float
+    confidence_level: float
     config: dict = field(default_factory=dict)
     trials: pd.DataFrame = field(default_factory=pd.DataFrame)
     test_accuracy: float = float("nan")
+    level = renamed_attribute("level", "confidence_level", PrivacyDeprecationWarning)
 
     def summary(self) -> dict:
         c = self.counts
         return {**self.config, "tp": c.tp, "fn": c.fn, "tn": c.tn, "fp": c.fp, "delta": self.delta,
-                "level": self.level, "bayes_lower_bound": self.lower_bound, "bayes_interval_lower": self.interval[0],
+                "confidence_level": self.confidence_level, "bayes_lower_bound": self.lower_bound,
+                "bayes_interval_lower": self.interval[0],
                 "bayes_interval_upper": self.interval[1], "cp_lower_bound": self.cp_lower_bound,
                 "cp_interval_lower": self.clopper_pearson.lower, "cp_interval_upper": self.clopper_pearson.upper,
                 "eps_rdp": self.accountant.get("rdp"), "eps_prv": self.accountant.get("prv"),
@@ -242,8 +245,9 @@ def _losses(model, X, y):
 
 def run_audit(*, n_models: int = 8, canaries_per_model: int = 64, noise_multiplier: float | None = 1.0,
               max_grad_norm: float = 1.0, epochs: int = 15, batch_size: int = 256, lr: float = 0.5, hidden: int = 32,
-              n_base: int = 1000, delta: float = 1e-5, level: float = 0.95, claimed_epsilon: float | None = None,
-              strict: bool = True, random_state: int = 0, show_progress: bool = True) -> AuditResult:
+              n_base: int = 1000, delta: float = 1e-5, confidence_level: float = 0.95,
+              claimed_epsilon: float | None = None, strict: bool = True, random_state: int = 0,
+              show_progress: bool = True, level=None) -> AuditResult:
     r"""Audit DP-SGD on scikit-learn digits with mislabelled canaries and a loss-threshold attack.
 
     Parameters
@@ -259,7 +263,7 @@ def run_audit(*, n_models: int = 8, canaries_per_model: int = 64, noise_multipli
         Training hyperparameters (clipping norm C, passes, expected batch size, SGD step size,
         MLP width, base training-set size).
     delta : float in [0, 1)
-    level : float in (0, 1)
+    confidence_level : float in (0, 1)
         Level of the one-sided lower bounds and of the intervals.
     claimed_epsilon : float, optional
         Compare with this epsilon instead of the accountants' (to audit a claim).
@@ -267,6 +271,8 @@ def run_audit(*, n_models: int = 8, canaries_per_model: int = 64, noise_multipli
         Raise :class:`AuditViolationError` on a violation (else warn and flag).
     random_state : int
     show_progress : bool
+    level : float, optional
+        Former name of ``confidence_level`` (deprecated; it warns).
 
     Returns
     -------
@@ -282,7 +288,7 @@ def run_audit(*, n_models: int = 8, canaries_per_model: int = 64, noise_multipli
     from probinf.progress import progress
 
     d = _check_delta(delta)
-    lv = check_level(level)
+    lv = check_level(renamed_level(level, confidence_level))
     for name, v, lo in (("n_models", n_models, 1), ("canaries_per_model", canaries_per_model, 4), ("epochs", epochs, 1),
                         ("batch_size", batch_size, 1), ("hidden", hidden, 1)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
@@ -339,7 +345,7 @@ def run_audit(*, n_models: int = 8, canaries_per_model: int = 64, noise_multipli
                   max_grad_norm=max_grad_norm, epochs=epochs, batch_size=batch_size, lr=lr, hidden=hidden)
     return AuditResult(counts=counts, posterior=post, lower_bound=lb, interval=iv, clopper_pearson=cp,
                        cp_lower_bound=cp_lb, accountant=accountant, theoretical_epsilon=theo, consistent=ok,
-                       threshold=float(threshold), delta=d, level=lv, config=config, trials=trials,
+                       threshold=float(threshold), delta=d, confidence_level=lv, config=config, trials=trials,
                        test_accuracy=float(np.mean(accs)))
 
 
@@ -350,7 +356,7 @@ def _predict(model, X):
         return model(torch.from_numpy(X)).argmax(dim=1).numpy()
 
 
-def _choose_threshold(scores: np.ndarray, bits: np.ndarray, delta: float, level: float) -> float:
+def _choose_threshold(scores: np.ndarray, bits: np.ndarray, delta: float, confidence_level: float) -> float:
     """Threshold on calibration scores maximising the Clopper-Pearson lower bound.
 
     Candidates are the 10%, 15%, ..., 90% quantiles of the calibration scores; when no candidate
@@ -365,7 +371,7 @@ def _choose_threshold(scores: np.ndarray, bits: np.ndarray, delta: float, level:
         return best_t
     for t in cands:
         c = AttackCounts.from_scores(scores, t, bits)
-        v = clopper_pearson_lower_bound(c, delta, level)
+        v = clopper_pearson_lower_bound(c, delta, confidence_level)
         if v > best:
             best, best_t = v, float(t)
     return best_t

@@ -16,8 +16,9 @@ A one-sided bound at level ``1 - a`` is the corresponding end of the two-sided i
 ``1 - 2a`` (the rate intervals are equal-tailed).  A zero count gives an upper end of ``inf``:
 a valid answer, reported as such.
 
-Calling convention: ``clopper_pearson_interval(counts, delta, level=0.95)`` returns an
-:class:`EpsilonInterval` (``lower``, ``upper``, ``level``, ``method``).
+Calling convention: ``clopper_pearson_interval(counts, delta, confidence_level=0.95)`` returns an
+:class:`EpsilonInterval` (``lower``, ``upper``, ``confidence_level``, ``method``).  ``level`` is the former name
+of ``confidence_level`` (deprecated for one release; it warns).
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from dataclasses import asdict, dataclass
 from scipy import special
 
 from privacy.counts import AttackCounts, _check_delta, empirical_epsilon
-from privacy.epsilon import check_level
-from privacy.exceptions import PrivacyParameterError
+from privacy.epsilon import check_level, renamed_level
+from privacy.exceptions import PrivacyDeprecationWarning, PrivacyParameterError
+from probinf.deprecation import renamed_attribute
 
 __all__ = ["EpsilonInterval", "rectangle_interval", "clopper_pearson_interval", "jeffreys_interval",
            "clopper_pearson_lower_bound"]
@@ -36,12 +38,13 @@ __all__ = ["EpsilonInterval", "rectangle_interval", "clopper_pearson_interval", 
 
 @dataclass(frozen=True)
 class EpsilonInterval:
-    """An interval for epsilon: ``lower``, ``upper`` (may be ``inf``), its ``level`` and ``method``."""
+    """An interval for epsilon: ``lower``, ``upper`` (may be ``inf``), its ``confidence_level`` and ``method``."""
 
     lower: float
     upper: float
-    level: float
+    confidence_level: float
     method: str
+    level = renamed_attribute("level", "confidence_level", PrivacyDeprecationWarning)
 
     @property
     def width(self) -> float:
@@ -62,17 +65,19 @@ def _rate_interval(k: int, n: int, gamma: float, method: str):
     return float(lo), float(hi)
 
 
-def rectangle_interval(counts: AttackCounts, delta: float, level: float = 0.95,
-                       method: str = "clopper-pearson") -> EpsilonInterval:
+def rectangle_interval(counts: AttackCounts, delta: float, confidence_level: float = 0.95,
+                       method: str = "clopper-pearson", *, level=None) -> EpsilonInterval:
     r"""Two-sided epsilon interval from a union-bound rectangle of per-rate intervals.
 
     Parameters
     ----------
     counts : AttackCounts
     delta : float in [0, 1)
-    level : float in (0, 1)
+    confidence_level : float in (0, 1)
         Joint confidence ``1 - gamma``; each rate's interval has level ``1 - gamma/2``.
     method : {"clopper-pearson", "jeffreys"}
+    level : float, optional
+        Former name of ``confidence_level`` (deprecated; it warns).
 
     Examples
     --------
@@ -84,7 +89,7 @@ def rectangle_interval(counts: AttackCounts, delta: float, level: float = 0.95,
     if not isinstance(counts, AttackCounts):
         raise TypeError(f"counts must be a privacy.AttackCounts, got {type(counts).__name__}")
     d = _check_delta(delta)
-    lv = check_level(level)
+    lv = check_level(renamed_level(level, confidence_level))
     sm = {"clopper-pearson": "beta", "jeffreys": "jeffreys"}.get(method)
     if sm is None:
         raise ValueError(f"method must be 'clopper-pearson' or 'jeffreys', got {method!r}")
@@ -95,26 +100,36 @@ def rectangle_interval(counts: AttackCounts, delta: float, level: float = 0.95,
     e_r = float(empirical_epsilon(fpr_r, fnr_r, d))
     e_l = float(empirical_epsilon(fpr_l, fnr_l, d))
     lower = 0.0 if straddles else min(e_l, e_r)
-    return EpsilonInterval(lower=lower, upper=max(e_l, e_r), level=lv, method=method)
+    return EpsilonInterval(lower=lower, upper=max(e_l, e_r), confidence_level=lv, method=method)
 
 
-def clopper_pearson_interval(counts: AttackCounts, delta: float, level: float = 0.95) -> EpsilonInterval:
-    """Clopper-Pearson union-bound interval (:func:`rectangle_interval` with ``method="clopper-pearson"``)."""
-    return rectangle_interval(counts, delta, level, "clopper-pearson")
+def clopper_pearson_interval(counts: AttackCounts, delta: float, confidence_level: float = 0.95, *,
+                             level=None) -> EpsilonInterval:
+    """Clopper-Pearson union-bound interval (:func:`rectangle_interval` with ``method="clopper-pearson"``).
 
-
-def jeffreys_interval(counts: AttackCounts, delta: float, level: float = 0.95) -> EpsilonInterval:
-    """Jeffreys-rectangle interval (:func:`rectangle_interval` with ``method="jeffreys"``)."""
-    return rectangle_interval(counts, delta, level, "jeffreys")
-
-
-def clopper_pearson_lower_bound(counts: AttackCounts, delta: float, level: float = 0.95,
-                                method: str = "clopper-pearson") -> float:
-    """One-sided lower confidence bound at ``level`` (> 0.5).
-
-    The lower end of the two-sided interval at ``2 level - 1``.
+    ``level`` is the former name of ``confidence_level`` (deprecated; it warns).
     """
-    lv = check_level(level)
+    return rectangle_interval(counts, delta, renamed_level(level, confidence_level), "clopper-pearson")
+
+
+def jeffreys_interval(counts: AttackCounts, delta: float, confidence_level: float = 0.95, *,
+                      level=None) -> EpsilonInterval:
+    """Jeffreys-rectangle interval (:func:`rectangle_interval` with ``method="jeffreys"``).
+
+    ``level`` is the former name of ``confidence_level`` (deprecated; it warns).
+    """
+    return rectangle_interval(counts, delta, renamed_level(level, confidence_level), "jeffreys")
+
+
+def clopper_pearson_lower_bound(counts: AttackCounts, delta: float, confidence_level: float = 0.95,
+                                method: str = "clopper-pearson", *, level=None) -> float:
+    """One-sided lower confidence bound at ``confidence_level`` (> 0.5).
+
+    The lower end of the two-sided interval at ``2 confidence_level - 1``.  ``level`` is the former name of
+    ``confidence_level`` (deprecated; it warns).
+    """
+    cl = renamed_level(level, confidence_level)
+    lv = check_level(cl)
     if lv <= 0.5:
-        raise PrivacyParameterError(f"a one-sided level must exceed 0.5, got {level!r}")
+        raise PrivacyParameterError(f"a one-sided confidence_level must exceed 0.5, got {cl!r}")
     return rectangle_interval(counts, delta, 2.0 * lv - 1.0, method).lower

@@ -26,13 +26,15 @@ with the cells' concentrations, :math:`\alpha \sim \mathrm{Beta}(FP + c_{FP}, TN
 :math:`\beta \sim \mathrm{Beta}(FN + c_{FN}, TP + c_{TP})`, so the same quadrature applies.
 
 Calling convention: ``post = epsilon_posterior(counts, delta)``; then ``post.cdf(e)``,
-``post.pdf(e)``, ``post.quantile(q)``, ``post.interval(level)``, ``post.lower_bound(level)``,
+``post.pdf(e)``, ``post.quantile(q)``, ``post.interval(confidence_level)``,
+``post.lower_bound(confidence_level)``,
 ``post.mean()``, ``post.sample(key, n)``.
 """
 
 from __future__ import annotations
 
 import numbers
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,19 +42,18 @@ from scipy import special
 
 from privacy._region import BetaDist, region_sf
 from privacy.counts import AttackCounts, _check_delta, empirical_epsilon
-from privacy.exceptions import PrivacyParameterError
+from privacy.exceptions import PrivacyDeprecationWarning, PrivacyParameterError
+from privacy.priors import resolve_prior
+from probinf.deprecation import renamed_argument
 
-__all__ = ["EpsilonPosterior", "epsilon_posterior", "check_level", "MAX_EPSILON"]
+__all__ = ["EpsilonPosterior", "epsilon_posterior", "check_level", "renamed_level", "MAX_EPSILON"]
 
 #: Largest finite epsilon the quantile search considers (exp(709) is the float64 limit);
 #: a quantile beyond it is reported as ``inf``.
 MAX_EPSILON = 700.0
 
-_NAMED_PRIORS = {"jeffreys": 0.5, "uniform": 1.0}
-
-
-def check_level(level, name: str = "level") -> float:
-    """Validate a credibility level in the open interval (0, 1) and return it as float."""
+def check_level(level, name: str = "confidence_level") -> float:
+    """Validate a credibility or confidence level in the open interval (0, 1) and return it as float."""
     if isinstance(level, bool) or not isinstance(level, (numbers.Real, np.floating, np.integer)):
         raise PrivacyParameterError(f"{name} must be a number in (0, 1), got {level!r}")
     lv = float(level)
@@ -61,52 +62,10 @@ def check_level(level, name: str = "level") -> float:
     return lv
 
 
-def _pos(v, what):
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise PrivacyParameterError(f"prior parameter {what} must be a positive number, got {v!r}") from None
-    if not (f > 0 and np.isfinite(f)):
-        raise PrivacyParameterError(f"prior parameter {what} must be positive and finite, got {v!r}")
-    return f
-
-
-def _resolve_prior(prior, model: str) -> dict:
-    """Prior pseudo-counts as a dict with keys tp, fn, tn, fp."""
-    if isinstance(prior, str):
-        if prior not in _NAMED_PRIORS:
-            raise PrivacyParameterError(f"unknown prior {prior!r}; expected one of {sorted(_NAMED_PRIORS)}, "
-                                        "a pair (a, b), or a dict")
-        v = _NAMED_PRIORS[prior]
-        return dict(tp=v, fn=v, tn=v, fp=v)
-    if model == "independent":
-        if isinstance(prior, dict):
-            unknown = set(prior) - {"fpr", "fnr"}
-            if unknown or not prior:
-                raise PrivacyParameterError(f"an independent-model prior dict takes keys 'fpr' and 'fnr' (each a pair "
-                                            f"(a, b) of Beta parameters), got keys {sorted(prior)}")
-            fpr = prior.get("fpr", (0.5, 0.5))
-            fnr = prior.get("fnr", (0.5, 0.5))
-        else:
-            fpr = fnr = prior
-        try:
-            (afp, btn), (afn, btp) = fpr, fnr
-        except (TypeError, ValueError):
-            raise PrivacyParameterError(f"prior must be 'jeffreys', 'uniform', a pair (a, b) of Beta parameters or "
-                                        f"{{'fpr': (a, b), 'fnr': (a, b)}}, got {prior!r}") from None
-        return dict(fp=_pos(afp, "a_fpr"), tn=_pos(btn, "b_fpr"), fn=_pos(afn, "a_fnr"), tp=_pos(btp, "b_fnr"))
-    # dirichlet: concentration per cell
-    if isinstance(prior, dict):
-        low = {str(k).lower(): v for k, v in prior.items()}
-        if set(low) != {"tp", "fn", "tn", "fp"}:
-            raise PrivacyParameterError("a Dirichlet prior dict needs exactly the keys tp, fn, tn, fp, got "
-                                        f"{sorted(prior)}")
-        return {k: _pos(v, k) for k, v in low.items()}
-    if isinstance(prior, (numbers.Real, np.floating)):
-        v = _pos(prior, "concentration")
-        return dict(tp=v, fn=v, tn=v, fp=v)
-    raise PrivacyParameterError(f"a Dirichlet prior must be 'jeffreys', 'uniform', a positive concentration or a dict "
-                                f"with keys tp, fn, tn, fp; got {prior!r}")
+def renamed_level(level, confidence_level, default: float = 0.95):
+    """``confidence_level``, or the deprecated ``level`` it replaced (which warns; both given is a TypeError)."""
+    return renamed_argument(level, confidence_level, old="level", new="confidence_level", default=default,
+                            category=PrivacyDeprecationWarning, stacklevel=4)
 
 
 @dataclass(frozen=True)
@@ -290,19 +249,25 @@ class EpsilonPosterior:
         t = (1.0 - self.delta) * special.expit(-e)
         return float(sum(d.cdf(t) for d in (self._A, self._B, self._Ar, self._Br)))
 
-    def interval(self, level: float = 0.95):
-        """Equal-tailed credible interval ``(F^{-1}((1-level)/2), F^{-1}((1+level)/2))``."""
-        lv = check_level(level)
+    def interval(self, confidence_level: float = 0.95, *, level=None):
+        """Equal-tailed credible interval ``(F^{-1}((1-c)/2), F^{-1}((1+c)/2))`` at ``c = confidence_level``.
+
+        ``level`` is the former name of ``confidence_level`` (deprecated; it warns).
+        """
+        lv = check_level(renamed_level(level, confidence_level))
         lo, hi = self.quantile(np.array([(1 - lv) / 2, (1 + lv) / 2]))
         return float(lo), float(hi)
 
-    def lower_bound(self, level: float = 0.95) -> float:
-        """One-sided lower credible bound: ``P(eps >= bound | data) = level``, i.e. ``F^{-1}(1 - level)``."""
-        return float(self.quantile(1.0 - check_level(level)))
+    def lower_bound(self, confidence_level: float = 0.95, *, level=None) -> float:
+        """One-sided lower credible bound: ``P(eps >= bound | data) = c``, i.e. ``F^{-1}(1 - c)``.
 
-    def upper_bound(self, level: float = 0.95) -> float:
-        """One-sided upper credible bound ``F^{-1}(level)``."""
-        return float(self.quantile(check_level(level)))
+        ``c = confidence_level``; ``level`` is its former name (deprecated; it warns).
+        """
+        return float(self.quantile(1.0 - check_level(renamed_level(level, confidence_level))))
+
+    def upper_bound(self, confidence_level: float = 0.95, *, level=None) -> float:
+        """One-sided upper credible bound ``F^{-1}(confidence_level)`` (``level``: former name, deprecated)."""
+        return float(self.quantile(check_level(renamed_level(level, confidence_level))))
 
     def mean(self) -> float:
         r"""Posterior mean :math:`\int_0^\infty (1 - F(e))\,de` by Gauss-Legendre quadrature on quantile panels."""
@@ -324,7 +289,8 @@ class EpsilonPosterior:
 
         Parameters
         ----------
-        key : jax PRNG key, int seed or numpy.random.Generator
+        key : jax PRNG key or int seed
+            Same key, same draws (a ``numpy.random.Generator`` still works for one release and warns).
         n : int
         """
         if isinstance(n, bool) or not isinstance(n, (numbers.Integral, np.integer)) or n < 0:
@@ -339,25 +305,31 @@ class EpsilonPosterior:
             beta = rng.beta(self._p.a_fnr, self._p.b_fnr, size=int(n))
         return np.asarray(empirical_epsilon(alpha, beta, self.delta), dtype=float).reshape(int(n))
 
-    def summary(self, level: float = 0.95) -> dict:
-        """Posterior summary: mean, median, equal-tailed interval, one-sided lower bound, atom at 0."""
-        lv = check_level(level)
+    def summary(self, confidence_level: float = 0.95, *, level=None) -> dict:
+        """Posterior summary: mean, median, equal-tailed interval, one-sided lower bound, atom at 0.
+
+        The interval and the bound are at ``confidence_level`` (``level``: its former name, deprecated).
+        """
+        lv = check_level(renamed_level(level, confidence_level))
         lo, hi = self.interval(lv)
         return {
             "tp": self.counts.tp, "fn": self.counts.fn, "tn": self.counts.tn, "fp": self.counts.fp,
-            "delta": self.delta, "level": lv, "model": self.model,
+            "delta": self.delta, "confidence_level": lv, "model": self.model,
             "mean": self.mean(), "median": float(self.quantile(0.5)),
             "interval_lower": lo, "interval_upper": hi,
             "lower_bound": self.lower_bound(lv), "mass_at_zero": float(self.cdf(0.0)),
             "empirical_epsilon": self.counts.empirical_epsilon(self.delta),
         }
 
-    def plot(self, ax=None, level: float = 0.95, **kwargs):
-        """Plot the posterior density with the equal-tailed interval shaded; returns the axes."""
+    def plot(self, ax=None, confidence_level: float = 0.95, *, level=None, **kwargs):
+        """Plot the posterior density with the equal-tailed interval at ``confidence_level`` shaded; returns the axes.
+
+        ``level`` is the former name of ``confidence_level`` (deprecated; it warns).
+        """
         import matplotlib.pyplot as plt
 
         ax = ax or plt.gca()
-        lo, hi = self.interval(level)
+        lo, hi = self.interval(renamed_level(level, confidence_level))
         top = self.quantile(0.9995)
         grid = np.linspace(max(0.0, self.quantile(0.0005) * 0.9), top if np.isfinite(top) else 20.0, 400)
         dens = self.pdf(grid)
@@ -371,6 +343,10 @@ class EpsilonPosterior:
 
 def _rng_from_key(key) -> np.random.Generator:
     if isinstance(key, np.random.Generator):
+        warnings.warn("EpsilonPosterior.sample(key=...) takes a JAX PRNG key or an int seed (docs/conventions.md); "
+                      "a numpy Generator is deprecated and will be refused in the next release: pass an int seed "
+                      "(sample(7, n) draws what sample(np.random.default_rng(7), n) drew)", PrivacyDeprecationWarning,
+                      stacklevel=3)
         return key
     if isinstance(key, (numbers.Integral, np.integer)) and not isinstance(key, bool):
         return np.random.default_rng(int(key))
@@ -430,4 +406,4 @@ def epsilon_posterior(counts: AttackCounts, delta: float, *, prior="jeffreys", m
         raise PrivacyParameterError(f"model must be 'independent' or 'dirichlet', got {model!r}")
     if isinstance(n_per_panel, bool) or not isinstance(n_per_panel, (numbers.Integral, np.integer)) or n_per_panel < 2:
         raise ValueError(f"n_per_panel must be an integer >= 2, got {n_per_panel!r}")
-    return EpsilonPosterior(counts, d, _resolve_prior(prior, model), model, int(n_per_panel))
+    return EpsilonPosterior(counts, d, resolve_prior(prior, model), model, int(n_per_panel))

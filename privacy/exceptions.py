@@ -14,6 +14,7 @@ __all__ = [
     "BudgetExhaustedError",
     "LowEventWarning",
     "LowEventError",
+    "PrivacyDeprecationWarning",
 ]
 
 
@@ -35,6 +36,10 @@ class AuditViolationError(RuntimeError):
 
 class PrivacyWarning(UserWarning):
     """A statistical or numerical caveat about a privacy estimate that does not invalidate it."""
+
+
+class PrivacyDeprecationWarning(PrivacyWarning, FutureWarning):
+    """A renamed argument or attribute was used by its former name (it works for one more release)."""
 
 
 class NoPrivacyGuaranteeWarning(PrivacyWarning):

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from probinf.randomness import check_random_state
+
 from .exceptions import BudgetExhaustedError
 
 __all__ = ["ReusableHoldout", "adaptive_overfitting_demo"]
@@ -77,7 +79,7 @@ class ReusableHoldout:
         if isinstance(b, (bool, np.bool_)) or not isinstance(b, (int, float, np.integer, np.floating)) \
                 or not np.isfinite(b) or int(b) != b or b < 1:
             raise ValueError(f"budget must be a positive integer, got {self.budget!r}")
-        self._rng = np.random.default_rng(self.random_state)
+        self._rng = check_random_state(self.random_state)
         self.budget_left_ = int(self.budget)
         self.n_queries_ = 0
         self.n_overfit_ = 0

@@ -36,8 +36,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from probinf.deprecation import renamed_argument, renamed_attribute
+from probinf.randomness import check_random_state
+
 from .counts import AttackCounts, empirical_epsilon
-from .epsilon import epsilon_posterior
+from .epsilon import epsilon_posterior, renamed_level
+from .exceptions import PrivacyDeprecationWarning
 from .survival.data import cell_counts
 from .survival.mechanisms import product_limit, release_histogram, release_tree
 from .survival.paper import km_event_times, release_paper
@@ -93,26 +97,35 @@ class AuditResult:
     empirical_epsilon: float
     lower_bound: float
     interval: tuple
-    level: float
+    confidence_level: float
     delta: float
     extra: dict = field(default_factory=dict)
+    level = renamed_attribute("level", "confidence_level", PrivacyDeprecationWarning)
 
     def to_dict(self) -> dict:
         return {
             "mechanism": self.mechanism, "attack": self.attack, "claimed_epsilon": self.claimed_epsilon,
             "tp": self.counts.tp, "fn": self.counts.fn, "tn": self.counts.tn, "fp": self.counts.fp,
             "threshold": self.threshold, "empirical_epsilon": self.empirical_epsilon,
-            f"lower_bound_{self.level:g}": self.lower_bound,
+            f"lower_bound_{self.confidence_level:g}": self.lower_bound,
             "interval_lo": self.interval[0], "interval_hi": self.interval[1], "delta": self.delta, **self.extra,
         }
 
 
-def audit_scores(scores, bits, *, claimed_epsilon, mechanism, attack, delta=0.0, level=0.95, rng=None):
-    """Calibrate a threshold on half of the trials, count on the other half, estimate epsilon."""
+def audit_scores(scores, bits, *, claimed_epsilon, mechanism, attack, delta=0.0, confidence_level=0.95,
+                 random_state=None, level=None, rng=None):
+    """Calibrate a threshold on half of the trials, count on the other half, estimate epsilon.
+
+    The bounds are at ``confidence_level``; ``random_state`` (None, int or Generator) draws the calibration
+    half.  ``level`` and ``rng`` are the former names of ``confidence_level`` and ``random_state`` (deprecated;
+    they warn).
+    """
+    confidence_level = renamed_level(level, confidence_level)
+    random_state = renamed_argument(rng, random_state, old="rng", new="random_state", default=None,
+                                    category=PrivacyDeprecationWarning)
     scores = np.asarray(scores, float)
     bits = np.asarray(bits).astype(int)
-    rng = np.random.default_rng(rng)
-    perm = rng.permutation(scores.size)
+    perm = check_random_state(random_state).permutation(scores.size)
     cal, ev = perm[: scores.size // 2], perm[scores.size // 2 :]
     cands = np.unique(np.quantile(scores[cal], np.linspace(0.0, 1.0, 201)))
     b = bits[cal] == 1
@@ -130,16 +143,17 @@ def audit_scores(scores, bits, *, claimed_epsilon, mechanism, attack, delta=0.0,
     post = epsilon_posterior(counts, delta)
     return AuditResult(
         mechanism=mechanism, attack=attack, claimed_epsilon=float(claimed_epsilon), counts=counts, threshold=thr,
-        empirical_epsilon=float(counts.empirical_epsilon(delta)), lower_bound=post.lower_bound(level),
-        interval=post.interval(level), level=level, delta=delta,
+        empirical_epsilon=float(counts.empirical_epsilon(delta)), lower_bound=post.lower_bound(confidence_level),
+        interval=post.interval(confidence_level), confidence_level=confidence_level, delta=delta,
     )
 
 
-def audit_laplace_count(epsilon, *, n_trials=20000, noise_epsilon=None, delta=0.0, level=0.95, random_state=0):
+def audit_laplace_count(epsilon, *, n_trials=20000, noise_epsilon=None, delta=0.0, confidence_level=0.95,
+                        random_state=0, level=None):
     """Audit of a Laplace count with known epsilon (0 vs 1 record, scale 1/noise_epsilon): the validation case.
 
     ``noise_epsilon`` (default ``epsilon``) lets a test build a broken mechanism that claims
-    ``epsilon`` but adds less noise.
+    ``epsilon`` but adds less noise.  ``level`` is the former name of ``confidence_level`` (deprecated).
 
     Examples
     --------
@@ -149,23 +163,28 @@ def audit_laplace_count(epsilon, *, n_trials=20000, noise_epsilon=None, delta=0.
     >>> audit_laplace_count(1.0, noise_epsilon=3.0, n_trials=8000, random_state=0).lower_bound > 1.0
     True
     """
+    confidence_level = renamed_level(level, confidence_level)
     rng = np.random.default_rng(random_state)
     ne = float(epsilon if noise_epsilon is None else noise_epsilon)
     bits = rng.integers(0, 2, n_trials)
     scores = bits + rng.laplace(0.0, 1.0 / ne, n_trials)
     return audit_scores(scores, bits, claimed_epsilon=epsilon, mechanism="laplace-count", attack="counts",
-                        delta=delta, level=level, rng=rng)
+                        delta=delta, confidence_level=confidence_level, random_state=rng)
 
 
 def membership_scores(durations, events, target, mechanism, epsilon, *, grid=None, attack="curve",
-                      adjacency="add-remove", convention="actuarial", n_trials=10000, n_shadow=2000, random_state=0):
+                      adjacency="add-remove", convention="actuarial", n_trials=10000, num_shadow=2000, random_state=0,
+                      n_shadow=None):
     r"""Scores and bits of the membership game for ``target`` (an index into the data); see module docstring.
 
     The ``"curve"`` attacker knows both candidate data sets and the mechanism (the auditing threat
-    model): it simulates ``n_shadow`` releases of each, and scores a release by the linear
+    model): it simulates ``num_shadow`` releases of each, and scores a release by the linear
     discriminant :math:`\sum_j (\mu_{1j} - \mu_{0j}) c_j / v_j` (per-point means and pooled
-    variances of the shadow releases).
+    variances of the shadow releases).  ``n_shadow`` is the former name of ``num_shadow`` (deprecated for one
+    release; it warns).
     """
+    num_shadow = renamed_argument(n_shadow, num_shadow, old="n_shadow", new="num_shadow", default=2000,
+                                  category=PrivacyDeprecationWarning)
     t = np.asarray(durations, float)
     e = np.asarray(events).astype(int)
     rng = np.random.default_rng(random_state)
@@ -198,7 +217,7 @@ def membership_scores(durations, events, target, mechanism, epsilon, *, grid=Non
     if attack == "counts" and mechanism == "paper" or attack == "index" and mechanism != "paper":
         raise ValueError(f"attack {attack!r} does not apply to mechanism {mechanism!r}")
     if attack == "curve":
-        sh = {b: curves(b, n_shadow) for b in (0, 1)}
+        sh = {b: curves(b, num_shadow) for b in (0, 1)}
         var = 0.5 * (sh[0].var(axis=0) + sh[1].var(axis=0))
         w = (sh[1].mean(axis=0) - sh[0].mean(axis=0)) / np.maximum(var, 1e-12)
     scores = np.empty(n_trials)
@@ -217,7 +236,7 @@ def membership_scores(durations, events, target, mechanism, epsilon, *, grid=Non
 
 
 def audit_km(durations, events, mechanism, epsilon, *, grid=None, attack="curve", target=None, n_trials=10000,
-             delta=0.0, level=0.95, random_state=0, **kwargs):
+             delta=0.0, confidence_level=0.95, random_state=0, level=None, **kwargs):
     """Run the membership game against a KM mechanism and return its :class:`AuditResult`.
 
     Parameters
@@ -234,8 +253,10 @@ def audit_km(durations, events, mechanism, epsilon, *, grid=None, attack="curve"
         Record index; None: largest leave-one-out influence; "search": :func:`search_target`.
     n_trials : int
         Trials of the game (half calibrate the threshold, half are counted).
-    delta, level : float
+    delta, confidence_level : float
         DP delta of the posterior and the credibility level of the bounds.
+    level : float, optional
+        Former name of ``confidence_level`` (deprecated; it warns).
 
     Examples
     --------
@@ -247,6 +268,7 @@ def audit_km(durations, events, mechanism, epsilon, *, grid=None, attack="curve"
     >>> round(res.lower_bound, 2)  # 95% lower bound for a 1-DP mechanism (this attack is nearly tight)
     0.85
     """
+    confidence_level = renamed_level(level, confidence_level)
     if isinstance(target, str) and target == "search":
         target = search_target(durations, events, mechanism, epsilon, grid=grid, attack=attack, delta=delta,
                                random_state=random_state + 7919, **kwargs)
@@ -262,7 +284,7 @@ def audit_km(durations, events, mechanism, epsilon, *, grid=None, attack="curve"
     scores, bits = membership_scores(durations, events, target, mechanism, epsilon, grid=grid, attack=attack,
                                      n_trials=n_trials, random_state=random_state, **kwargs)
     res = audit_scores(scores, bits, claimed_epsilon=epsilon, mechanism=mechanism, attack=attack, delta=delta,
-                       level=level, rng=random_state + 1)
+                       confidence_level=confidence_level, random_state=random_state + 1)
     res.extra["target"] = int(target)
     return res
 
@@ -290,27 +312,31 @@ def search_target(durations, events, mechanism, epsilon, *, grid=None, attack="c
         sc, bits = membership_scores(t, e, c, mechanism, epsilon, grid=grid, attack=attack, n_trials=n_pilot,
                                      random_state=random_state + j, **kwargs)
         val = audit_scores(sc, bits, claimed_epsilon=epsilon, mechanism=mechanism, attack=attack, delta=delta,
-                           rng=random_state + 1000 + j).lower_bound
+                           random_state=random_state + 1000 + j).lower_bound
         if val > best_val:
             best, best_val = c, val
     return best
 
 
 def influential_points(durations, events, mechanism, epsilon, *, thresholds=(0.01, 0.02, 0.05, 0.1, 0.2),
-                       grid=None, common_noise=False, n_rep=5, convention="actuarial", random_state=0):
+                       grid=None, common_noise=False, num_replicates=5, convention="actuarial", random_state=0,
+                       n_rep=None):
     """Mean number of records whose removal moves the released curve by more than each threshold.
 
-    Returns a Series indexed by threshold (averaged over ``n_rep`` repetitions).
+    Returns a Series indexed by threshold (averaged over ``num_replicates`` repetitions of the noise).
+    ``n_rep`` is the former name of ``num_replicates`` (deprecated for one release; it warns).
     """
+    num_replicates = renamed_argument(n_rep, num_replicates, old="n_rep", new="num_replicates", default=5,
+                                      category=PrivacyDeprecationWarning)
     t = np.asarray(durations, float)
     e = np.asarray(events).astype(int)
     n = t.size
     rng = np.random.default_rng(random_state)
     thr = np.asarray(thresholds, float)
-    counts = np.zeros((n_rep, thr.size))
+    counts = np.zeros((num_replicates, thr.size))
     if mechanism == "paper":
         u, _, _, _ = km_event_times(t, e)
-        for r in range(n_rep):
+        for r in range(num_replicates):
             z = rng.laplace(0.0, 1.0, u.size)
             _, full, _ = release_paper(t, e, epsilon, rng, standard_noise=z)
             infl = np.empty(n)
@@ -327,7 +353,7 @@ def influential_points(durations, events, mechanism, epsilon, *, thresholds=(0.0
         loo = np.repeat(base[None, :], n, axis=0)
         for i in range(n):
             loo[i] -= cell_counts(t[i : i + 1], e[i : i + 1], g)
-        for r in range(n_rep):
+        for r in range(num_replicates):
             if mechanism == "histogram":
                 full = release_histogram(base, epsilon, "add-remove", rng)
                 rel = (loo + (full - base)) if common_noise else release_histogram(loo, epsilon, "add-remove", rng)

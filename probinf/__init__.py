@@ -9,8 +9,9 @@ resampling (:func:`resample`), weighted populations (:class:`Population`,
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from probinf.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from probinf.exceptions import (
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     )
     from probinf.filtering import ParticleFilterResult, particle_filter, particle_filter_core
     from probinf.kalman import LinearGaussian, kalman_filter, kalman_smoother
-    from probinf.mcmc import HMC, MALA, RandomWalk
     from probinf.numpyro_bridge import smc
     from probinf.pmcmc import PGResult, PMMHResult, csmc_kernel, particle_gibbs, pmmh
     from probinf.population import (
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     )
     from probinf.resampling import RESAMPLING_METHODS, resample, resample_with_flag
     from probinf.results import SMCResult
+    from probinf.smc_kernels import HMC, MALA, RandomWalk
     from probinf.smoothing import backward_sample, trace_genealogy
     from probinf.ssm import Proposal, StateSpaceModel, stochastic_volatility
     from probinf.tempered import tempered_smc
@@ -83,9 +84,9 @@ _LAZY: dict[str, str] = {
     "log_mean_exp": "probinf.weights",
     "normalize": "probinf.weights",
     "weights_valid": "probinf.weights",
-    "HMC": "probinf.mcmc",
-    "MALA": "probinf.mcmc",
-    "RandomWalk": "probinf.mcmc",
+    "HMC": "probinf.smc_kernels",
+    "MALA": "probinf.smc_kernels",
+    "RandomWalk": "probinf.smc_kernels",
     "SMCResult": "probinf.results",
     "SMCFailedError": "probinf.exceptions",
     "tempered_smc": "probinf.tempered",
@@ -139,16 +140,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import the public name's module on first use (PEP 562), so that ``import probinf`` is cheap."""
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -13,7 +13,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.typing import DTypeLike
+
+from probinf.kernels.resampling import int_dtype  # one definition, in the bottom layer
 
 __all__ = ["check_positive_int", "check_nonnegative_int", "int_dtype", "as_key", "check_fraction"]
 
@@ -67,13 +68,6 @@ def check_fraction(value: Any, name: str, *, low: float = 0.0, high: float = 1.0
         interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
         raise ValueError(f"{name} must be in {interval}, got {value!r}")
     return v
-
-
-def int_dtype() -> DTypeLike:
-    """The widest enabled JAX integer dtype (int64 under ``jax_enable_x64``, else int32)."""
-    x64: bool = jax.config.jax_enable_x64  # type: ignore[attr-defined]
-    dtype: DTypeLike = jnp.int64 if x64 else jnp.int32
-    return dtype
 
 
 def as_key(key: object, name: str = "key", *, allow_batch: bool = False) -> jax.Array:

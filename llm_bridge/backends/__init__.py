@@ -11,7 +11,7 @@ httpx or vllm.
 
 from __future__ import annotations
 
-import importlib
+from probinf.lazy import lazy_exports
 
 __all__ = ["TransformersBackend", "OpenAICompatibleBackend", "VLLMBackend", "load_gguf_as_transformers"]
 
@@ -23,11 +23,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name):
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'llm_bridge.backends' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -46,9 +46,9 @@ from typing import Any, cast
 from llm_bridge.backends._chat import CHAT_SENTINEL, chat_prompt, decode_chat
 from llm_bridge.backends._common import particle_seed
 from llm_bridge.backends._http import HTTPClient, normalize_base_url
+from llm_bridge.backends._openai_parse import parse_response
 from llm_bridge.backends.fleet import FleetClient, split_base_urls
 from llm_bridge.contracts import (
-    FinishReason,
     Generation,
     check_generate_args,
     check_prompts,
@@ -228,72 +228,6 @@ class OpenAICompatibleBackend:
         p.update(self.extra_body)
         return p
 
-    def _parse_choice(self, c: dict, stop: tuple, single: bool, usage_tokens) -> Generation:
-        if not isinstance(c, dict):
-            raise MalformedOutputError(f"a choice is not an object: {str(c)[:120]}")
-        if self.api == "completions":
-            text = c.get("text")
-        else:
-            text = (c.get("message") or {}).get("content")
-        if not isinstance(text, str):
-            raise MalformedOutputError(f"a choice has no text: {str(c)[:200]}")
-        fr = c.get("finish_reason")
-        meta: dict = {}
-        lps = None
-        lp_obj = c.get("logprobs")
-        if lp_obj:
-            if self.api == "completions":
-                lps = lp_obj.get("token_logprobs")
-            else:
-                lps = [t.get("logprob") for t in (lp_obj.get("content") or [])]
-            if not isinstance(lps, list):
-                raise MalformedOutputError(f"malformed logprobs in a choice: {str(lp_obj)[:200]}")
-            try:
-                lps = [float("nan") if v is None else float(v) for v in lps]
-            except (TypeError, ValueError):
-                raise MalformedOutputError(f"non-numeric token logprobs: {str(lps)[:200]}") from None
-        finish: FinishReason
-        if fr == "length":
-            finish = "length"
-        elif fr == "stop" or fr == "eos":
-            reason_key = "stop_reason" if "stop_reason" in c else ("matched_stop" if "matched_stop" in c else None)
-            if reason_key is not None:
-                finish = "stop" if isinstance(c[reason_key], str) else "eos"
-                meta["stop"] = c[reason_key] if finish == "stop" else None
-            elif fr == "eos" or not stop:
-                finish = "eos"
-            else:
-                finish = "stop"
-                meta["finish_ambiguous"] = True
-        else:
-            raise MalformedOutputError(f"unknown finish_reason {fr!r} in a choice")
-        if lps is not None:
-            num = len(lps)
-            logprob = math.fsum(lps)
-            meta["token_logprobs"] = tuple(lps)
-        else:
-            num = int(usage_tokens) if (single and usage_tokens is not None) else 0
-            logprob = float("nan")
-            if not single:
-                meta["num_tokens_unknown"] = True
-        return Generation(text=text, token_ids=(), num_tokens=num, logprob=logprob, finish_reason=finish, meta=meta)
-
-    def _parse_response(self, resp, expected_prompts: int, stop) -> list[list[Generation]]:
-        if not isinstance(resp, dict) or not isinstance(resp.get("choices"), list):
-            raise MalformedOutputError(f"the server answered without a 'choices' list: {str(resp)[:200]}")
-        choices = resp["choices"]
-        usage = (resp.get("usage") or {}).get("completion_tokens")
-        single = len(choices) == 1
-        if all(isinstance(c, dict) and isinstance(c.get("index"), int) for c in choices):
-            choices = sorted(choices, key=lambda c: c["index"])
-        gens = [self._parse_choice(c, stop, single, usage) for c in choices]
-        if expected_prompts == 1:
-            return [gens]
-        if len(gens) % expected_prompts:
-            raise MalformedOutputError(f"{len(gens)} choices for {expected_prompts} prompts")
-        k = len(gens) // expected_prompts
-        return [gens[i * k : (i + 1) * k] for i in range(expected_prompts)]
-
     def generate(
         self,
         prompts: Sequence[str],
@@ -320,7 +254,7 @@ class OpenAICompatibleBackend:
             self.stats["requests"] += 1
             try:
                 resp = self.client.post(path, payload, retries=None if self.accepts_prompt_lists else 0)
-                rows = self._parse_response(resp, len(prompts), stop)
+                rows = parse_response(resp, len(prompts), stop, self.api)
                 self.accepts_prompt_lists = True
                 for i, row in enumerate(rows):
                     results[i] = row
@@ -347,7 +281,7 @@ class OpenAICompatibleBackend:
             ]
             self.stats["requests"] += len(payloads)
             answers = self.client.post_many(path, payloads)
-            got = [self._parse_response(a, 1, stop)[0] for a in answers]
+            got = [parse_response(a, 1, stop, self.api)[0] for a in answers]
             # a server that ignores n: request the missing samples, one request (and seed) each
             extra_payloads, owners = [], []
             for gi, (k, w) in enumerate(zip(keys, want, strict=True)):
@@ -364,7 +298,7 @@ class OpenAICompatibleBackend:
                 self.stats["fanned_out"] += len(extra_payloads)
                 self.stats["requests"] += len(extra_payloads)
                 for gi, a in zip(owners, self.client.post_many(path, extra_payloads), strict=True):
-                    got[gi].extend(self._parse_response(a, 1, stop)[0])
+                    got[gi].extend(parse_response(a, 1, stop, self.api)[0])
             elif any(w > 1 for w in want) and self.honours_n is None:
                 self.honours_n = True
             for gi, k in enumerate(keys):

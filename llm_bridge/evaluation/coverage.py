@@ -15,14 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llm_bridge.estimators import pass_at_k
+from llm_bridge.estimators import pass_at_k, renamed_level
 
 __all__ = ["CoverageFit", "coverage_matrix", "fit_loglinear_coverage"]
 
 
 @dataclass(frozen=True)
 class CoverageFit:
-    """``log c(k) = a k^b`` with 95% bootstrap intervals (``*_ci``) and the fitted ``ks``."""
+    """``log c(k) = a k^b`` with bootstrap intervals (``*_ci``, at ``confidence_level``) and the fitted ``ks``."""
 
     a: float
     b: float
@@ -52,12 +52,15 @@ def _fit(ks, cov):
     return -float(np.exp(loga)), float(b)
 
 
-def fit_loglinear_coverage(n, c, ks, *, num_resamples: int = 1000, level: float = 0.95,
-                           random_state=0) -> CoverageFit:
+def fit_loglinear_coverage(n, c, ks, *, num_resamples: int = 1000, confidence_level: float = 0.95,
+                           random_state=0, level=None) -> CoverageFit:
     """Fit the log-linear coverage law to per-problem ``(n, c)`` counts; see the module docstring.
+
+    The bootstrap intervals of ``a`` and ``b`` are at ``confidence_level`` (``level``: its former name, deprecated).
 
     Raises ``ValueError`` when fewer than two ``k`` have coverage strictly between 0 and 1.
     """
+    level = renamed_level(level, confidence_level)
     ks = [int(k) for k in ks]
     per = coverage_matrix(n, c, ks)
     cov = per.mean(axis=0)

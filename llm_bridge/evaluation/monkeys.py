@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from llm_bridge.estimators import pass_at_k
+from llm_bridge.exceptions import LLMBridgeDeprecationWarning
+from probinf.deprecation import renamed_argument
 
 __all__ = ["smollm_gguf_path", "addition_problems", "first_int", "verify_sum", "run_monkeys"]
 
@@ -62,14 +64,17 @@ def verify_sum(text: str, a: int, b: int) -> bool:
     return bool(ints) and ints[0] == a + b
 
 
-def run_monkeys(num_problems: int = 20, num_samples: int = 16, budgets=(1, 2, 4, 8), *, tokens_per_step: int = 4,
+def run_monkeys(n_problems: int = 20, num_samples: int = 16, budgets=(1, 2, 4, 8), *, tokens_per_step: int = 4,
                 max_steps: int = 3, seed: int = 0, device: str = "cpu", num_threads: int | None = 1,
-                progress=None):
+                progress=None, num_problems=None):
     """Per-problem sample counts and a long table of BoN / PF results; see the module docstring.
 
-    Returns ``(counts, table, info)``: ``counts`` a DataFrame (problem, a, b, n, correct),
-    ``table`` rows (problem, method, budget, correct, tokens), ``info`` timings.
+    ``n_problems`` problems (a data size; ``num_problems`` is its former name, deprecated: it warns), each
+    sampled ``num_samples`` times.  Returns ``(counts, table, info)``: ``counts`` a DataFrame (problem, a, b, n,
+    correct), ``table`` rows (problem, method, budget, correct, tokens), ``info`` timings.
     """
+    n_problems = renamed_argument(num_problems, n_problems, old="num_problems", new="n_problems", default=20,
+                                  category=LLMBridgeDeprecationWarning)
     from llm_bridge.algorithms import ParticleFiltering, Session, StepConfig, rollout
     from llm_bridge.backends import TransformersBackend
     from llm_bridge.rewards import SelfCertaintyPRM
@@ -80,7 +85,7 @@ def run_monkeys(num_problems: int = 20, num_samples: int = 16, budgets=(1, 2, 4,
     t_load = time.perf_counter() - t0
     step = StepConfig(tokens_per_step=tokens_per_step, max_steps=max_steps, temperature=1.0)
     prm = SelfCertaintyPRM(be, joiner="")
-    problems = addition_problems(num_problems, seed)
+    problems = addition_problems(n_problems, seed)
     counts, rows = [], []
     it = progress(list(enumerate(problems)), desc="smollm2") if progress else enumerate(problems)
     for i, (a, b) in it:

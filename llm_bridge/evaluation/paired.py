@@ -21,6 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from llm_bridge.estimators import renamed_level
+from llm_bridge.exceptions import LLMBridgeDeprecationWarning
+from probinf.deprecation import renamed_argument, renamed_attribute
+
 __all__ = ["Interval", "paired_bootstrap", "bootstrap_indices", "budget_to_match", "budget_ratio_to_match",
            "claim_verdict"]
 
@@ -33,7 +37,8 @@ class Interval:
     lower: float
     upper: float
     se: float
-    level: float = 0.95
+    confidence_level: float = 0.95
+    level = renamed_attribute("level", "confidence_level", LLMBridgeDeprecationWarning)
 
     def excludes(self, value: float = 0.0) -> bool:
         """True iff ``value`` lies outside ``[lower, upper]``."""
@@ -56,13 +61,24 @@ def _as_cells(x, name: str) -> np.ndarray:
 
 def _check_level(level, num_resamples):
     if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
+        raise ValueError(f"confidence_level must be in (0, 1), got {level!r}")
     if isinstance(num_resamples, bool) or not isinstance(num_resamples, (int, np.integer)) or num_resamples < 10:
         raise ValueError(f"num_resamples must be an int >= 10, got {num_resamples!r}")
 
 
-def bootstrap_indices(num_problems: int, num_seeds: int, num_resamples: int, random_state=0):
-    """Two-stage resampling indices: problems ``(R, P)`` and seeds within them ``(R, P, S)``."""
+def bootstrap_indices(n_problems: int | None = None, n_seeds: int | None = None, num_resamples: int = 2000,
+                      random_state=0, *, num_problems=None, num_seeds=None):
+    """Two-stage resampling indices: problems ``(R, P)`` and seeds within them ``(R, P, S)``.
+
+    ``n_problems`` and ``n_seeds`` are data sizes (``P``, ``S``), ``num_resamples`` the bootstrap's size ``R``;
+    ``num_problems`` and ``num_seeds`` are their former names (deprecated for one release; they warn).
+    """
+    num_problems = renamed_argument(num_problems, n_problems, old="num_problems", new="n_problems", default=None,
+                                    category=LLMBridgeDeprecationWarning)
+    num_seeds = renamed_argument(num_seeds, n_seeds, old="num_seeds", new="n_seeds", default=None,
+                                 category=LLMBridgeDeprecationWarning)
+    if num_problems is None or num_seeds is None:
+        raise TypeError("bootstrap_indices needs n_problems and n_seeds (ints >= 1)")
     rng = np.random.default_rng(random_state)
     pi = rng.integers(0, num_problems, size=(num_resamples, num_problems))
     si = rng.integers(0, num_seeds, size=(num_resamples, num_problems, num_seeds)) if num_seeds > 1 else \
@@ -75,7 +91,8 @@ def _resampled_means(cells: np.ndarray, pi, si) -> np.ndarray:
     return cells[pi[:, :, None], si].mean(axis=(1, 2))
 
 
-def paired_bootstrap(a, b=None, *, num_resamples: int = 2000, level: float = 0.95, random_state=0) -> Interval:
+def paired_bootstrap(a, b=None, *, num_resamples: int = 2000, confidence_level: float = 0.95, random_state=0,
+                     level=None) -> Interval:
     """Mean of ``a - b`` (or of ``a``) over problems and seeds, with a two-stage paired bootstrap interval.
 
     Parameters
@@ -83,13 +100,16 @@ def paired_bootstrap(a, b=None, *, num_resamples: int = 2000, level: float = 0.9
     a, b : array_like, shape (problems,) or (problems, seeds)
         Per-cell scores of two methods on the same problems and seeds (``b=None``: ``a`` alone).
     num_resamples : int
-    level : float
+    confidence_level : float
     random_state : int or numpy Generator
+    level : float, optional
+        Former name of ``confidence_level`` (deprecated; it warns).
 
     Returns
     -------
     Interval
     """
+    level = renamed_level(level, confidence_level)
     _check_level(level, num_resamples)
     d = _as_cells(a, "a")
     if b is not None:
@@ -111,8 +131,8 @@ def budget_to_match(bon_means, target: float, budgets) -> float:
     return float(np.asarray(budgets, float)[ok[0]]) if ok.size else float("inf")
 
 
-def budget_ratio_to_match(bon, pf, budgets, budget: int, *, num_resamples: int = 2000, level: float = 0.95,
-                          random_state=0) -> dict:
+def budget_ratio_to_match(bon, pf, budgets, budget: int, *, num_resamples: int = 2000,
+                          confidence_level: float = 0.95, random_state=0, level=None) -> dict:
     """``B'/B`` with ``B'`` the smallest grid budget where BoN reaches PF@``budget``, with a bootstrap interval.
 
     Parameters
@@ -134,6 +154,7 @@ def budget_ratio_to_match(bon, pf, budgets, budget: int, *, num_resamples: int =
         (fraction of resamples with ratio >= 4) and ``max_ratio`` (largest finite value the
         grid can show).
     """
+    level = renamed_level(level, confidence_level)
     _check_level(level, num_resamples)
     budgets = np.asarray(budgets, float)
     bon = np.asarray(bon, float)

@@ -1,4 +1,9 @@
-r"""``PrivateKaplanMeier``: a lifelines-like Kaplan-Meier fitter with a differentially private release."""
+r"""``PrivateKaplanMeier``: a lifelines-like Kaplan-Meier fitter with a differentially private release.
+
+Over 400 lines on purpose: one estimator class, of which about 120 lines are its numpydoc docstring (the
+mechanisms, the guarantee, the low-event regime); its plots and report are already in
+:mod:`privacy.survival.report`, its mechanisms and intervals in their own modules.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
+
+from probinf.randomness import check_random_state
 
 from ..exceptions import LowEventError, LowEventWarning, NoPrivacyGuaranteeWarning
 from .data import cell_counts, check_entry, expand_weights, make_grid, validate_survival_data
@@ -250,7 +257,7 @@ class PrivateKaplanMeier(KaplanMeierReportMixin, BaseEstimator):
         t, e = validate_survival_data(durations, event_observed)
         check_entry(entry, t.size)
         t, e = expand_weights(weights, t, e)
-        rng = np.random.default_rng(self.random_state)
+        rng = check_random_state(self.random_state)
         self.n_public_ = float(t.size) if self.adjacency == "replace-one" else None
         if self.mechanism == "paper":
             warnings.warn(PAPER_WARNING, NoPrivacyGuaranteeWarning, stacklevel=2)

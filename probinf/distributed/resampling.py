@@ -54,7 +54,7 @@ from jax.typing import ArrayLike
 
 from probinf.distributed.mesh import check_mesh, shard_map, shard_particles
 from probinf.exceptions import DegenerateWeightsError
-from probinf.kernels.resampling import compensated_cumsum, compensated_sum
+from probinf.kernels.resampling import compensated_cumsum, compensated_sum, int_dtype
 from probinf.weights import check_log_weights
 
 __all__ = [
@@ -70,11 +70,6 @@ SHARDED_RESAMPLING_METHODS = ("systematic", "stratified")
 
 #: ``PartitionSpec`` typed as a callable (its constructor is unannotated in jax).
 P: Callable[..., PartitionSpec] = PartitionSpec
-
-
-def _int_dtype() -> Any:
-    x64: bool = jax.config.jax_enable_x64  # type: ignore[attr-defined]  # a dynamic flag, unknown to mypy
-    return jnp.int64 if x64 else jnp.int32
 
 
 def _exclusive_split(tw: jax.Array, tf: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -137,7 +132,7 @@ def local_cumcounts(key: jax.Array | None, lw: jax.Array, num_total: int, axis: 
     # Rounding spill-over: slots past the last positive-weight particle go to it (as on one device).
     gidx = lax.axis_index(axis) * n + jnp.arange(n)
     last_valid = lax.pmax(jnp.max(jnp.where(positive, gidx, -1)), axis)  # type: ignore[no-untyped-call]  # unannotated in jax
-    return jnp.where(gidx >= last_valid, num_total, cum).astype(_int_dtype())
+    return jnp.where(gidx >= last_valid, num_total, cum).astype(int_dtype())
 
 
 def local_exchange(cum: jax.Array, particles: Any, axis: str, num_shards: int) -> tuple[Any, jax.Array]:

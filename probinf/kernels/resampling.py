@@ -48,6 +48,7 @@ __all__ = [
     "compensated_cumsum",
     "compensated_sum",
     "exact_int_cumsum",
+    "int_dtype",
     "offspring_counts",
     "search_sorted_split",
     "BLOCK",
@@ -67,7 +68,8 @@ def _block_len(n: int) -> int:
     return b
 
 
-def _int_dtype() -> np.dtype[Any]:
+def int_dtype() -> np.dtype[Any]:
+    """The widest enabled JAX integer dtype (int64 under ``jax_enable_x64``, else int32); ``probinf`` uses it too."""
     x64: bool = jax.config.jax_enable_x64  # type: ignore[attr-defined]  # a dynamic flag, unknown to mypy
     return np.dtype(np.int64 if x64 else np.int32)
 
@@ -75,7 +77,7 @@ def _int_dtype() -> np.dtype[Any]:
 def _split(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Split non-negative floats into (integer part, fractional part in [0, 1))."""
     whole = jnp.floor(x)
-    return whole.astype(_int_dtype()), x - whole
+    return whole.astype(int_dtype()), x - whole
 
 
 def _upper(b: int, dtype: DTypeLike) -> jax.Array:
@@ -151,7 +153,7 @@ def compensated_cumsum(values: ArrayLike, total_bound: int | None = None) -> tup
     """
     v = jnp.asarray(values)
     if v.shape[0] == 0:
-        return jnp.zeros((0,), _int_dtype()), jnp.zeros((0,), v.dtype)
+        return jnp.zeros((0,), int_dtype()), jnp.zeros((0,), v.dtype)
     bound = _bound(v) if total_bound is None else int(total_bound) + 1
     whole, frac = _split(v)
     return _split_prefix(whole, frac, bound)

@@ -13,12 +13,9 @@ exactly and to rounding,
 
 i.e. unbiasedness of the evidence and proper weighting of the particles, jointly.
 
-Resampling randomness is continuous (uniforms), but every scheme is piecewise
-constant in its uniforms with breakpoints at the (scaled) cumulative weights, so
-the uniform cube splits into finitely many cells; evaluating the *real*
-implementation (:data:`probinf.resampling.RESAMPLING_FROM_UNIFORMS`) at each
-cell's midpoint and weighting by the cell's volume gives the exact distribution
-of ancestor vectors.  Everything runs in float64 (``jax.enable_x64(True)``).
+Resampling is enumerated exactly over the cells of its uniforms
+(:mod:`probinf.validate.resampling_cells`, whose functions are re-exported here); everything runs in
+float64 (``jax.enable_x64(True)``).
 
 Users can plug in their own blocks: a resampler ``(log_weights, M, u) -> ancestors``
 with its breakpoints, and a ``reweight(population, log_increment)`` block.
@@ -39,7 +36,12 @@ from scipy.special import logsumexp
 from probinf._compat import enable_x64
 from probinf.population import Population
 from probinf.population import reweight as _reweight_block
-from probinf.resampling import RESAMPLING_FROM_UNIFORMS
+from probinf.validate.resampling_cells import (
+    Resampler,
+    enumerate_resampling,
+    offspring_distribution,
+    resampling_breakpoints,
+)
 
 __all__ = [
     "EnumerationResult",
@@ -53,8 +55,6 @@ __all__ = [
 ]
 
 _Floats = NDArray[np.float64]
-#: ``(log_weights (N,), M, u) -> ancestors (M,)``, ``u`` a scalar or a (M,) vector of uniforms
-Resampler = Callable[[jax.Array, int, jax.Array], jax.Array]
 #: ``(Population, log_increment) -> (Population, info)``
 ReweightFn = Callable[[Population, jax.Array], tuple[Population, Any]]
 #: ``(weights (N,), M) -> breakpoints``, one sorted array in [0, 1] per uniform coordinate
@@ -65,110 +65,17 @@ _State = tuple[tuple[int, ...], tuple[float, ...], float]
 _Branch = tuple[float, NDArray[np.int_], _Floats, float, _Floats]
 
 
-def resampling_breakpoints(weights: ArrayLike, num_samples: int, method: str) -> list[_Floats]:
-    """Per-slot breakpoints of the uniforms in [0, 1) for the built-in schemes.
-
-    Returns a list (one entry per uniform coordinate) of sorted breakpoint
-    arrays including 0 and 1; the scheme is constant on the cells between them.
-    """
-    w = np.asarray(weights, dtype=np.float64)
-    w = w / w.sum()
-    m = num_samples
-    c = m * np.cumsum(w)
-
-    def cells(points: _Floats) -> _Floats:
-        pts = np.asarray([p for p in points if 0.0 < p < 1.0], dtype=np.float64)
-        return np.unique(np.concatenate([[0.0, 1.0], pts]))
-
-    if method == "systematic":
-        return [cells(c - np.floor(c))]
-    if method == "stratified":
-        return [cells(c - k) for k in range(m)]
-    if method == "multinomial":
-        return [cells(c / m)] * m
-    if method == "residual":
-        v = m * w
-        resid = v - np.floor(v)
-        n_res = max(m - int(np.floor(v).sum()), 1)
-        return [cells(np.cumsum(resid) / n_res)] * m
-    raise ValueError(f"no breakpoints known for method {method!r}; pass breakpoints= explicitly")
-
-
-_BATCHED: dict[Callable[..., Any], Callable[..., Any]] = {}
-
-
-def _batched(fn: Resampler) -> Callable[..., Any]:
-    """``fn`` vmapped over the uniforms and jitted once per function (M static)."""
-    if fn not in _BATCHED:
-        _BATCHED[fn] = jax.jit(jax.vmap(fn, in_axes=(None, None, 0)), static_argnums=1)
-    return _BATCHED[fn]
+_BATCHED_REWEIGHT: dict[Callable[..., Any], Callable[..., Any]] = {}
 
 
 def _batched_reweight(rw: ReweightFn) -> Callable[..., Any]:
-    if rw not in _BATCHED:
+    if rw not in _BATCHED_REWEIGHT:
         def one(lw: jax.Array, lz: jax.Array, inc: jax.Array) -> tuple[jax.Array, jax.Array]:
             pop, _ = rw(Population(jnp.zeros(lw.shape[0]), lw, lz), inc)
             return pop.log_weights, pop.log_evidence
 
-        _BATCHED[rw] = jax.jit(jax.vmap(one))
-    return _BATCHED[rw]
-
-
-def enumerate_resampling(weights: ArrayLike, method: str = "systematic", num_samples: int | None = None, *,
-                         resampler: Resampler | None = None,
-                         breakpoints: Sequence[_Floats] | None = None) -> dict[tuple[int, ...], float]:
-    """Exact distribution of the ancestor vector: ``{ancestors tuple: probability}``.
-
-    Parameters
-    ----------
-    weights : (N,) array of non-negative weights (need not be normalized).
-    method : str
-        A built-in scheme (uses the real implementation driven by uniforms).
-    num_samples : int, optional
-        ``M`` (default ``N``); keep ``M <= 4``, the cells grow as ``(N + 1)^M``.
-    resampler, breakpoints : optional
-        Your own scheme ``resampler(log_weights, M, u) -> ancestors`` (``u`` is a
-        scalar when ``breakpoints`` has one entry, else a vector) and its
-        per-coordinate breakpoints (list of sorted arrays in [0, 1] with 0 and 1).
-
-    Examples
-    --------
-    >>> d = enumerate_resampling([0.25, 0.75], "systematic")
-    >>> sorted((k, round(v, 6)) for k, v in d.items())
-    [((0, 1), 0.5), ((1, 1), 0.5)]
-    """
-    w = np.asarray(weights, dtype=np.float64)
-    m = int(w.shape[0] if num_samples is None else num_samples)
-    fn = resampler if resampler is not None else RESAMPLING_FROM_UNIFORMS[method]
-    bps = breakpoints if breakpoints is not None else resampling_breakpoints(w, m, method)
-    mids = [0.5 * (b[1:] + b[:-1]) for b in bps]
-    lens = [np.diff(b) for b in bps]
-    grid_u = np.array(list(itertools.product(*mids)), dtype=np.float64)
-    grid_p = np.prod(np.array(list(itertools.product(*lens)), dtype=np.float64), axis=1)
-    with np.errstate(divide="ignore"):
-        lw = np.log(w)
-    # Pad the cells to a power of two so that few shapes get compiled.
-    size = 1 << max(int(len(grid_p) - 1).bit_length(), 0)
-    grid_u = np.concatenate([grid_u, np.repeat(grid_u[:1], size - len(grid_p), axis=0)])
-    with enable_x64(True):
-        scalar_u = method == "systematic" if resampler is None else len(bps) == 1
-        u_j = jnp.asarray(grid_u[:, 0] if scalar_u else grid_u, jnp.float64)
-        anc = np.asarray(_batched(fn)(jnp.asarray(lw, jnp.float64), m, u_j))[: len(grid_p)]
-    out: dict[tuple[int, ...], float] = {}
-    for a, p in zip(map(tuple, anc.tolist()), grid_p, strict=True):
-        out[a] = out.get(a, 0.0) + float(p)
-    return out
-
-
-def offspring_distribution(weights: Sequence[float] | NDArray[Any] | jax.Array, method: str = "systematic",
-                           num_samples: int | None = None, **kwargs: Any) -> dict[tuple[int, ...], float]:
-    """Exact distribution of the offspring counts: ``{counts tuple: probability}``."""
-    n = len(weights)
-    out: dict[tuple[int, ...], float] = {}
-    for anc, p in enumerate_resampling(weights, method, num_samples, **kwargs).items():
-        counts = tuple(np.bincount(np.asarray(anc, int), minlength=n).tolist())
-        out[counts] = out.get(counts, 0.0) + p
-    return out
+        _BATCHED_REWEIGHT[rw] = jax.jit(jax.vmap(one))
+    return _BATCHED_REWEIGHT[rw]
 
 
 def exact_hmm_posterior(initial_probs: ArrayLike, transition_matrix: ArrayLike,

@@ -86,7 +86,7 @@ def dp_epsilon(
         raise typer.Exit(code=2) from None
     if as_json:
         out = {"bayesian": summ, "clopper_pearson": {"interval_lower": cp.lower, "interval_upper": cp.upper,
-                                                     "lower_bound": cp_lb, "level": level},
+                                                     "lower_bound": cp_lb, "confidence_level": level},
                "chance_level": {"at_chance": at_chance,
                                 "posterior_mass_below": {str(e): m for e, m in near_zero.items()}}}
         typer.echo(json.dumps(out, indent=2, default=lambda v: None if v != v else v).replace("Infinity", '"inf"'))

@@ -76,10 +76,10 @@ def _posterior_figure(out_dir: Path, seed: int) -> Path:
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
     for ax, (title, c, level) in zip(axes, examples, strict=True):
         post = epsilon_posterior(c, 1e-5)
-        s = post.sample(np.random.default_rng(seed), 200_000)
+        s = post.sample(seed, 200_000)  # an int seed: np.random.default_rng(seed)'s draws
         hi = post.quantile(0.999)
         ax.hist(s[s <= hi], bins=120, density=True, color="0.8", label="Monte Carlo (2e5)")
-        post.plot(ax=ax, level=level, color="C0", label="quadrature density")
+        post.plot(ax=ax, confidence_level=level, color="C0", label="quadrature density")
         lo_b, hi_b = post.interval(level)
         cp = clopper_pearson_interval(c, 1e-5, level)
         for x in (cp.lower, cp.upper):

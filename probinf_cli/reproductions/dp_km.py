@@ -198,7 +198,7 @@ def _influence_table(t, e, *, n_rep, seed):
     for mech in progress(("histogram", "paper"), desc="dp-km influential points"):
         for eps in EPSILONS:
             for crn in (False, True):
-                s = influential_points(t, e, mech, eps, grid=COARSE_GRID, common_noise=crn, n_rep=n_rep,
+                s = influential_points(t, e, mech, eps, grid=COARSE_GRID, common_noise=crn, num_replicates=n_rep,
                                        random_state=seed)
                 rows.append({"mechanism": mech, "epsilon": eps, "noise": "common" if crn else "independent",
                              **{f"tau={k:g}": v for k, v in s.items()}})

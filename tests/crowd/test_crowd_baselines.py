@@ -110,3 +110,14 @@ def test_simulator_frequencies():
         kw = dict(n_workers=3, n_tasks=3, n_labels=3, observe_prob=1.0) | bad
         with pytest.raises(ValueError):
             simulate_top_two(**kw)
+
+
+def test_majority_vote_random_ties_follow_random_state():
+    """tie_break="random": None is fresh entropy, an int or a Generator in the same state give the same labels."""
+    df = pd.DataFrame({"task": np.repeat(np.arange(40), 2), "worker": np.tile([0, 1], 40),
+                       "label": np.tile(["a", "b"], 40)})
+    draws = [MajorityVote(tie_break="random", random_state=None).fit(df).labels_.tolist() for _ in range(2)]
+    assert draws[0] != draws[1]  # 40 fair ties: equal by chance with probability 2**-40
+    same = [MajorityVote(tie_break="random", random_state=rs).fit(df).labels_.tolist()
+            for rs in (5, np.random.default_rng(5))]
+    assert same[0] == same[1]

@@ -168,3 +168,66 @@ def test_smc_backend_matches_exact_posterior_and_evidence():
     # negative control: the exact posterior of different data is far outside the tolerance
     P_wrong, _ = _exact_pair_posterior(np.array([1, 1, 0, 2, 1, 0]), K)
     assert np.abs(est.pair_proba_array_[0] - P_wrong).max() > 0.1
+
+
+def test_former_credible_level_warns_and_gives_the_same_fit():
+    """``credible_level`` is the former name of ``confidence_level`` (docs/conventions.md): one more release."""
+    from crowd import CrowdDeprecationWarning, CrowdWarning
+
+    assert issubclass(CrowdDeprecationWarning, CrowdWarning) and issubclass(CrowdDeprecationWarning, FutureWarning)
+    ans, _, _ = _small()
+    kw = dict(num_samples=20, num_warmup=10, num_chains=1, random_state=1)
+    new = BayesianTopTwo(confidence_level=0.6, **kw).fit(ans)
+    with pytest.warns(CrowdDeprecationWarning, match="credible_level was renamed to confidence_level"):
+        old = BayesianTopTwo(credible_level=0.6, **kw).fit(ans)
+    pd.testing.assert_frame_equal(old.top_two_, new.top_two_)
+    pd.testing.assert_frame_equal(old.skills_interval_, new.skills_interval_)
+    wider = BayesianTopTwo(confidence_level=0.95, **kw).fit(ans)  # the level reaches the intervals
+    assert (wider.skills_interval_.high - wider.skills_interval_.low > new.skills_interval_.high
+            - new.skills_interval_.low).all()
+    with pytest.raises(TypeError, match="both given"):
+        BayesianTopTwo(confidence_level=0.8, credible_level=0.6, **kw).fit(ans)
+    with pytest.raises(ValueError, match="credible_level"):  # a bad old value is named as given, before any warning
+        BayesianTopTwo(credible_level=1.5, **kw).fit(ans)
+    with pytest.raises(ValueError, match="confidence_level"):
+        BayesianTopTwo(confidence_level=0.0, **kw).fit(ans)
+
+
+def _fits(method, random_state, ans, **kw):
+    return BayesianTopTwo(method=method, random_state=random_state, **kw).fit(ans).skills_.to_numpy()
+
+
+def test_random_state_gibbs_none_is_fresh_and_generator_is_consumed():
+    ans, _, _ = _small(K=3)
+    kw = dict(num_samples=10, num_warmup=5, num_chains=1, init="prior")
+    assert not np.array_equal(_fits("gibbs", None, ans, **kw), _fits("gibbs", None, ans, **kw))
+    np.testing.assert_array_equal(_fits("gibbs", 7, ans, **kw), _fits("gibbs", np.random.default_rng(7), ans, **kw))
+    with pytest.raises(TypeError, match="random_state must be None, a non-negative int seed"):
+        BayesianTopTwo(random_state=-1).fit(ans)
+
+
+def test_random_state_has_the_same_meaning_on_the_smc_path(monkeypatch):
+    """method="smc" draws its JAX key from the fit's one Generator: None is fresh entropy (it was seed 0 there), an
+    int or a Generator in the same state give the same key.  The key is caught on its way to the sampler (the
+    sampler's own determinism given a key is tested with it)."""
+    import jax
+
+    import crowd.bayes
+
+    class Caught(Exception):
+        pass
+
+    keys = []
+
+    def spy(rng):
+        keys.append(np.asarray(jax.random.key_data(real(rng))))
+        raise Caught
+
+    real = crowd.bayes.key_from_generator
+    monkeypatch.setattr(crowd.bayes, "key_from_generator", spy)
+    ans = simulate_top_two(6, 8, 3, 0.8, seed=0).answers
+    for rs in (None, None, 3, np.random.default_rng(3)):
+        with pytest.raises(Caught):
+            BayesianTopTwo(method="smc", num_samples=8, random_state=rs).fit(ans)
+    assert not np.array_equal(keys[0], keys[1])
+    np.testing.assert_array_equal(keys[2], keys[3])

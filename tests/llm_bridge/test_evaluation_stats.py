@@ -63,7 +63,7 @@ def test_paired_bootstrap_rejects_bad_input():
     with pytest.raises(ValueError, match="finite"):
         paired_bootstrap([0.0, np.nan, 1.0])
     with pytest.raises(ValueError, match="level"):
-        paired_bootstrap([0.0, 1.0, 1.0], level=1.5)
+        paired_bootstrap([0.0, 1.0, 1.0], confidence_level=1.5)
 
 
 def test_budget_ratio_point_and_verdicts():

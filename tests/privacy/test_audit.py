@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("opacus")
 torch = pytest.importorskip("torch")
 
-from privacy import AuditViolationError, PrivacyWarning  # noqa: E402
+from privacy import AuditViolationError, PrivacyDeprecationWarning, PrivacyWarning  # noqa: E402
 from privacy.audit import accountant_epsilon, check_audit, load_digits_split, run_audit  # noqa: E402
 
 
@@ -93,5 +93,16 @@ def test_audit_bad_input():
         run_audit(noise_multiplier=-1.0)
     with pytest.raises(ValueError, match="delta"):
         run_audit(delta=2.0)
-    with pytest.raises(ValueError, match="level"):
-        run_audit(level=1.0)
+    with pytest.raises(ValueError, match="confidence_level"):
+        run_audit(confidence_level=1.0)
+
+
+def test_audit_former_level_name_warns_and_gives_the_same_audit():
+    kw = dict(n_models=1, canaries_per_model=8, epochs=1, n_base=300, show_progress=False, random_state=5)
+    new = run_audit(confidence_level=0.8, **kw)
+    with pytest.warns(PrivacyDeprecationWarning, match="level was renamed to confidence_level"):
+        old = run_audit(level=0.8, **kw)
+    assert old.summary() == new.summary() and new.confidence_level == 0.8
+    assert new.lower_bound != run_audit(confidence_level=0.95, **kw).lower_bound  # the level reaches the bound
+    with pytest.warns(PrivacyDeprecationWarning, match="AuditResult.level was renamed"):
+        assert new.level == 0.8

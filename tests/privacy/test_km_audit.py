@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from lifelines.datasets import load_lung
 
@@ -101,9 +102,28 @@ def test_influential_points(lung):
     t, e = lung
     exact = loo_influence(t, e)
     assert 0 < exact.max() < 0.02  # n = 228: no single record moves the exact curve by 0.02
-    hi = influential_points(t, e, "histogram", 1.0, grid=GRID, n_rep=2)
-    lo = influential_points(t, e, "histogram", 10.0, grid=GRID, n_rep=2)
+    hi = influential_points(t, e, "histogram", 1.0, grid=GRID, num_replicates=2)
+    lo = influential_points(t, e, "histogram", 10.0, grid=GRID, num_replicates=2)
     # with independent noise the count measures the noise: it falls as epsilon grows (the paper's finding)
     assert np.all(hi.to_numpy() >= lo.to_numpy()) and hi.iloc[2] > lo.iloc[2]
-    crn = influential_points(t, e, "histogram", 1.0, grid=GRID, n_rep=2, common_noise=True)
+    crn = influential_points(t, e, "histogram", 1.0, grid=GRID, num_replicates=2, common_noise=True)
     assert crn.loc[0.05] == 0  # with common noise only the data's (small) effect remains
+
+
+def test_former_size_names_warn_and_give_the_same_result(lung):
+    """``n_rep`` and ``n_shadow`` were Monte Carlo sizes spelled as data sizes; they are ``num_replicates`` and
+    ``num_shadow`` now (docs/conventions.md) and the old names work for one release with a warning."""
+    from privacy import PrivacyDeprecationWarning
+
+    t, e = lung
+    new = influential_points(t, e, "histogram", 1.0, grid=GRID, num_replicates=2, random_state=3)
+    with pytest.warns(PrivacyDeprecationWarning, match="n_rep was renamed to num_replicates"):
+        old = influential_points(t, e, "histogram", 1.0, grid=GRID, n_rep=2, random_state=3)
+    pd.testing.assert_series_equal(old, new)
+    kw = dict(grid=GRID, n_trials=40, random_state=2)
+    new_s = membership_scores(t, e, 0, "histogram", 1.0, num_shadow=20, **kw)
+    assert not np.array_equal(new_s[0], membership_scores(t, e, 0, "histogram", 1.0, num_shadow=30, **kw)[0])
+    with pytest.warns(PrivacyDeprecationWarning, match="n_shadow was renamed to num_shadow"):
+        old_s = membership_scores(t, e, 0, "histogram", 1.0, n_shadow=20, **kw)
+    np.testing.assert_array_equal(old_s[0], new_s[0])
+    np.testing.assert_array_equal(old_s[1], new_s[1])
