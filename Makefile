@@ -79,7 +79,7 @@ clean:
 # Re-execute the notebooks in place (committed with outputs; tests/test_notebooks.py checks they are fresh).
 .PHONY: notebooks
 notebooks: install-test
-	for nb in notebooks/*.ipynb; do PROBINF_PROGRESS=0 $(BIN)/jupyter execute --inplace --timeout=600 "$$nb" || exit 1; done
+	for nb in notebooks/*.ipynb; do env -u MPLBACKEND PROBINF_PROGRESS=0 PROBINF_DATA="$${PROBINF_DATA:-$(abspath ..)/shared/data}" $(BIN)/jupyter execute --inplace --timeout=600 "$$nb" || exit 1; done
 
 # Mutation check: each planted one-line bug in mutants/mutants.toml must make its tests fail
 # (runs in a temporary copy of the tree; about 5 min with 2 workers on 2 cores).  MUTANTS_ARGS='--only ID,ID' for a few.

@@ -30,6 +30,8 @@ EXPECTED = {
     "dp_epsilon.ipynb": ["7.207"],  # the paper's anchor lower bound, computed in the notebook
 }
 REL_TOL, ABS_TOL = 0.01, 1e-4
+# a cell that draws a figure (it must show one in the committed outputs)
+PLOTS = re.compile(r"plt\.(subplots|figure|plot|bar|hist|imshow|show)\(|\.plot\(|display\(Image")
 
 
 def _text(nb) -> str:
@@ -73,6 +75,10 @@ def test_committed_notebook_is_executed(path):
         f"{path.name} is committed unexecuted; run `make notebooks`"
     assert any(c.get("outputs") for c in code), f"{path.name} has no outputs"
     assert not [o for c in code for o in c.outputs if o.output_type == "error"], f"{path.name} has an error output"
+    # every plotting cell shows its figure (a run under a non-inline backend such as MPLBACKEND=Agg shows none)
+    plotting = [c for c in code if PLOTS.search(c.source)]
+    blank = [c.source.splitlines()[0] for c in plotting if not any("image/png" in o.get("data", {}) for o in c.outputs)]
+    assert not blank, f"{path.name}: plotting cells without a figure: {blank}; run `make notebooks`"
     if path.name in KEYED:
         assert key_numbers(nb)
         text = _text(nb)
