@@ -33,8 +33,9 @@ from jax.typing import ArrayLike
 
 from probinf._checks import as_key, check_fraction, check_positive_int
 from probinf.exceptions import DegenerateWeightsError, ProbinfWarning
-from probinf.population import Population, ReweightInfo, maybe_resample, reweight
-from probinf.resampling import RESAMPLING_METHODS
+from probinf.kernels.resampling_cpu import systematic_ancestors
+from probinf.population import Population, ReweightInfo, reweight, take_particles
+from probinf.resampling import RESAMPLING_METHODS, _systematic_u
 from probinf.ssm import (
     Proposal,
     StateSpaceModel,
@@ -100,6 +101,52 @@ def weighted_mean(particles: Any, log_weights: jax.Array) -> Any:
     return jax.tree_util.tree_map(lambda x: jnp.tensordot(w, x, axes=(0, 0)), particles)
 
 
+def _weight_summaries(particles: Any, log_weights: jax.Array) -> tuple[Any, jax.Array]:
+    """Weighted means and ESS ``(sum w)^2 / sum w^2`` from one ``exp`` of normalized ``log_weights``."""
+    w = jnp.exp(log_weights)
+    means = jax.tree_util.tree_map(lambda x: jnp.tensordot(w, x, axes=(0, 0)), particles)
+    return means, jnp.square(jnp.sum(w)) / jnp.sum(jnp.square(w))
+
+
+def _step_randomness(keys: jax.Array, method: str, dtype: Any) -> tuple[jax.Array, jax.Array]:
+    """Per-step ``(resampling input, move key)`` for all steps at once (one batched threefry, not one per step).
+
+    The values are those a per-step ``split`` would give; for systematic resampling the
+    resampling input is already its uniform ``u`` (drawn as :func:`probinf.resample` draws it).
+    """
+    pairs = jax.vmap(jax.random.split)(keys)
+    k_res, k_move = pairs[:, 0], pairs[:, 1]
+    if method == "systematic":
+        return jax.vmap(lambda k: jax.random.uniform(k, (), dtype=dtype))(k_res), k_move
+    return k_res, k_move
+
+
+def _ancestors(key_or_u: jax.Array, log_weights: jax.Array, n: int, method: str) -> jax.Array:
+    """Ancestors by ``method``; systematic (given its ``u``) runs the CPU kernel where it is built (same law)."""
+    if method != "systematic":
+        return RESAMPLING_METHODS[method](key_or_u, log_weights, n)
+    u = key_or_u
+    return systematic_ancestors(jnp.exp(log_weights), u, n, lambda: _systematic_u(log_weights, n, u))
+
+
+def _maybe_resample(key_or_u: jax.Array, pop: Population, ess: jax.Array, threshold: float,
+                    method: str) -> tuple[Population, jax.Array, jax.Array]:
+    """Resample when ``ess < threshold * N`` (``ess`` carried from the last reweighting): ``(pop, anc, resampled)``."""
+    n = pop.log_weights.shape[0]
+    do = jnp.array(True) if threshold >= 1.0 else ess < threshold * n
+
+    def yes(p: Population) -> tuple[Population, jax.Array]:
+        anc = _ancestors(key_or_u, p.log_weights, n, method)
+        uniform = jnp.full_like(p.log_weights, -jnp.log(n))
+        return Population(take_particles(p.particles, anc), uniform, p.log_evidence), anc
+
+    def no(p: Population) -> tuple[Population, jax.Array]:
+        return p, jnp.arange(n, dtype=jnp.int32)
+
+    new, anc = jax.lax.cond(do, yes, no, pop)
+    return new, anc, do
+
+
 def _initial_population(key: jax.Array, model: StateSpaceModel, y0: Any, n: int, theta: Any,
                         proposal: Proposal | None) -> tuple[Population, ReweightInfo]:
     """Draw ``x_0`` (model or proposal) and reweight uniform weights by ``G_0``: ``(Population, ReweightInfo)``."""
@@ -148,12 +195,11 @@ def particle_filter_core(
     dtype = pop0.log_weights.dtype
     identity = jnp.arange(n, dtype=jnp.int32)
 
-    def step(carry: tuple[Population, jax.Array],
-             inp: tuple[jax.Array, jax.Array]) -> tuple[tuple[Population, jax.Array], dict[str, Any]]:
-        pop, first_bad = carry
-        t, k = inp
-        k_res, k_move = jax.random.split(k)
-        pop, rinfo = maybe_resample(k_res, pop, ess_threshold, resampling)
+    def step(carry: tuple[Population, jax.Array, jax.Array],
+             inp: tuple[jax.Array, ...]) -> tuple[tuple[Population, jax.Array, jax.Array], dict[str, Any]]:
+        pop, first_bad, ess_prev = carry
+        t, r_res, k_move = inp
+        pop, anc, resampled = _maybe_resample(r_res, pop, ess_prev, ess_threshold, resampling)
         x_prev = pop.particles
         y = obs_at(t)
         if proposal is None:
@@ -169,27 +215,25 @@ def particle_filter_core(
             )
         pop, rw = reweight(pop._replace(particles=x), log_g.astype(dtype))
         first_bad = jnp.where(rw.valid | (first_bad < t_len), first_bad, t)
-        out = dict(
-            inc=rw.log_evidence_increment,
-            mean=weighted_mean(pop.particles, pop.log_weights),
-            ess=rw.ess,
-            resampled=rinfo.resampled,
-        )
+        mean, ess = _weight_summaries(pop.particles, pop.log_weights)
+        out = dict(inc=rw.log_evidence_increment, mean=mean, ess=ess, resampled=resampled)
         if return_history:
-            out.update(anc=rinfo.ancestors, x=x, lw=pop.log_weights)
-        return (pop, first_bad), out
+            out.update(anc=anc, x=x, lw=pop.log_weights)
+        return (pop, first_bad, ess), out
 
     first_bad0 = jnp.where(rw0.valid, jnp.int32(t_len), jnp.int32(0))
+    mean0, ess0 = _weight_summaries(pop0.particles, pop0.log_weights)
     keys = jax.random.split(kscan, max(t_len - 1, 1))[: t_len - 1]
     ts = jnp.arange(1, t_len, dtype=jnp.int32)
-    (pop, first_bad), outs = jax.lax.scan(step, (pop0, first_bad0), (ts, keys))
+    r_res, k_move = _step_randomness(keys, resampling, dtype)
+    (pop, first_bad, _), outs = jax.lax.scan(step, (pop0, first_bad0, ess0), (ts, r_res, k_move))
 
     def stack(first: Any, rest: Any) -> Any:
         return jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b], axis=0), first, rest)
 
-    means = stack(weighted_mean(pop0.particles, pop0.log_weights), outs["mean"])
+    means = stack(mean0, outs["mean"])
     incs = jnp.concatenate([rw0.log_evidence_increment[None], outs["inc"]])
-    ess = jnp.concatenate([rw0.ess[None], outs["ess"]])
+    ess = jnp.concatenate([ess0[None], outs["ess"]])
     resampled = jnp.concatenate([jnp.zeros((1,), bool), outs["resampled"]])
     anc = hist = lwh = None
     if return_history:
