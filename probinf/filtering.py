@@ -33,6 +33,7 @@ from jax.typing import ArrayLike
 
 from probinf._checks import as_key, check_fraction, check_positive_int
 from probinf.exceptions import DegenerateWeightsError, ProbinfWarning
+from probinf.filtering_prng import fast_move_key
 from probinf.kernels.resampling_cpu import systematic_ancestors
 from probinf.population import Population, ReweightInfo, reweight, take_particles
 from probinf.resampling import RESAMPLING_METHODS, _systematic_u
@@ -199,6 +200,7 @@ def particle_filter_core(
              inp: tuple[jax.Array, ...]) -> tuple[tuple[Population, jax.Array, jax.Array], dict[str, Any]]:
         pop, first_bad, ess_prev = carry
         t, r_res, k_move = inp
+        k_move = fast_move_key(k_move)  # same draws, straight-line threefry on a CPU
         pop, anc, resampled = _maybe_resample(r_res, pop, ess_prev, ess_threshold, resampling)
         x_prev = pop.particles
         y = obs_at(t)
