@@ -1,9 +1,9 @@
 r"""Particle filters for state-space models: bootstrap and guided, via ``lax.scan``.
 
 The filter is composed from the :mod:`probinf.population` blocks: at each step
-``maybe_resample`` (ESS-triggered, any scheme of :data:`probinf.RESAMPLING_METHODS`),
-propagate (model transition or a guided proposal), ``reweight`` by the
-incremental weight
+resample when the ESS carried from the last reweighting is below the threshold
+(any scheme of :data:`probinf.RESAMPLING_METHODS`), propagate (model transition or a
+guided proposal), ``reweight`` by the incremental weight
 
 .. math::
 
@@ -15,6 +15,11 @@ population keeps normalized weights and ``reweight`` adds
 :math:`\hat Z_T = \prod_t \sum_i W_{t-1}^i G_t^i` is unbiased whether or not the
 step resampled (Chopin & Papaspiliopoulos 2020, Prop. 16.3,
 doi:10.1007/978-3-030-47845-2).
+
+Speed on a CPU (see ``benchmarks/results/particle_filter_cpu2.md``): systematic
+resampling runs as one compiled kernel (:mod:`probinf.kernels.resampling_cpu`), the
+per-step keys and uniforms are drawn for all steps in one batch, and the model's move
+keys use a straight-line threefry with bit-identical draws (:mod:`probinf.filtering_prng`).
 
 Two entry points: :func:`particle_filter` (public, validates inputs, raises on
 degenerate weights) and :func:`particle_filter_core` (pure, jit/vmap-able over
@@ -34,9 +39,9 @@ from jax.typing import ArrayLike
 from probinf._checks import as_key, check_fraction, check_positive_int
 from probinf.exceptions import DegenerateWeightsError, ProbinfWarning
 from probinf.filtering_prng import fast_move_key
-from probinf.kernels.resampling_cpu import systematic_ancestors
-from probinf.population import Population, ReweightInfo, reweight, take_particles
-from probinf.resampling import RESAMPLING_METHODS, _systematic_u
+from probinf.filtering_steps import maybe_resample_carried, step_randomness, weight_summaries
+from probinf.population import Population, ReweightInfo, reweight
+from probinf.resampling import RESAMPLING_METHODS
 from probinf.ssm import (
     Proposal,
     StateSpaceModel,
@@ -102,52 +107,6 @@ def weighted_mean(particles: Any, log_weights: jax.Array) -> Any:
     return jax.tree_util.tree_map(lambda x: jnp.tensordot(w, x, axes=(0, 0)), particles)
 
 
-def _weight_summaries(particles: Any, log_weights: jax.Array) -> tuple[Any, jax.Array]:
-    """Weighted means and ESS ``(sum w)^2 / sum w^2`` from one ``exp`` of normalized ``log_weights``."""
-    w = jnp.exp(log_weights)
-    means = jax.tree_util.tree_map(lambda x: jnp.tensordot(w, x, axes=(0, 0)), particles)
-    return means, jnp.square(jnp.sum(w)) / jnp.sum(jnp.square(w))
-
-
-def _step_randomness(keys: jax.Array, method: str, dtype: Any) -> tuple[jax.Array, jax.Array]:
-    """Per-step ``(resampling input, move key)`` for all steps at once (one batched threefry, not one per step).
-
-    The values are those a per-step ``split`` would give; for systematic resampling the
-    resampling input is already its uniform ``u`` (drawn as :func:`probinf.resample` draws it).
-    """
-    pairs = jax.vmap(jax.random.split)(keys)
-    k_res, k_move = pairs[:, 0], pairs[:, 1]
-    if method == "systematic":
-        return jax.vmap(lambda k: jax.random.uniform(k, (), dtype=dtype))(k_res), k_move
-    return k_res, k_move
-
-
-def _ancestors(key_or_u: jax.Array, log_weights: jax.Array, n: int, method: str) -> jax.Array:
-    """Ancestors by ``method``; systematic (given its ``u``) runs the CPU kernel where it is built (same law)."""
-    if method != "systematic":
-        return RESAMPLING_METHODS[method](key_or_u, log_weights, n)
-    u = key_or_u
-    return systematic_ancestors(jnp.exp(log_weights), u, n, lambda: _systematic_u(log_weights, n, u))
-
-
-def _maybe_resample(key_or_u: jax.Array, pop: Population, ess: jax.Array, threshold: float,
-                    method: str) -> tuple[Population, jax.Array, jax.Array]:
-    """Resample when ``ess < threshold * N`` (``ess`` carried from the last reweighting): ``(pop, anc, resampled)``."""
-    n = pop.log_weights.shape[0]
-    do = jnp.array(True) if threshold >= 1.0 else ess < threshold * n
-
-    def yes(p: Population) -> tuple[Population, jax.Array]:
-        anc = _ancestors(key_or_u, p.log_weights, n, method)
-        uniform = jnp.full_like(p.log_weights, -jnp.log(n))
-        return Population(take_particles(p.particles, anc), uniform, p.log_evidence), anc
-
-    def no(p: Population) -> tuple[Population, jax.Array]:
-        return p, jnp.arange(n, dtype=jnp.int32)
-
-    new, anc = jax.lax.cond(do, yes, no, pop)
-    return new, anc, do
-
-
 def _initial_population(key: jax.Array, model: StateSpaceModel, y0: Any, n: int, theta: Any,
                         proposal: Proposal | None) -> tuple[Population, ReweightInfo]:
     """Draw ``x_0`` (model or proposal) and reweight uniform weights by ``G_0``: ``(Population, ReweightInfo)``."""
@@ -201,7 +160,7 @@ def particle_filter_core(
         pop, first_bad, ess_prev = carry
         t, r_res, k_move = inp
         k_move = fast_move_key(k_move)  # same draws, straight-line threefry on a CPU
-        pop, anc, resampled = _maybe_resample(r_res, pop, ess_prev, ess_threshold, resampling)
+        pop, anc, resampled = maybe_resample_carried(r_res, pop, ess_prev, ess_threshold, resampling)
         x_prev = pop.particles
         y = obs_at(t)
         if proposal is None:
@@ -217,17 +176,17 @@ def particle_filter_core(
             )
         pop, rw = reweight(pop._replace(particles=x), log_g.astype(dtype))
         first_bad = jnp.where(rw.valid | (first_bad < t_len), first_bad, t)
-        mean, ess = _weight_summaries(pop.particles, pop.log_weights)
+        mean, ess = weight_summaries(pop.particles, pop.log_weights)
         out = dict(inc=rw.log_evidence_increment, mean=mean, ess=ess, resampled=resampled)
         if return_history:
             out.update(anc=anc, x=x, lw=pop.log_weights)
         return (pop, first_bad, ess), out
 
     first_bad0 = jnp.where(rw0.valid, jnp.int32(t_len), jnp.int32(0))
-    mean0, ess0 = _weight_summaries(pop0.particles, pop0.log_weights)
+    mean0, ess0 = weight_summaries(pop0.particles, pop0.log_weights)
     keys = jax.random.split(kscan, max(t_len - 1, 1))[: t_len - 1]
     ts = jnp.arange(1, t_len, dtype=jnp.int32)
-    r_res, k_move = _step_randomness(keys, resampling, dtype)
+    r_res, k_move = step_randomness(keys, resampling, dtype)
     (pop, first_bad, _), outs = jax.lax.scan(step, (pop0, first_bad0, ess0), (ts, r_res, k_move))
 
     def stack(first: Any, rest: Any) -> Any:

@@ -52,7 +52,8 @@ def threefry2x32_unrolled(k1: jax.Array, k2: jax.Array, x1: jax.Array,
 
 
 def _stock(key: jax.Array) -> jax.Array:
-    return jax.random.wrap_key_data(key, impl="threefry2x32")
+    out: jax.Array = jax.random.wrap_key_data(key, impl="threefry2x32")
+    return out
 
 
 def _hash_iota(key: jax.Array, shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
@@ -77,7 +78,7 @@ def _split(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     return jnp.stack([b1, b2], axis=b1.ndim)
 
 
-def _fold_in(key: jax.Array, data: jax.Array) -> jax.Array:
+def _fold_in(key: jax.Array, data: int) -> jax.Array:
     return jax.random.key_data(jax.random.fold_in(_stock(key), data))
 
 
@@ -107,4 +108,5 @@ def fast_move_key(key: jax.Array) -> jax.Array:
     if jax.default_backend() != "cpu" or not partitionable or not _is_stock_threefry(key):
         return key
     data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
-    return jax.random.wrap_key_data(data, impl=UNROLLED_THREEFRY)
+    out: jax.Array = jax.random.wrap_key_data(data, impl=UNROLLED_THREEFRY)
+    return out

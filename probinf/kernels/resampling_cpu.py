@@ -84,7 +84,8 @@ def available() -> bool:
     try:
         lib = ctypes.cdll.LoadLibrary(str(_compile(cxx)))
         for name in _TARGETS.values():
-            jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, name)), platform="cpu")
+            capsule = jax.ffi.pycapsule(getattr(lib, name))  # type: ignore[no-untyped-call]  # unannotated in jax
+            jax.ffi.register_ffi_target(name, capsule, platform="cpu")
     except (OSError, RuntimeError, subprocess.SubprocessError, AttributeError) as err:
         _BUILD_ERROR.append(f"{type(err).__name__}: {err}")
         return False
@@ -104,8 +105,8 @@ def systematic_ancestors_kernel(weights: jax.Array, u: jax.Array, num_samples: i
     w = jnp.asarray(weights)
     m = w.shape[-1] if num_samples is None else int(num_samples)
     uu = jnp.broadcast_to(jnp.asarray(u, w.dtype), w.shape[:-1])
-    call = jax.ffi.ffi_call(_TARGETS[jnp.dtype(w.dtype)], jax.ShapeDtypeStruct((*w.shape[:-1], m), jnp.int32),
-                            vmap_method="broadcast_all")
+    shape = jax.ShapeDtypeStruct((*w.shape[:-1], m), jnp.int32)  # type: ignore[no-untyped-call]  # unannotated in jax
+    call = jax.ffi.ffi_call(_TARGETS[jnp.dtype(w.dtype)], shape, vmap_method="broadcast_all")
     out: jax.Array = call(w, uu)
     return out
 

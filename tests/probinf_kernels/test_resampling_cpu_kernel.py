@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import probinf.filtering
+import probinf.filtering_steps
 from probinf._compat import enable_x64
 from probinf.kernels import resampling_cpu
 from probinf.kernels.resampling_cpu import available, systematic_ancestors_kernel
@@ -100,11 +100,11 @@ def test_batched_float64_and_degenerate():
 
 
 def _filter_ancestors(n=64, reps=200):
-    """The filter's own resampling step (``probinf.filtering._ancestors``) over many weights and uniforms."""
+    """The filter's own resampling step (``probinf.filtering_steps.ancestors``) over many weights and uniforms."""
     lw = 3.0 * jax.random.normal(jax.random.key(11), (reps, n))
     lw = lw - jax.nn.logsumexp(lw, axis=1, keepdims=True)
     u = jax.random.uniform(jax.random.key(12), (reps,))
-    return jax.jit(jax.vmap(lambda uu, ll: probinf.filtering._ancestors(uu, ll, n, "systematic")))(u, lw)
+    return jax.jit(jax.vmap(lambda uu, ll: probinf.filtering_steps.ancestors(uu, ll, n, "systematic")))(u, lw)
 
 
 def _reference_only(w, u, m, reference):
@@ -114,7 +114,7 @@ def _reference_only(w, u, m, reference):
 def test_filter_kernel_path_equals_reference_path(monkeypatch):
     """The filter's resampling with the kernel equals the pure-JAX path (N = 64, 200 weight vectors, vmapped)."""
     fast = np.asarray(_filter_ancestors())
-    monkeypatch.setattr(probinf.filtering, "systematic_ancestors", _reference_only)
+    monkeypatch.setattr(probinf.filtering_steps, "systematic_ancestors", _reference_only)
     slow = np.asarray(_filter_ancestors())
     np.testing.assert_array_equal(fast, slow)
 
@@ -122,8 +122,8 @@ def test_filter_kernel_path_equals_reference_path(monkeypatch):
 def test_negative_control_planted_off_by_one(monkeypatch):
     """A kernel result shifted by one slot breaks that equality: the comparison can fail."""
     good = np.asarray(_filter_ancestors())
-    orig = probinf.filtering.systematic_ancestors
-    monkeypatch.setattr(probinf.filtering, "systematic_ancestors",
+    orig = probinf.filtering_steps.systematic_ancestors
+    monkeypatch.setattr(probinf.filtering_steps, "systematic_ancestors",
                         lambda w, u, m, reference: jnp.roll(orig(w, u, m, reference), 1))
     bad = np.asarray(_filter_ancestors())
     assert np.mean(np.any(good != bad, axis=1)) > 0.9
