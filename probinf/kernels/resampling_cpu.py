@@ -42,6 +42,7 @@ __all__ = ["available", "systematic_ancestors", "systematic_ancestors_kernel", "
 _SRC = Path(__file__).with_name("resampling_cpu.cc")
 _TARGETS = {jnp.dtype(jnp.float32): "probinf_systematic_f32", jnp.dtype(jnp.float64): "probinf_systematic_f64"}
 _BUILD_ERROR: list[str] = []
+_REGISTERED: list[str] = []  # XLA keeps a target once registered: register each name once per process
 
 
 def _cache_dir() -> Path:
@@ -84,8 +85,11 @@ def available() -> bool:
     try:
         lib = ctypes.cdll.LoadLibrary(str(_compile(cxx)))
         for name in _TARGETS.values():
+            if name in _REGISTERED:
+                continue
             capsule = jax.ffi.pycapsule(getattr(lib, name))  # type: ignore[no-untyped-call]  # unannotated in jax
             jax.ffi.register_ffi_target(name, capsule, platform="cpu")
+            _REGISTERED.append(name)
     except (OSError, RuntimeError, subprocess.SubprocessError, AttributeError) as err:
         _BUILD_ERROR.append(f"{type(err).__name__}: {err}")
         return False

@@ -127,3 +127,21 @@ def test_negative_control_planted_off_by_one(monkeypatch):
                         lambda w, u, m, reference: jnp.roll(orig(w, u, m, reference), 1))
     bad = np.asarray(_filter_ancestors())
     assert np.mean(np.any(good != bad, axis=1)) > 0.9
+
+
+def test_unavailable_paths_say_why(monkeypatch, tmp_path):
+    """Disabled, or a compiler that fails: available() is False and build_error() names the reason."""
+    try:
+        available.cache_clear()
+        monkeypatch.setenv("PROBINF_CPU_KERNELS", "0")
+        assert not available() and "PROBINF_CPU_KERNELS" in resampling_cpu.build_error()
+        available.cache_clear()
+        monkeypatch.setenv("PROBINF_CPU_KERNELS", "1")
+        monkeypatch.setenv("PROBINF_KERNEL_CACHE", str(tmp_path))
+        monkeypatch.setenv("CXX", "false")  # a "compiler" that always fails
+        assert not available() and "failed" in resampling_cpu.build_error()
+        assert not list(tmp_path.glob("*.so"))  # no partial library left behind
+    finally:
+        monkeypatch.undo()
+        available.cache_clear()
+        assert available()  # the real build again (cached on disk; targets are not registered twice)
