@@ -1,9 +1,9 @@
 r"""Particle filters for state-space models: bootstrap and guided, via ``lax.scan``.
 
 The filter is composed from the :mod:`probinf.population` blocks: at each step
-``maybe_resample`` (ESS-triggered, any scheme of :data:`probinf.RESAMPLING_METHODS`),
-propagate (model transition or a guided proposal), ``reweight`` by the
-incremental weight
+resample when the ESS carried from the last reweighting is below the threshold
+(any scheme of :data:`probinf.RESAMPLING_METHODS`), propagate (model transition or a
+guided proposal), ``reweight`` by the incremental weight
 
 .. math::
 
@@ -15,6 +15,11 @@ population keeps normalized weights and ``reweight`` adds
 :math:`\hat Z_T = \prod_t \sum_i W_{t-1}^i G_t^i` is unbiased whether or not the
 step resampled (Chopin & Papaspiliopoulos 2020, Prop. 16.3,
 doi:10.1007/978-3-030-47845-2).
+
+Speed on a CPU (see ``benchmarks/results/particle_filter_cpu2.md``): systematic
+resampling runs as one compiled kernel (:mod:`probinf.kernels.resampling_cpu`), the
+per-step keys and uniforms are drawn for all steps in one batch, and the model's move
+keys use a straight-line threefry with bit-identical draws (:mod:`probinf.filtering_prng`).
 
 Two entry points: :func:`particle_filter` (public, validates inputs, raises on
 degenerate weights) and :func:`particle_filter_core` (pure, jit/vmap-able over
@@ -33,7 +38,9 @@ from jax.typing import ArrayLike
 
 from probinf._checks import as_key, check_fraction, check_positive_int
 from probinf.exceptions import DegenerateWeightsError, ProbinfWarning
-from probinf.population import Population, ReweightInfo, maybe_resample, reweight
+from probinf.filtering_prng import fast_move_key
+from probinf.filtering_steps import maybe_resample_carried, step_randomness, weight_summaries
+from probinf.population import Population, ReweightInfo, reweight
 from probinf.resampling import RESAMPLING_METHODS
 from probinf.ssm import (
     Proposal,
@@ -148,12 +155,12 @@ def particle_filter_core(
     dtype = pop0.log_weights.dtype
     identity = jnp.arange(n, dtype=jnp.int32)
 
-    def step(carry: tuple[Population, jax.Array],
-             inp: tuple[jax.Array, jax.Array]) -> tuple[tuple[Population, jax.Array], dict[str, Any]]:
-        pop, first_bad = carry
-        t, k = inp
-        k_res, k_move = jax.random.split(k)
-        pop, rinfo = maybe_resample(k_res, pop, ess_threshold, resampling)
+    def step(carry: tuple[Population, jax.Array, jax.Array],
+             inp: tuple[jax.Array, ...]) -> tuple[tuple[Population, jax.Array, jax.Array], dict[str, Any]]:
+        pop, first_bad, ess_prev = carry
+        t, r_res, k_move = inp
+        k_move = fast_move_key(k_move)  # same draws, straight-line threefry on a CPU
+        pop, anc, resampled = maybe_resample_carried(r_res, pop, ess_prev, ess_threshold, resampling)
         x_prev = pop.particles
         y = obs_at(t)
         if proposal is None:
@@ -169,27 +176,25 @@ def particle_filter_core(
             )
         pop, rw = reweight(pop._replace(particles=x), log_g.astype(dtype))
         first_bad = jnp.where(rw.valid | (first_bad < t_len), first_bad, t)
-        out = dict(
-            inc=rw.log_evidence_increment,
-            mean=weighted_mean(pop.particles, pop.log_weights),
-            ess=rw.ess,
-            resampled=rinfo.resampled,
-        )
+        mean, ess = weight_summaries(pop.particles, pop.log_weights)
+        out = dict(inc=rw.log_evidence_increment, mean=mean, ess=ess, resampled=resampled)
         if return_history:
-            out.update(anc=rinfo.ancestors, x=x, lw=pop.log_weights)
-        return (pop, first_bad), out
+            out.update(anc=anc, x=x, lw=pop.log_weights)
+        return (pop, first_bad, ess), out
 
     first_bad0 = jnp.where(rw0.valid, jnp.int32(t_len), jnp.int32(0))
+    mean0, ess0 = weight_summaries(pop0.particles, pop0.log_weights)
     keys = jax.random.split(kscan, max(t_len - 1, 1))[: t_len - 1]
     ts = jnp.arange(1, t_len, dtype=jnp.int32)
-    (pop, first_bad), outs = jax.lax.scan(step, (pop0, first_bad0), (ts, keys))
+    r_res, k_move = step_randomness(keys, resampling, dtype)
+    (pop, first_bad, _), outs = jax.lax.scan(step, (pop0, first_bad0, ess0), (ts, r_res, k_move))
 
     def stack(first: Any, rest: Any) -> Any:
         return jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b], axis=0), first, rest)
 
-    means = stack(weighted_mean(pop0.particles, pop0.log_weights), outs["mean"])
+    means = stack(mean0, outs["mean"])
     incs = jnp.concatenate([rw0.log_evidence_increment[None], outs["inc"]])
-    ess = jnp.concatenate([rw0.ess[None], outs["ess"]])
+    ess = jnp.concatenate([ess0[None], outs["ess"]])
     resampled = jnp.concatenate([jnp.zeros((1,), bool), outs["resampled"]])
     anc = hist = lwh = None
     if return_history:
