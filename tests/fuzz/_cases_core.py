@@ -256,7 +256,8 @@ def _smc_model():
 def _smc_cases() -> list[Case]:
     return [
         err("probinf", "smc", "improper posterior (issue 14: factor mu**2)", lambda: pi.smc(
-            _smc_model(), key=0, num_particles=16, num_mcmc_steps=2, max_steps=5, progress_bar=False), ours=(pi.SMCFailedError,)),
+            _smc_model(), key=0, num_particles=16, num_mcmc_steps=2, max_steps=5, progress_bar=False),
+            ours=(pi.SMCFailedError,)),
         err("probinf", "smc", "key None", lambda: pi.smc(_smc_model(), key=None, num_particles=32, progress_bar=False)),
         err("probinf", "smc", "num_particles 0", lambda: pi.smc(_smc_model(), key=0, num_particles=0,
                                                                 progress_bar=False)),
