@@ -150,8 +150,9 @@ def summary_section(cases: Sequence[Case]) -> str:
 def all_cases() -> list[Case]:
     from _cases_apps import APP_CASES
     from _cases_core import CORE_CASES
+    from _cases_grid import GRID_CASES
 
-    return [*CORE_CASES, *APP_CASES]
+    return [*CORE_CASES, *APP_CASES, *GRID_CASES]
 
 
 DOC = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "docs", "fuzz_inputs.md")
