@@ -47,7 +47,7 @@ def _as_real_array(log_weights: ArrayLike, name: str) -> jax.Array:
         raise TypeError(f"{name} must be a numeric array of log-weights, got {type(log_weights).__name__} "
                         f"({err}); pass a rectangular array of floats") from None
     if lw.dtype == jnp.bool_ or not (jnp.issubdtype(lw.dtype, jnp.floating) or jnp.issubdtype(lw.dtype, jnp.integer)):
-        raise TypeError(f"{name} must have a real floating-point dtype, got {lw.dtype}; "
+        raise TypeError(f"{name} must have a real (float or integer) dtype, got {lw.dtype}; "
                         "pass log-weights as floats (for weights w, jnp.log(w))")
     return lw
 
