@@ -8,7 +8,6 @@ of ``docs/fuzz_inputs.md`` include them.  Rows of the issue covered by other tes
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 from _cases import Case
