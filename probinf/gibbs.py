@@ -29,7 +29,7 @@ from probinf._checks import as_key, check_nonnegative_int, check_positive_int
 from probinf._pmcmc_common import _check_step_size, _names, _theta_init
 from probinf.filtering import check_filter_args, particle_filter_core
 from probinf.resampling import RESAMPLING_METHODS
-from probinf.ssm import StateSpaceModel, as_observations, check_model, probe_model
+from probinf.ssm import StateSpaceModel, as_observations, check_model, check_observations, probe_model
 
 if TYPE_CHECKING:
     from arviz import InferenceData
@@ -55,6 +55,20 @@ def _set_last(x: PyTree, ref_t: PyTree) -> PyTree:
     return jax.tree_util.tree_map(lambda a, r: a.at[-1].set(r), x, ref_t)
 
 
+def _check_reference(reference: PyTree, t_len: int) -> PyTree:
+    """The reference trajectory as arrays: leading axis T in every leaf and, when concrete, finite entries."""
+    reference = jax.tree_util.tree_map(jnp.asarray, as_observations(reference, "reference"))
+    leaves = jax.tree_util.tree_leaves(reference)
+    if not leaves or any(np.ndim(x) == 0 or np.shape(x)[0] != t_len for x in leaves):
+        raise ValueError(f"reference must be a trajectory with leading time axis T = {t_len} (like observations), "
+                         f"got leaf shapes {[np.shape(x) for x in leaves]}")
+    for x in leaves:
+        if not isinstance(x, jax.core.Tracer) and not np.isfinite(np.asarray(x, dtype=float)).all():
+            raise ValueError("reference contains NaN or +-inf; start from a finite trajectory, e.g. one drawn by "
+                             "probinf.trace_genealogy")
+    return reference
+
+
 def _at(tree: PyTree, t: ArrayLike) -> PyTree:
     return jax.tree_util.tree_map(lambda a: a[t], tree)
 
@@ -70,12 +84,26 @@ def csmc_kernel(key: jax.Array, model: StateSpaceModel, observations: PyTree, re
     The kernel leaves :math:`p_\theta(x_{0:T-1} \mid y)` invariant (checked by
     exact enumeration in the tests).  Pure and jit/vmap-able.
 
+    Bad input: ``key`` may be an int seed; a model that is not a
+    :class:`StateSpaceModel`, ``num_particles`` < 2 or not an int, observations
+    that are not numeric arrays with a leading time axis ``T >= 1``, or a reference
+    whose leaves do not have leading axis ``T`` raise ``TypeError`` / ``ValueError``
+    before tracing.  Concrete (non-traced) observations or reference with NaN or
+    infinite entries raise too; under ``jit`` they propagate to the returned trajectory.
+
     Returns
     -------
     trajectory : pytree of (T, ...) arrays
     """
-    n = num_particles
-    t_len = jax.tree_util.tree_leaves(observations)[0].shape[0]
+    key = as_key(key)
+    check_model(model)
+    n = check_positive_int(num_particles, "num_particles")
+    if n < 2:
+        raise ValueError("num_particles must be >= 2 for conditional SMC: with 1 particle only the reference "
+                         "survives and the kernel never moves; pass num_particles >= 2 (e.g. 16)")
+    observations = jax.tree_util.tree_map(jnp.asarray, as_observations(observations))
+    t_len = check_observations(observations)
+    reference = _check_reference(reference, t_len)
     multinomial = RESAMPLING_METHODS["multinomial"]
     k0, kscan, kfin = jax.random.split(key, 3)
     x0 = _set_last(model.initial_sampler(k0, n, theta), _at(reference, 0))

@@ -117,7 +117,7 @@ def smc(model: Model, *args: Any, key: ArrayLike | int, num_particles: int, kern
     kernel = RandomWalk() if kernel is None else kernel
     options = _check_options(kernel, target_ess, schedule, waste_free, num_mcmc_steps, resampling,
                              resample_threshold, max_steps, tune_on, num_particles)
-    keys = jax.random.key(key) if isinstance(key, (int, np.integer)) and not isinstance(key, bool) else jnp.asarray(key)
+    keys = as_key(key, allow_batch=True)
     batched = jnp.issubdtype(keys.dtype, jax.dtypes.prng_key) and keys.ndim == 1
     first = keys[0] if batched else keys
     latent, observed, observed_data = inspect_model(model, args, kwargs, jax.random.fold_in(first, 7))

@@ -32,7 +32,7 @@ from jax.typing import ArrayLike
 
 from probinf._checks import as_key, check_fraction
 from probinf.resampling import RESAMPLING_METHODS, _check_method
-from probinf.weights import check_log_weights, weights_valid
+from probinf.weights import _as_real_array, check_log_weights, weights_valid
 from probinf.weights import ess as _ess
 
 __all__ = [
@@ -99,9 +99,36 @@ def init_population(particles: Any, log_weights: ArrayLike | None = None) -> Pop
     return Population(particles, lw - logsumexp(lw), lz)
 
 
+def _check_population(population: Any, name: str = "population") -> Population:
+    """Static checks (before tracing): a :class:`Population` whose log-weights have shape (N,)."""
+    if not isinstance(population, Population):
+        raise TypeError(f"{name} must be a probinf.Population, got {type(population).__name__}; "
+                        "build one with probinf.init_population(particles)")
+    if jnp.ndim(population.log_weights) != 1:
+        raise ValueError(f"{name}.log_weights must have shape (N,), got {jnp.shape(population.log_weights)}; "
+                         "vmap over a batch of populations")
+    return population
+
+
 def take_particles(particles: Any, indices: ArrayLike) -> Any:
-    """Gather a pytree of particles along its leading axis."""
-    return jax.tree_util.tree_map(lambda x: jnp.take(x, indices, axis=0), particles)
+    """Gather a pytree of particles along its leading axis.
+
+    ``indices`` must be integers (``TypeError`` otherwise).  Concrete indices outside
+    ``[-N, N)`` raise ``ValueError``; under ``jit`` they cannot be checked and give
+    JAX's fill value (NaN for float leaves), as :func:`jax.numpy.take` documents.
+    """
+    idx = _as_real_array(indices, "indices")
+    if not jnp.issubdtype(idx.dtype, jnp.integer):
+        raise TypeError(f"indices must be integers, got dtype {idx.dtype}; pass ancestor indices such as "
+                        "probinf.resample(key, log_weights)")
+    leaves = jax.tree_util.tree_leaves(particles)
+    if not leaves or any(jnp.ndim(x) == 0 for x in leaves):
+        raise ValueError(f"particles must be a pytree of arrays with a leading particle axis N, got {particles!r:.80}")
+    n = jnp.shape(leaves[0])[0]
+    if not isinstance(idx, jax.core.Tracer) and idx.size and (int(idx.min()) < -n or int(idx.max()) >= n):
+        raise ValueError(f"indices must lie in [-N, N) = [{-n}, {n}), got values in [{int(idx.min())}, "
+                         f"{int(idx.max())}]")
+    return jax.tree_util.tree_map(lambda x: jnp.take(x, idx, axis=0), particles)
 
 
 def reweight(population: Population, log_increment: ArrayLike) -> tuple[Population, ReweightInfo]:
@@ -110,8 +137,15 @@ def reweight(population: Population, log_increment: ArrayLike) -> tuple[Populati
     Returns ``(Population, ReweightInfo)``.  ``info.valid`` is False when the
     increment is not finite (every particle got zero weight) or some incremental
     log-weight is NaN or ``+inf``; the new weights are then unusable and the
-    caller raises (outside ``jit``) or carries the flag.
+    caller raises (outside ``jit``) or carries the flag.  ``log_increment`` must have
+    shape ``()`` or ``(N,)`` and a real dtype (checked statically, also under ``jit``).
     """
+    _check_population(population)
+    log_increment = _as_real_array(log_increment, "log_increment")
+    n = population.num_particles
+    if log_increment.shape not in ((), (n,)):
+        raise ValueError(f"log_increment must have shape (N,) = ({n},) like the particles (or be a scalar), got "
+                         f"{log_increment.shape}")
     lw = population.log_weights + log_increment
     lse = logsumexp(lw)
     valid = jnp.isfinite(lse) & ~jnp.any(jnp.isnan(lw)) & ~jnp.any(lw == jnp.inf)
@@ -127,6 +161,7 @@ def resample_population(key: ArrayLike | int, population: Population,
     """
     key = as_key(key)
     _check_method(method)
+    _check_population(population)
     n = population.num_particles
     anc = RESAMPLING_METHODS[method](key, population.log_weights, n)
     uniform = jnp.full_like(population.log_weights, -jnp.log(n))
@@ -143,6 +178,7 @@ def maybe_resample(key: ArrayLike | int, population: Population, threshold: floa
     key = as_key(key)
     _check_method(method)
     threshold = check_fraction(threshold, "threshold")
+    _check_population(population)
     n = population.num_particles
     ess = population.ess
     do = ess < threshold * n
@@ -164,7 +200,21 @@ def maybe_resample(key: ArrayLike | int, population: Population, threshold: floa
 
 def move(key: ArrayLike, population: Population,
          kernel: Callable[[jax.Array, Any], tuple[Any, Any]]) -> tuple[Population, Any]:
-    """Apply ``kernel(key, particle) -> (particle, info)`` to every particle (vmapped)."""
+    """Apply ``kernel(key, particle) -> (particle, info)`` to every particle (vmapped).
+
+    ``key`` is a JAX key or an int seed.  A ``kernel`` that is not callable, or that
+    does not return a ``(particle, info)`` pair, raises ``TypeError``.
+    """
+    key = as_key(key)
+    _check_population(population)
+    if not callable(kernel):
+        raise TypeError(f"kernel must be a callable kernel(key, particle) -> (particle, info), got "
+                        f"{type(kernel).__name__}")
     keys = jax.random.split(key, population.num_particles)
-    particles, info = jax.vmap(kernel)(keys, population.particles)
+    out = jax.vmap(kernel)(keys, population.particles)
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise TypeError(f"kernel must return a pair (particle, info), got {type(out).__name__}"
+                        f"{' of length ' + str(len(out)) if isinstance(out, tuple) else ''}; return (x_new, None) "
+                        "when there is no info")
+    particles, info = out
     return population._replace(particles=particles), info

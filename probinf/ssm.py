@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.stats import norm
 
+from probinf._checks import check_fraction
 from probinf.exceptions import ModelSpecificationError
 
 _PROBED: dict[Any, bool] = {}
@@ -301,7 +302,10 @@ def stochastic_volatility(mu: float = -1.02, rho: float = 0.9702, sigma: float =
         Y_t \mid X_t \sim N(0, e^{X_t}).
 
     ``theta`` is ``None`` (use the values given here) or an array
-    ``(mu, rho, sigma)``, so particle MCMC can infer the parameters.
+    ``(mu, rho, sigma)``, so particle MCMC can infer the parameters.  The
+    defaults given here must be a finite ``mu``, ``|rho| < 1`` (stationarity: the
+    initial variance is :math:`\sigma^2 / (1 - \rho^2)`) and ``sigma > 0``;
+    otherwise ``ValueError`` / ``TypeError`` names the parameter.
 
     Examples
     --------
@@ -310,6 +314,10 @@ def stochastic_volatility(mu: float = -1.02, rho: float = 0.9702, sigma: float =
     >>> sv.observation_log_density(jnp.array(0.1), jnp.zeros(4), 0, None).shape
     (4,)
     """
+
+    mu = check_fraction(mu, "mu", low=-np.inf, high=np.inf)
+    rho = check_fraction(rho, "rho", low=-1.0, high=1.0, open_low=True, open_high=True)
+    sigma = check_fraction(sigma, "sigma", low=0.0, high=np.inf, open_low=True)
 
     def params(theta: Any) -> tuple[float | jax.Array, float | jax.Array, float | jax.Array]:
         if theta is None:
