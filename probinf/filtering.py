@@ -138,13 +138,20 @@ def particle_filter_core(
     proposal: Proposal | None = None,
     return_history: bool = False,
 ) -> ParticleFilterResult:
-    """Pure particle filter (no input checks, no raising): jit/vmap over ``key`` and ``theta``.
+    """Pure particle filter (no raising on the weights): jit/vmap over ``key`` and ``theta``.
 
-    Same arguments and result as :func:`particle_filter`; degenerate runs are
-    reported through ``result.valid`` instead of an exception.
+    Same arguments and result as :func:`particle_filter`.  Arguments whose problems are known before
+    tracing (model, ``num_particles``, observations' shapes, ``resampling``, ``ess_threshold``, an int seed
+    as ``key``) are checked as in :func:`particle_filter` (at trace time only, under ``jit``); degenerate
+    runs are reported through ``result.valid`` instead of an exception.
     """
-    n = num_particles
-    t_len = jax.tree_util.tree_leaves(observations)[0].shape[0]
+    key = as_key(key)
+    observations = jax.tree_util.tree_map(jnp.asarray, as_observations(observations))
+    traced_thr = isinstance(ess_threshold, jax.core.Tracer)
+    proposal, n, t_len, thr = check_filter_args(model, observations, num_particles, resampling,
+                                                0.5 if traced_thr else ess_threshold, proposal)
+    if not traced_thr:
+        ess_threshold = thr
 
     def obs_at(t: ArrayLike) -> Any:
         return jax.tree_util.tree_map(lambda y: y[t], observations)

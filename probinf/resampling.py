@@ -37,7 +37,7 @@ from probinf.kernels.resampling import (
     exact_int_cumsum,
     search_sorted_split,
 )
-from probinf.weights import check_log_weights, weights_valid
+from probinf.weights import _as_real_array, check_log_weights, weights_valid
 
 if TYPE_CHECKING:
     from jax.sharding import Mesh
@@ -229,8 +229,12 @@ def resample_with_flag(key: ArrayLike | int, log_weights: ArrayLike, num_samples
     ``key`` is a JAX key or an int seed; ``num_samples`` and ``method`` are static.
     """
     _check_method(method)
+    lw = _as_real_array(log_weights, "log_weights")  # type/dtype/rank are known before tracing; values are the flag
+    if lw.ndim != 1 or lw.shape[0] < 1:
+        raise ValueError(f"log_weights must be 1-D with at least one particle, got shape {lw.shape}; "
+                         "pass an array of shape (N,)")
     out: tuple[jax.Array, jax.Array] = _resample_with_flag(
-        as_key(key), log_weights, check_positive_int(num_samples, "num_samples"), method)
+        as_key(key), lw, check_positive_int(num_samples, "num_samples"), method)
     return out
 
 

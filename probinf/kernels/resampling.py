@@ -143,6 +143,17 @@ def _bound(values: jax.Array) -> int:
     return int(values.shape[0]) + 1
 
 
+def _as_1d_float(values: ArrayLike, name: str) -> jax.Array:
+    """``values`` as a 1-D float JAX array; a wrong rank or dtype (known before tracing) raises."""
+    v = jnp.asarray(values)
+    if v.ndim != 1:
+        raise ValueError(f"{name} must be 1-D of shape (N,), got shape {v.shape}")
+    if not jnp.issubdtype(v.dtype, jnp.floating):
+        raise TypeError(f"{name} must have a float dtype, got {v.dtype}; for integers use exact_int_cumsum, "
+                        "for weights pass floats")
+    return v
+
+
 def compensated_cumsum(values: ArrayLike, total_bound: int | None = None) -> tuple[jax.Array, jax.Array]:
     """Inclusive prefix sums of non-negative ``values`` as ``(int_part, frac_part)``.
 
@@ -151,7 +162,7 @@ def compensated_cumsum(values: ArrayLike, total_bound: int | None = None) -> tup
     upper bound on the total (default ``N + 1``, right for weights scaled to sum
     to N); it selects the exact integer path.
     """
-    v = jnp.asarray(values)
+    v = _as_1d_float(values, "values")
     if v.shape[0] == 0:
         return jnp.zeros((0,), int_dtype()), jnp.zeros((0,), v.dtype)
     bound = _bound(v) if total_bound is None else int(total_bound) + 1
@@ -228,8 +239,23 @@ def offspring_counts(scaled_weights: ArrayLike, u: ArrayLike) -> jax.Array:
     Particle ``i`` receives ``#{k : u + k in [C_{i-1}, C_i)}`` children, computed
     from the split prefix sums as ``I_i + [F_i > u] - (I_{i-1} + [F_{i-1} > u])``,
     so counts are exact integers and lie in ``{floor(N w_i), ceil(N w_i)}``.
+
+    Precondition: finite non-negative weights summing to N, and ``u`` in ``[0, 1)``.  Concrete inputs
+    that break it raise ``ValueError``; under ``jit`` they cannot be checked and the counts are
+    meaningless, so traced callers check :func:`probinf.weights_valid` first (as :mod:`probinf.resampling`
+    does).
     """
-    whole, frac = compensated_cumsum(scaled_weights)
+    w = _as_1d_float(scaled_weights, "scaled_weights")
+    if not isinstance(w, jax.core.Tracer):
+        wn = np.asarray(w)
+        if not (np.isfinite(wn).all() and (wn >= 0).all()):
+            raise ValueError("scaled_weights must be finite and non-negative (weights scaled to sum to N), "
+                             f"got {wn[~(np.isfinite(wn) & (wn >= 0))][:3].tolist()} among them")
+    if not isinstance(u, jax.core.Tracer):
+        un = np.asarray(u)
+        if un.shape != () or not 0.0 <= float(un) < 1.0:
+            raise ValueError(f"u must be a scalar uniform in [0, 1), got {un.tolist()!r}")
+    whole, frac = compensated_cumsum(w)
     upto = whole + (frac > u).astype(whole.dtype)  # points u + k < C_i
     return jnp.diff(upto, prepend=jnp.zeros((1,), whole.dtype))
 
@@ -244,6 +270,7 @@ def search_sorted_split(whole: jax.Array, frac: jax.Array, target_whole: jax.Arr
     ``last_valid`` (the last particle with positive weight), so a target that
     rounding pushed past the total never selects a zero-weight particle.
     """
+    whole, frac, target_whole, target_frac = map(jnp.asarray, (whole, frac, target_whole, target_frac))
     n = whole.shape[0]
     m = target_whole.shape[0]
     lo = jnp.zeros((m,), jnp.int32)

@@ -13,7 +13,7 @@ in the issue's categories:
   known hang is listed with ``known="hang"`` and not run).
 
 A case states what it must give: ``expect`` (``"clear error"`` or ``"handled"``), or ``known`` for a gap that
-remains in code this suite does not own, with the fix in ``note``.  ``test_fuzz_cases.py`` runs every case and
+remains in the shipped code, with the fix in ``note``.  ``test_fuzz_cases.py`` runs every case and
 fails when the outcome differs from the one stated, so a known gap that gets fixed fails too, until its row
 is updated (the counts then move).  :func:`summary_table` tallies the tables by package; the "Summary" of
 ``docs/fuzz_inputs.md`` is that table (``python tests/fuzz/_cases.py --write`` rewrites it, and a test checks

@@ -109,28 +109,18 @@ def _weights_cases() -> list[Case]:
     return cases
 
 
-RWF_FIX = ("validate before tracing in the public wrapper probinf/resampling.py::resample_with_flag: "
-           "lw = weights._as_real_array(log_weights, 'log_weights') unless a tracer, then require "
-           "lw.ndim == 1 and lw.shape[0] >= 1 (ValueError naming log_weights); values stay the flag")
-PFC_FIX = ("probinf/filtering.py::particle_filter_core: key = as_key(key); check_model(model); "
-           "n = check_positive_int(num_particles, 'num_particles'); observations = tree_map(jnp.asarray, "
-           "as_observations(observations)); check_observations(observations) (it skips tracers), before the scan")
-
-
 def _resampling_cases() -> list[Case]:
     lw = np.zeros(4)
+    rwf = pi.resample_with_flag
     return [
-        gap("probinf", "resample_with_flag", "bool dtype", lambda: pi.resample_with_flag(0, np.array([True, False]), 2),
-            "deep crash", RWF_FIX),
-        gap("probinf", "resample_with_flag", "complex dtype", lambda: pi.resample_with_flag(0, np.array([0j, 1j]), 2),
-            "deep crash", RWF_FIX),
-        gap("probinf", "resample_with_flag", "empty", lambda: pi.resample_with_flag(0, np.zeros(0), 2),
-            "deep crash", RWF_FIX),
-        gap("probinf", "resample_with_flag", "2-D", lambda: pi.resample_with_flag(0, np.zeros((2, 3)), 2),
-            "deep crash", RWF_FIX),
-        gap("probinf", "resample_with_flag", "Python list", lambda: pi.resample_with_flag(0, [0.0, 1.0], 2),
-            "deep crash", RWF_FIX),
-        gap("probinf", "resample_with_flag", "None", lambda: pi.resample_with_flag(0, None, 2), "deep crash", RWF_FIX),
+        err("probinf", "resample_with_flag", "bool dtype", lambda: rwf(0, np.array([True, False]), 2)),
+        err("probinf", "resample_with_flag", "complex dtype", lambda: rwf(0, np.array([0j, 1j]), 2)),
+        err("probinf", "resample_with_flag", "empty", lambda: rwf(0, np.zeros(0), 2)),
+        err("probinf", "resample_with_flag", "2-D", lambda: rwf(0, np.zeros((2, 3)), 2)),
+        ok("probinf", "resample_with_flag", "Python list", lambda: rwf(0, [0.0, 1.0], 2),
+           lambda out: bool(out[1]) and np.array_equal(out[0], rwf(0, np.array([0.0, 1.0]), 2)[0]),
+           "accepted as an array"),
+        err("probinf", "resample_with_flag", "None", lambda: rwf(0, None, 2)),
         ok("probinf", "resample_with_flag", "integer dtype", lambda: pi.resample_with_flag(0, np.arange(3), 3),
            lambda out: not bool(out[1]), "flag False"),
         err("probinf", "resample_with_flag", "key None", lambda: pi.resample_with_flag(None, lw, 4)),
@@ -187,26 +177,31 @@ def _population_cases() -> list[Case]:
 def _filter_cases() -> list[Case]:
     pfc = pi.particle_filter_core
     return [
-        ok("probinf", "particle_filter_core", "NaN observation", lambda: pfc(KEY, SSM, jnp.where(jnp.arange(6) == 2,
-                                                                                                jnp.nan, Y), 8),
+        err("probinf", "particle_filter_core", "NaN observation (concrete)",
+            lambda: pfc(KEY, SSM, jnp.where(jnp.arange(6) == 2, jnp.nan, Y), 8)),
+        err("probinf", "particle_filter_core", "inf observation (concrete)",
+            lambda: pfc(KEY, SSM, jnp.where(jnp.arange(6) == 3, jnp.inf, Y), 8)),
+        ok("probinf", "particle_filter_core", "NaN observation under jit",
+           lambda: jax.jit(lambda y: pfc(KEY, SSM, y, 8))(jnp.where(jnp.arange(6) == 2, jnp.nan, Y)),
            lambda r: not bool(r.valid) and int(r.first_invalid_step) == 2, "valid False, first_invalid_step 2"),
-        ok("probinf", "particle_filter_core", "inf observation", lambda: pfc(KEY, SSM, jnp.where(jnp.arange(6) == 3,
-                                                                                                jnp.inf, Y), 8),
+        ok("probinf", "particle_filter_core", "inf observation under jit",
+           lambda: jax.jit(lambda y: pfc(KEY, SSM, y, 8))(jnp.where(jnp.arange(6) == 3, jnp.inf, Y)),
            lambda r: not bool(r.valid) and int(r.first_invalid_step) == 3, "valid False, first_invalid_step 3"),
         err("probinf", "particle_filter_core", "unknown resampling", lambda: pfc(KEY, SSM, Y, 8, resampling="foo")),
         err("probinf", "particle_filter_core", "ess_threshold 2", lambda: pfc(KEY, SSM, Y, 8, ess_threshold=2.0)),
-        gap("probinf", "particle_filter_core", "int key", lambda: pfc(0, SSM, Y, 8), "deep crash", PFC_FIX),
-        err("probinf", "particle_filter_core", "num_particles 0 (the message names log_weights, not num_particles)",
-            lambda: pfc(KEY, SSM, Y, 0)),
-        gap("probinf", "particle_filter_core", "num_particles 1.5", lambda: pfc(KEY, SSM, Y, 1.5), "deep crash",
-            PFC_FIX),
-        gap("probinf", "particle_filter_core", "empty observations", lambda: pfc(KEY, SSM, Y[:0], 8), "deep crash",
-            PFC_FIX),
-        gap("probinf", "particle_filter_core", "observations as a list", lambda: pfc(KEY, SSM, Y.tolist(), 8),
-            "deep crash", PFC_FIX),
-        gap("probinf", "particle_filter_core", "observations as a NumPy array", lambda: pfc(KEY, SSM, np.asarray(Y), 8),
-            "deep crash", PFC_FIX),
-        gap("probinf", "particle_filter_core", "model None", lambda: pfc(KEY, None, Y, 8), "deep crash", PFC_FIX),
+        ok("probinf", "particle_filter_core", "int key", lambda: pfc(0, SSM, Y, 8).log_evidence,
+           lambda z: np.isclose(float(z), float(pfc(jax.random.key(0), SSM, Y, 8).log_evidence)),
+           "accepted as jax.random.key(0)"),
+        err("probinf", "particle_filter_core", "num_particles 0", lambda: pfc(KEY, SSM, Y, 0)),
+        err("probinf", "particle_filter_core", "num_particles 1.5", lambda: pfc(KEY, SSM, Y, 1.5)),
+        err("probinf", "particle_filter_core", "empty observations", lambda: pfc(KEY, SSM, Y[:0], 8)),
+        ok("probinf", "particle_filter_core", "observations as a list",
+           lambda: pfc(KEY, SSM, Y.tolist(), 8).log_evidence,
+           lambda z: np.isclose(float(z), float(pfc(KEY, SSM, Y, 8).log_evidence)), "accepted as an array"),
+        ok("probinf", "particle_filter_core", "observations as a NumPy array",
+           lambda: pfc(KEY, SSM, np.asarray(Y), 8).log_evidence,
+           lambda z: np.isclose(float(z), float(pfc(KEY, SSM, Y, 8).log_evidence)), "accepted as an array"),
+        err("probinf", "particle_filter_core", "model None", lambda: pfc(KEY, None, Y, 8)),
         err("probinf", "csmc_kernel", "num_particles 1", lambda: pi.csmc_kernel(KEY, SSM, Y, REF, 1)),
         err("probinf", "csmc_kernel", "num_particles 0", lambda: pi.csmc_kernel(KEY, SSM, Y, REF, 0)),
         err("probinf", "csmc_kernel", "reference shorter than T", lambda: pi.csmc_kernel(KEY, SSM, Y, REF[:3], 8)),
@@ -264,13 +259,6 @@ def _smc_cases() -> list[Case]:
     ]
 
 
-KCC_FIX = ("probinf/kernels/resampling.py::compensated_cumsum: v = jnp.asarray(values); if v.ndim != 1 raise "
-           "ValueError('values must be 1-D (N,)...'); if not floating dtype raise TypeError naming values")
-KOC_FIX = ("document the precondition (finite non-negative weights summing to N, u in [0, 1)) in "
-           "probinf/kernels/resampling.py::offspring_counts and carry a validity flag (or let callers check "
-           "weights_valid first, as probinf.resampling does)")
-
-
 def _kernel_cases() -> list[Case]:
     w, f = K.compensated_cumsum(jnp.array([0.5, 1.5, 1.0]))
     return [
@@ -281,21 +269,20 @@ def _kernel_cases() -> list[Case]:
             jnp.array([jnp.nan, 1.5, 1.0])), lambda o: _nan(o[1]), "NaN fractional parts"),
         ok("probinf.kernels", "compensated_cumsum", "Python list", lambda: K.compensated_cumsum([1.0, 2.0]),
            lambda o: np.allclose(np.add(*map(np.asarray, o)), [1.0, 3.0]), "prefix sums"),
-        gap("probinf.kernels", "compensated_cumsum", "a scalar", lambda: K.compensated_cumsum(1.0), "deep crash",
-            KCC_FIX),
-        gap("probinf.kernels", "compensated_cumsum", "2-D", lambda: K.compensated_cumsum(jnp.ones((2, 3))),
-            "deep crash", KCC_FIX),
-        gap("probinf.kernels", "compensated_cumsum", "integer dtype", lambda: K.compensated_cumsum(jnp.arange(3)),
-            "deep crash", KCC_FIX),
-        gap("probinf.kernels", "offspring_counts", "NaN weight", lambda: K.offspring_counts(
-            jnp.array([jnp.nan, 1.5, 1.0]), 0.3), "silent wrong", KOC_FIX + " (counts [0, 1, 1] sum to 2, not 3)"),
-        gap("probinf.kernels", "offspring_counts", "u outside [0, 1)", lambda: K.offspring_counts(
-            jnp.array([0.5, 1.5, 1.0]), 2.0), "silent wrong", KOC_FIX),
+        err("probinf.kernels", "compensated_cumsum", "a scalar", lambda: K.compensated_cumsum(1.0)),
+        err("probinf.kernels", "compensated_cumsum", "2-D", lambda: K.compensated_cumsum(jnp.ones((2, 3)))),
+        err("probinf.kernels", "compensated_cumsum", "integer dtype", lambda: K.compensated_cumsum(jnp.arange(3))),
+        err("probinf.kernels", "offspring_counts", "NaN weight", lambda: K.offspring_counts(
+            jnp.array([jnp.nan, 1.5, 1.0]), 0.3)),
+        err("probinf.kernels", "offspring_counts", "u outside [0, 1)", lambda: K.offspring_counts(
+            jnp.array([0.5, 1.5, 1.0]), 2.0)),
+        ok("probinf.kernels", "offspring_counts", "NaN weight under jit (documented precondition)",
+           lambda: jax.jit(K.offspring_counts)(jnp.array([jnp.nan, 1.5, 1.0]), 0.3),
+           lambda o: np.shape(o) == (3,), "unspecified counts; traced callers check weights_valid first"),
         ok("probinf.kernels", "offspring_counts", "empty", lambda: K.offspring_counts(jnp.zeros(0), 0.3),
            lambda o: np.shape(o) == (0,), "empty"),
-        gap("probinf.kernels", "search_sorted_split", "Python lists", lambda: K.search_sorted_split(
-            [0, 1, 3], [0.5, 0.0, 0.0], [0], [0.2]), "deep crash",
-            "jnp.asarray the four arrays in probinf/kernels/resampling.py::search_sorted_split"),
+        ok("probinf.kernels", "search_sorted_split", "Python lists", lambda: K.search_sorted_split(
+            [0, 1, 3], [0.5, 0.0, 0.0], [0], [0.2]), lambda o: int(np.asarray(o)[0]) == 0, "accepted as arrays"),
         ok("probinf.kernels", "search_sorted_split", "target beyond the total", lambda: K.search_sorted_split(
             w, f, jnp.array([5]), jnp.array([0.2])), lambda o: int(np.asarray(o)[0]) == 2, "last index (clamped)"),
         ok("probinf.kernels", "mixture_loglik", "NaN x", lambda: K.mixture_loglik(

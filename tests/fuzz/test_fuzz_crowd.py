@@ -20,6 +20,7 @@ import crowd
 from crowd import (
     AnswersFormatError,
     BayesianTopTwo,
+    CrowdDeprecationWarning,
     CrowdWarning,
     DatasetNotFoundError,
     DawidSkene,
@@ -138,7 +139,7 @@ def _huge_valid_count(name, value) -> bool:
 
 
 @HYPER
-@given(name=st.sampled_from(["num_samples", "num_warmup", "num_chains", "thin", "credible_level",
+@given(name=st.sampled_from(["num_samples", "num_warmup", "num_chains", "thin", "confidence_level",
                              "reliability_prior", "method", "init", "random_state"]), value=bad_scalars)
 def test_bayesian_top_two_hyperparameters(name, value):
     assume(not _huge_valid_count(name, value))
@@ -256,6 +257,8 @@ def test_predict_before_fit_and_exception_hierarchy():
     assert issubclass(DuplicateAnswersError, AnswersFormatError) and issubclass(AnswersFormatError, ValueError)
     assert issubclass(DegenerateModelError, ValueError) and issubclass(DatasetNotFoundError, FileNotFoundError)
     assert issubclass(CrowdWarning, UserWarning)
+    assert issubclass(CrowdDeprecationWarning, CrowdWarning) and issubclass(CrowdDeprecationWarning, FutureWarning)
+    # the former names warn at fit: tests/crowd/test_crowd_bayes.py::test_former_credible_level_warns_...
     with pytest.warns(CrowdWarning, match="did not reach"):
         DawidSkene(n_iter=1, tol=1e-12).fit(good_answers())
 
@@ -264,6 +267,7 @@ def test_every_export_is_fuzzed():
     """A new public name must be added to this file's fuzz targets."""
     covered = {"TopTwo", "BayesianTopTwo", "OracleTopTwo", "DawidSkene", "MajorityVote", "simulate_top_two",
                "TopTwoSample", "datasets", "AnswersFormatError", "CrowdWarning", "DatasetNotFoundError",
-               "DegenerateModelError", "DuplicateAnswersError", "MissingColumnError", "NotFittedError"}
+               "DegenerateModelError", "DuplicateAnswersError", "MissingColumnError", "NotFittedError",
+               "CrowdDeprecationWarning"}
     assert set(crowd.__all__) == covered
     assert set(datasets.__all__) == {"CrowdDataset", "DATASETS", "load", "available", "resolve_data_dir"}
