@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _conjugate_regression import conjugate_regression
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
@@ -227,22 +228,7 @@ def _linreg_problem():
     X = rng.normal(size=(n, d))
     beta = rng.normal(size=d)
     y = X @ beta + sigma * rng.normal(size=n)
-    # exact: y ~ N(0, tau^2 X X^T + sigma^2 I); posterior N(m, S)
-    lz = stats.multivariate_normal(np.zeros(n), tau**2 * X @ X.T + sigma**2 * np.eye(n)).logpdf(y)
-    S = np.linalg.inv(X.T @ X / sigma**2 + np.eye(d) / tau**2)
-    m = S @ X.T @ y / sigma**2
-    Xj, yj = jnp.asarray(X, jnp.float32), jnp.asarray(y, jnp.float32)
-
-    def lp(b):
-        return jnp.sum(jax.scipy.stats.norm.logpdf(b, 0.0, tau))
-
-    def ll(b):
-        return jnp.sum(jax.scipy.stats.norm.logpdf(yj, Xj @ b, sigma))
-
-    def sampler(k, N):
-        return tau * jax.random.normal(k, (N, d))
-
-    return lp, ll, sampler, lz, m, np.sqrt(np.diag(S))
+    return conjugate_regression(X, y, sigma, tau)
 
 
 # Stated false-failure rate of each evidence check (two-sided z-test on the mean of Zhat / Z).

@@ -7,6 +7,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _conjugate_regression import conjugate_regression
 from scipy import stats
 
 import probinf.mcmc
@@ -24,23 +25,8 @@ def _correlated_regression(d=8, n=30, sigma=0.5, tau=2.0, rho=0.95):
     corr = rho * np.ones((d, d)) + (1 - rho) * np.eye(d)
     X = rng.normal(size=(n, d)) @ np.linalg.cholesky(corr).T
     y = X @ rng.normal(size=d) + sigma * rng.normal(size=n)
-    log_z = stats.multivariate_normal(np.zeros(n), tau**2 * X @ X.T + sigma**2 * np.eye(n)).logpdf(y)
-    precision = X.T @ X / sigma**2 + np.eye(d) / tau**2
-    assert np.linalg.cond(precision) > 100  # the test is about an ill-conditioned target
-    cov = np.linalg.inv(precision)
-    mean = cov @ X.T @ y / sigma**2
-    Xj, yj = jnp.asarray(X, jnp.float32), jnp.asarray(y, jnp.float32)
-
-    def log_prior(b):
-        return jnp.sum(jax.scipy.stats.norm.logpdf(b, 0.0, tau))
-
-    def log_likelihood(b):
-        return jnp.sum(jax.scipy.stats.norm.logpdf(yj, Xj @ b, sigma))
-
-    def prior_sampler(k, num):
-        return tau * jax.random.normal(k, (num, d))
-
-    return log_prior, log_likelihood, prior_sampler, log_z, mean, np.sqrt(np.diag(cov))
+    assert np.linalg.cond(X.T @ X / sigma**2 + np.eye(d) / tau**2) > 100  # the test is about an ill-conditioned target
+    return conjugate_regression(X, y, sigma, tau)
 
 
 def _run():
