@@ -69,32 +69,42 @@ def make_densities(X, y):
 def blackjax_runner(log_prior, log_likelihood, d):
     import blackjax
     from blackjax.mcmc.random_walk import normal
-    from blackjax.smc import resampling
-    from blackjax.smc.base import extend_params
 
     rw = blackjax.additive_step_random_walk.build_kernel()
 
     def mcmc_step_fn(key, state, logdensity, sigma):
         return rw(key, state, logdensity, normal(sigma))
 
+    return _blackjax_smc(log_prior, log_likelihood, d, mcmc_step_fn, blackjax.additive_step_random_walk.init,
+                         lambda cov: {"sigma": 2.38 / jnp.sqrt(d) * jnp.linalg.cholesky(cov)},
+                         {"sigma": 2.38 / jnp.sqrt(d) * PRIOR_SD * jnp.eye(d)}, NUM_MCMC)
+
+
+def _blackjax_smc(log_prior, log_likelihood, d, mcmc_step_fn, mcmc_init_fn, params_from_cov, initial_params,
+                  num_mcmc_steps):
+    """blackjax's adaptive tempered SMC whose move parameters follow the particle covariance (jitter 1e-6 x mean
+    variance), run to exponent 1 by :func:`_blackjax_loop`."""
+    import blackjax
+    from blackjax.smc import resampling
+    from blackjax.smc.base import extend_params
+
     def update_fn(key, state, info):
         x = state.particles
         cov = jnp.cov(x.T) + 1e-6 * jnp.trace(jnp.cov(x.T)) / d * jnp.eye(d)
-        return extend_params({"sigma": 2.38 / jnp.sqrt(d) * jnp.linalg.cholesky(cov)})
+        return extend_params(params_from_cov(cov))
 
     smc = blackjax.inner_kernel_tuning(
         smc_algorithm=blackjax.adaptive_tempered_smc,
         logprior_fn=log_prior,
         loglikelihood_fn=log_likelihood,
         mcmc_step_fn=mcmc_step_fn,
-        mcmc_init_fn=blackjax.additive_step_random_walk.init,
+        mcmc_init_fn=mcmc_init_fn,
         resampling_fn=resampling.systematic,
         mcmc_parameter_update_fn=update_fn,
-        initial_parameter_value=extend_params({"sigma": 2.38 / jnp.sqrt(d) * PRIOR_SD * jnp.eye(d)}),
-        num_mcmc_steps=NUM_MCMC,
+        initial_parameter_value=extend_params(initial_params),
+        num_mcmc_steps=num_mcmc_steps,
         target_ess=0.5,
     )
-
     return _blackjax_loop(smc, d)
 
 
@@ -126,8 +136,6 @@ def blackjax_mala_runner(log_prior, log_likelihood, d):
     probinf starts from: in a 4-seed probe that gave acceptance 0.83, while the full value gave 0.32 and a log Z
     0.8 nats low."""
     import blackjax
-    from blackjax.smc import resampling
-    from blackjax.smc.base import extend_params
 
     hmc = blackjax.hmc.build_kernel()
     step_size = 0.5 * 1.65 * d ** (-1.0 / 6.0)
@@ -135,24 +143,9 @@ def blackjax_mala_runner(log_prior, log_likelihood, d):
     def mcmc_step_fn(key, state, logdensity, inverse_mass_matrix):
         return hmc(key, state, logdensity, step_size, inverse_mass_matrix, 1)
 
-    def update_fn(key, state, info):
-        x = state.particles
-        cov = jnp.cov(x.T) + 1e-6 * jnp.trace(jnp.cov(x.T)) / d * jnp.eye(d)
-        return extend_params({"inverse_mass_matrix": cov})
-
-    smc = blackjax.inner_kernel_tuning(
-        smc_algorithm=blackjax.adaptive_tempered_smc,
-        logprior_fn=log_prior,
-        loglikelihood_fn=log_likelihood,
-        mcmc_step_fn=mcmc_step_fn,
-        mcmc_init_fn=blackjax.hmc.init,
-        resampling_fn=resampling.systematic,
-        mcmc_parameter_update_fn=update_fn,
-        initial_parameter_value=extend_params({"inverse_mass_matrix": PRIOR_SD**2 * jnp.eye(d)}),
-        num_mcmc_steps=NUM_MALA,
-        target_ess=0.5,
-    )
-    return _blackjax_loop(smc, d)
+    return _blackjax_smc(log_prior, log_likelihood, d, mcmc_step_fn, blackjax.hmc.init,
+                         lambda cov: {"inverse_mass_matrix": cov}, {"inverse_mass_matrix": PRIOR_SD**2 * jnp.eye(d)},
+                         NUM_MALA)
 
 
 def probinf_runner(log_prior, log_likelihood, d, target_ess=0.5, kernel="rw"):
