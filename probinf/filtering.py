@@ -29,6 +29,7 @@ uses it).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -37,6 +38,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from probinf._checks import as_key, check_fraction, check_positive_int
+from probinf._xla_cpu import compiler_options
 from probinf.exceptions import DegenerateWeightsError, ProbinfWarning
 from probinf.filtering_prng import fast_move_key
 from probinf.filtering_steps import maybe_resample_carried, step_randomness, weight_summaries
@@ -224,10 +226,14 @@ def particle_filter_core(
     )
 
 
-_pf_jit = jax.jit(
-    particle_filter_core,
-    static_argnames=("model", "num_particles", "resampling", "ess_threshold", "proposal", "return_history"),
-)
+@functools.cache
+def _pf_jit() -> Any:
+    """The public filter's compiled core (built on first use, with probinf's CPU compiler options)."""
+    return jax.jit(
+        particle_filter_core,
+        static_argnames=("model", "num_particles", "resampling", "ess_threshold", "proposal", "return_history"),
+        compiler_options=compiler_options(),
+    )
 
 
 def check_filter_args(model: StateSpaceModel, observations: Any, num_particles: int, resampling: str,
@@ -354,7 +360,7 @@ def particle_filter(
         )
     observations = jax.tree_util.tree_map(jnp.asarray, observations)
     probe_model(model, observations, theta)
-    res: ParticleFilterResult = _pf_jit(
+    res: ParticleFilterResult = _pf_jit()(
         key, model, observations, n, theta,
         resampling=resampling, ess_threshold=thr, proposal=proposal, return_history=bool(return_history),
     )

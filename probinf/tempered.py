@@ -51,6 +51,7 @@ from numpy.typing import NDArray
 from probinf._checks import as_key, check_fraction, check_positive_int
 from probinf._checks import check_positive_int as _check_positive_int  # noqa: F401  (used by numpyro_bridge)
 from probinf._compile_cache import Uncacheable, value_key
+from probinf._xla_cpu import compiler_options
 from probinf._tempered_checks import (
     _check_initial_densities,
     _check_not_collapsed,
@@ -362,7 +363,7 @@ def _compiled_run(kernel: SMCKernel, log_prior: ParticleLogDensity, log_likeliho
     fn = None if cache_key is None else _COMPILED_CACHE.get(cache_key)
     if fn is None:
         run = build_sampler(lp, ll, kernel=kernel, **{**options, "schedule": schedule})
-        fn = jax.jit(jax.vmap(run) if batched else run)
+        fn = jax.jit(jax.vmap(run) if batched else run, compiler_options=compiler_options())
         if len(_COMPILED_CACHE) >= 32:
             _COMPILED_CACHE.pop(next(iter(_COMPILED_CACHE)))
         if cache_key is not None:

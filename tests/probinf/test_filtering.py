@@ -87,9 +87,9 @@ def test_history_theta_vmap_and_no_retrace():
     assert bool(res.resampled[1:].all()) and not bool(res.resampled[0])
     assert np.all((np.asarray(res.ess) >= 1 - 1e-4) & (np.asarray(res.ess) <= 64 * (1 + 1e-5)))
     np.testing.assert_allclose(float(res.log_evidence), float(res.log_evidence_increments.sum()), rtol=1e-5)
-    size = _pf_jit._cache_size()
+    size = _pf_jit()._cache_size()
     particle_filter(jax.random.PRNGKey(1), SSM, Y, 64, return_history=True, ess_threshold=1.0)
-    assert _pf_jit._cache_size() == size
+    assert _pf_jit()._cache_size() == size
     # A parameterized model vmapped over theta.
     par = StateSpaceModel(
         initial_sampler=lambda k, n, th: jax.random.normal(k, (n,)),

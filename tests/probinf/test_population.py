@@ -4,6 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from scipy.special import logsumexp
 
 from probinf import (
@@ -109,3 +112,20 @@ def test_wrong_bookkeeping_is_detected():
     res = enumerate_particle_filter([0.4, 0.6], [[0.8, 0.2], [0.3, 0.7]], ll, 2, ess_threshold=0.0,
                                     reweight=bad_reweight)
     assert res.max_evidence_rel_error > 1e-3
+
+
+_SPECIAL = st.sampled_from([np.nan, np.inf, -np.inf, 0.0, -1e30, 1e30, 3.0e38, -3.0e38, 88.0, -104.0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(lw0=hnp.arrays(np.float32, st.integers(1, 6), elements=st.one_of(st.floats(-50, 50, width=32), _SPECIAL)),
+       inc=hnp.arrays(np.float32, 6, elements=st.one_of(st.floats(-1e3, 1e3, width=32), _SPECIAL)))
+def test_reweight_valid_is_the_three_conditions(lw0, inc):
+    """``valid`` (only the logsumexp's finiteness) equals: no NaN, no +inf and some finite weight, for any input."""
+    inc = inc[: lw0.shape[0]]
+    pop = Population(jnp.zeros(lw0.shape[0]), jnp.asarray(lw0), jnp.float32(0.0))
+    _, info = reweight(pop, jnp.asarray(inc))
+    with np.errstate(all="ignore"):
+        lw = lw0 + inc
+    expected = not np.isnan(lw).any() and not np.isposinf(lw).any() and bool(np.isfinite(lw).any())
+    assert bool(info.valid) == expected
