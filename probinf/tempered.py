@@ -51,7 +51,6 @@ from numpy.typing import NDArray
 from probinf._checks import as_key, check_fraction, check_positive_int
 from probinf._checks import check_positive_int as _check_positive_int  # noqa: F401  (used by numpyro_bridge)
 from probinf._compile_cache import Uncacheable, value_key
-from probinf._xla_cpu import compiler_options
 from probinf._tempered_checks import (
     _check_initial_densities,
     _check_not_collapsed,
@@ -59,6 +58,7 @@ from probinf._tempered_checks import (
     _flatten_particles,
     _package_or_explain,
 )
+from probinf._xla_cpu import compiler_options
 from probinf.mcmc import RandomWalk, SMCKernel, check_kernel_hyperparameters
 from probinf.resampling import RESAMPLING_METHODS
 from probinf.results import SMCResult

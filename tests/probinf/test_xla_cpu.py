@@ -62,7 +62,7 @@ def test_filter_results_do_not_depend_on_the_vector_width():
         r = f(jax.random.key(0), sv, y, 2000)
         outs.append((np.asarray(r.log_evidence), np.asarray(r.filtering_means), np.asarray(r.ess)))
     for o in outs[1:]:
-        for a, b in zip(outs[0], o):
+        for a, b in zip(outs[0], o, strict=True):
             np.testing.assert_array_equal(a, b)
     assert _pf_jit() is _pf_jit()  # built once per process
     assert jnp.isfinite(outs[0][0])
