@@ -15,14 +15,17 @@ Rows:
 - ``probinf RWMH x 20``: the same random walk, steps and N as ``blackjax`` (like for like);
 - ``probinf MALA x 8``: the recommended configuration for differentiable targets
   (:class:`probinf.MALA`, preconditioned by the particle covariance, step size adapted to
-  acceptance 0.574), same N, 8 steps per temperature.
+  acceptance 0.574), same N, 8 steps per temperature;
+- both gradient kernels again with 4 and 6 steps per temperature, so that time can be compared
+  at equal spread (and, with a reference, at equal root mean square error) instead of at equal
+  step count.
 
 Measured: wall time per run after compilation (median over seeds, runs of the samplers
 interleaved), compile+first-run time, the spread (SD) of the log-evidence over seeds with
 a 90% F interval for the SD ratio, the mean log Z difference with its SE, and a profile
 of one probinf tempering step (compile excluded).  Optional ``--reference-seeds R``: an
 accurate log Z (MALA x 20, N = 4000, ESS 0.8) to measure each sampler's bias.
-Run: ``python -m benchmarks.bench_tempered_smc [--seeds 20] [--reference-seeds 4]``.
+Run: ``python -m benchmarks.bench_tempered_smc [--seeds 20] [--reference-seeds 4]`` (4 by default; 0 skips it).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from benchmarks._util import write_results
 N_PARTICLES = 1000
 NUM_MCMC = 20
 NUM_MALA = 8
+FRONTIER = (4, 6)  # fewer gradient steps per temperature, for the equal-spread comparison
 PRIOR_SD = 5.0
 
 
@@ -129,7 +133,7 @@ def _blackjax_loop(smc, d):
     return run
 
 
-def blackjax_mala_runner(log_prior, log_likelihood, d):
+def blackjax_mala_runner(log_prior, log_likelihood, d, num_steps=NUM_MALA):
     """blackjax's closest to ``probinf.MALA``: HMC with one leapfrog step (= MALA) and the particle covariance as
     inverse mass matrix, x ``NUM_MALA``.  The step size is fixed (blackjax's ``inner_kernel_tuning`` update function
     does not see the previous parameters, so it cannot adapt it) at half the Roberts-Rosenthal 1.65 d^(-1/6) that
@@ -145,13 +149,14 @@ def blackjax_mala_runner(log_prior, log_likelihood, d):
 
     return _blackjax_smc(log_prior, log_likelihood, d, mcmc_step_fn, blackjax.hmc.init,
                          lambda cov: {"inverse_mass_matrix": cov}, {"inverse_mass_matrix": PRIOR_SD**2 * jnp.eye(d)},
-                         NUM_MALA)
+                         num_steps)
 
 
-def probinf_runner(log_prior, log_likelihood, d, target_ess=0.5, kernel="rw"):
+def probinf_runner(log_prior, log_likelihood, d, target_ess=0.5, kernel="rw", num_steps=None):
     import probinf
 
     kernel, num_mcmc = (probinf.RandomWalk(), NUM_MCMC) if kernel == "rw" else (probinf.MALA(), NUM_MALA)
+    num_mcmc = num_mcmc if num_steps is None else num_steps
 
     def sampler(k, n):
         return PRIOR_SD * jax.random.normal(k, (n, d))
@@ -184,6 +189,33 @@ def _reference_log_z(lp, ll, d, seeds):
     lz = [float(probinf.tempered_smc(jax.random.key(10_000 + s), lp, ll, sampler, 4000, kernel=probinf.MALA(),
                                      num_mcmc_steps=20, target_ess=0.8).log_evidence) for s in range(seeds)]
     return float(np.mean(lz)), float(np.std(lz, ddof=1) / np.sqrt(len(lz)))
+
+
+def _equal_spread(by_name, steps, spread):
+    """For each blackjax HMC(1) x k: the fastest probinf MALA x k' whose ``spread(row)`` is not larger, and the
+    speed-up (peer time / ours)."""
+    ours = [by_name[f"probinf MALA x {k}"] for k in steps]
+    out = []
+    for k in steps:
+        peer = by_name[f"blackjax HMC(1 leapfrog) x {k}"]
+        ok = [r for r in ours if spread(r) <= spread(peer)]
+        best = min(ok, key=lambda r: r["median_time_s"]) if ok else None
+        out.append({"peer": peer["library"], "peer_time_s": peer["median_time_s"], "peer_spread": spread(peer),
+                    "ours": best["library"] if best else None,
+                    "our_time_s": best["median_time_s"] if best else None,
+                    "our_spread": spread(best) if best else None,
+                    "speedup": peer["median_time_s"] / best["median_time_s"] if best else None})
+    return out
+
+
+def _spread_table(title, frontier, column):
+    lines = ["", title, "", f"| blackjax | s | {column} | fastest probinf at {column} <= | s | {column} | speed-up |",
+             "|---|---|---|---|---|---|---|"]
+    for f in frontier:
+        lines.append(f"| {f['peer']} | {f['peer_time_s']:.3f} | {f['peer_spread']:.3f} | {f['ours'] or 'none'} | "
+                     + (f"{f['our_time_s']:.3f} | {f['our_spread']:.3f} | {f['speedup']:.2f}x |" if f["ours"]
+                        else "- | - | - |"))
+    return lines
 
 
 def _ms(f, *args, reps=15):
@@ -225,7 +257,7 @@ def profile_step(lp, ll, d):
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=20)
-    ap.add_argument("--reference-seeds", type=int, default=0,
+    ap.add_argument("--reference-seeds", type=int, default=4,
                     help="also estimate log Z accurately (MALA x 20, N = 4000, ESS 0.8) over this many runs")
     args = ap.parse_args(argv)
     X, y = load_problem()
@@ -237,6 +269,9 @@ def main(argv=None):
                f"blackjax HMC(1 leapfrog) x {NUM_MALA}": (blackjax_mala_runner(lp, ll, d), NUM_MALA),
                "probinf RWMH x 20": (probinf_runner(lp, ll, d), NUM_MCMC),
                f"probinf MALA x {NUM_MALA}": (probinf_runner(lp, ll, d, kernel="mala"), NUM_MALA)}
+    for k in FRONTIER:  # the gradient kernels at fewer steps: time against spread for both libraries
+        runners[f"blackjax HMC(1 leapfrog) x {k}"] = (blackjax_mala_runner(lp, ll, d, k), k)
+        runners[f"probinf MALA x {k}"] = (probinf_runner(lp, ll, d, kernel="mala", num_steps=k), k)
     first, means = {}, {}
     times, lzs, steps = ({n: [] for n in runners} for _ in range(3))
     for name, (run, _) in runners.items():  # compile + first run
@@ -289,6 +324,19 @@ def main(argv=None):
                      f"(90% CI {sd_lo:.2f}-{sd_hi:.2f}); "
                      f"mean log Z ours - peer {diff:+.3f} +- {diff_se:.3f} (SE); "
                      f"max |difference of posterior means| {gap:.3f}.")
+    grad_steps = (*FRONTIER, NUM_MALA)
+    frontier = _equal_spread(by_name, grad_steps, lambda r: r["log_evidence_sd"])
+    summary["equal_spread_gradient_kernels"] = frontier
+    lines += _spread_table("Gradient kernels at equal spread: for each blackjax HMC(1 leapfrog) configuration, the "
+                           "fastest probinf MALA configuration whose log Z SD is not larger (point estimates over "
+                           "the seeds above):", frontier, "SD")
+    if ref is not None:  # spread and bias together: root mean square error against the accurate reference
+        for r in rows:
+            r["log_evidence_rmse"] = float(np.sqrt(np.mean((np.asarray(r["log_evidence"]) - ref[0]) ** 2)))
+        frontier_rmse = _equal_spread(by_name, grad_steps, lambda r: r["log_evidence_rmse"])
+        summary["equal_rmse_gradient_kernels"] = frontier_rmse
+        lines += _spread_table("The same with the root mean square error against the reference log Z below "
+                               "(spread and bias together):", frontier_rmse, "RMSE")
     summary["profile_ms"] = prof
     if ref is not None:
         summary["reference_log_z"] = {"mean": ref[0], "se": ref[1], "seeds": args.reference_seeds}
