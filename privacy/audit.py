@@ -38,6 +38,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
+from privacy._numbers import real_number
 from privacy.baselines import EpsilonInterval, clopper_pearson_interval, clopper_pearson_lower_bound
 from privacy.counts import AttackCounts, _check_delta
 from privacy.epsilon import EpsilonPosterior, check_level, epsilon_posterior, renamed_level
@@ -53,7 +54,7 @@ def check_audit(lower_bound: float, theoretical_epsilon: float, *, strict: bool 
     Returns ``True`` when consistent.  On a violation raises :class:`AuditViolationError`
     (``strict=True``) or warns with :class:`PrivacyWarning` and returns ``False``.
     """
-    lb, th = float(lower_bound), float(theoretical_epsilon)
+    lb, th = real_number(lower_bound, "lower_bound"), real_number(theoretical_epsilon, "theoretical_epsilon")
     if math.isnan(lb) or math.isnan(th):
         raise ValueError(f"lower_bound and theoretical_epsilon must be numbers, got {lower_bound!r}, "
                          f"{theoretical_epsilon!r}")

@@ -216,6 +216,8 @@ class AttackCounts:
 
 
 def _check_delta(delta) -> float:
+    if isinstance(delta, (str, bytes)):  # float("1e-5") would succeed: a number given as text is refused
+        raise PrivacyParameterError(f"delta must be a number in [0, 1), got the text {delta!r}; pass a float")
     try:
         d = float(delta)
     except (TypeError, ValueError):
@@ -243,6 +245,11 @@ def empirical_epsilon(fpr, fnr, delta: float):
     2.8904
     """
     d = _check_delta(delta)
+    for name, v in (("fpr", fpr), ("fnr", fnr)):
+        kind = np.asarray(v).dtype.kind
+        if kind not in "iuf":
+            raise TypeError(f"{name} must be a real number or an array of them, got {type(v).__name__} "
+                            f"of dtype {np.asarray(v).dtype}")
     a = np.asarray(fpr, dtype=float)
     b = np.asarray(fnr, dtype=float)
     if np.any((a < 0) | (a > 1) | np.isnan(a)) or np.any((b < 0) | (b > 1) | np.isnan(b)):

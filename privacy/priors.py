@@ -28,6 +28,8 @@ NAMED_PRIORS = {"jeffreys": 0.5, "uniform": 1.0}
 
 def check_prior_parameter(v, what: str) -> float:
     """A prior pseudo-count or Beta parameter: a positive finite number (``PrivacyParameterError`` otherwise)."""
+    if isinstance(v, (str, bytes)):
+        raise PrivacyParameterError(f"prior parameter {what} must be a positive number, got the text {v!r}")
     try:
         f = float(v)
     except (TypeError, ValueError):

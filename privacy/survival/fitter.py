@@ -14,6 +14,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from privacy._numbers import real_number
 from probinf.randomness import check_random_state
 
 from ..exceptions import LowEventError, LowEventWarning, NoPrivacyGuaranteeWarning
@@ -179,19 +180,18 @@ class PrivateKaplanMeier(KaplanMeierReportMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ validation
     def _validate_params(self):
-        try:
-            eps = float(self.epsilon)
-        except (TypeError, ValueError):
-            raise TypeError(f"epsilon must be a number, got {self.epsilon!r}") from None
+        eps = real_number(self.epsilon, "epsilon")
         if np.isnan(eps) or eps <= 0:
             raise ValueError(f"epsilon must be > 0 (np.inf disables the noise), got {self.epsilon!r}")
         if self.mechanism not in MECHANISMS:
             raise ValueError(f"mechanism must be one of {MECHANISMS}, got {self.mechanism!r}")
         if self.adjacency not in ADJACENCIES:
             raise ValueError(f"adjacency must be one of {ADJACENCIES}, got {self.adjacency!r}")
-        if not (0 < float(self.alpha) < 1):
+        if not (0 < real_number(self.alpha, "alpha") < 1):
             raise ValueError(f"alpha must be in (0, 1), got {self.alpha!r}")
-        if int(self.n_bootstrap) < 1:
+        if isinstance(self.n_bootstrap, bool) or not isinstance(self.n_bootstrap, (int, np.integer)):
+            raise TypeError(f"n_bootstrap must be an integer, got {self.n_bootstrap!r}")
+        if self.n_bootstrap < 1:
             raise ValueError(f"n_bootstrap must be >= 1, got {self.n_bootstrap!r}")
         if self.convention not in CONVENTIONS:
             raise ValueError(f"convention must be one of {CONVENTIONS}, got {self.convention!r}")

@@ -45,6 +45,8 @@ import functools
 
 import numpy as np
 
+from privacy._numbers import real_number
+
 __all__ = [
     "ADJACENCIES",
     "CONVENTIONS",
@@ -117,7 +119,7 @@ def tree_sensitivity(n_cells: int, adjacency: str) -> float:
 
 
 def _check_epsilon(epsilon) -> float:
-    eps = float(epsilon)
+    eps = real_number(epsilon, "epsilon")
     if np.isnan(eps) or eps <= 0:
         raise ValueError(f"epsilon must be > 0 (np.inf for no noise), got {epsilon!r}")
     return eps

@@ -42,11 +42,6 @@ def _grid(package: str, target: str, make, values: dict, arg: str, handled: dict
     return cases
 
 
-def _same_as(make, value, note: str):
-    """``handled`` entry: the result equals the one for ``value`` (e.g. a number given as text)."""
-    return (lambda out: str(out) == str(make(value))), note
-
-
 def _privacy() -> list[Case]:
     import privacy
     from privacy.audit import accountant_epsilon
@@ -66,14 +61,12 @@ def _privacy() -> list[Case]:
         def by_delta(v, f=fn):
             return f(counts, v)
 
-        cases += _grid("privacy", fn.__name__, by_delta, BAD_NUMBERS, "delta", handled={
-            "text '0.5'": _same_as(by_delta, 0.5, "text converted: the interval for delta = 0.5")})
+        cases += _grid("privacy", fn.__name__, by_delta, BAD_NUMBERS, "delta")
     for i, arg in enumerate(("fpr", "fnr")):
         def eps(v, i=i):
             return privacy.empirical_epsilon(*([0.1, 0.2][:i] + [v] + [0.1, 0.2][i + 1:]), 1e-5)
 
         cases += _grid("privacy", "empirical_epsilon", eps, BAD_NUMBERS, arg, handled={
-            "text '0.5'": _same_as(eps, 0.5, "text converted: epsilon for 0.5"),
             "empty list": ((lambda out: np.shape(out) == (0,)), "vectorised: an empty array gives an empty array")})
     return cases
 

@@ -179,3 +179,17 @@ def test_bad_guesses_and_scores():
         AttackCounts.from_scores([[0.1, 0.2]], 0.0, [1, 0])
     with pytest.raises(ValueError, match="fpr and fnr"):
         empirical_epsilon(1.2, 0.1, 1e-5)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda c: epsilon_posterior(c, "1e-5"), "delta must be a number.*text '1e-5'"),
+    (lambda c: empirical_epsilon("0.05", 0.1, 1e-5), "fpr must be a real number"),
+    (lambda c: empirical_epsilon(0.05, np.array(["0.1"]), 1e-5), "fnr must be a real number"),
+    (lambda c: empirical_epsilon(True, 0.1, 1e-5), "fpr must be a real number"),
+    (lambda c: epsilon_posterior(c, 1e-5, prior=("0.5", 1.0)), "prior parameter .* text '0.5'"),
+])
+def test_numbers_given_as_text_are_refused(call, match):
+    """float("0.5") would succeed; a number given as text (or a bool rate) is an error naming the argument."""
+    c = AttackCounts(tp=40, fn=10, tn=45, fp=5)
+    with pytest.raises((PrivacyParameterError, TypeError), match=match):
+        call(c)
