@@ -26,7 +26,7 @@ from probinf.results import SMCResult
 if TYPE_CHECKING:
     from probinf.tempered import TemperedState, _Trace
 
-__all__ = ["warn_if_improper"]
+__all__ = ["explain_failure", "warn_if_improper"]
 
 #: ``x (d,) -> scalar`` log density on the flat particle vector.
 _FlatLogDensity = Callable[[jax.Array], jax.Array]
@@ -172,15 +172,19 @@ def _package_or_explain(state: TemperedState, trace: _Trace, num_steps: jax.Arra
     try:
         result = _package(state, trace, num_steps, valid, unravel, batched, max_steps)
     except SMCFailedError as err:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            improper = warn_if_improper(flat0, final, lp, ll)
-        hints = [str(c.message) for c in caught if issubclass(c.category, ProbinfWarning)]
-        if improper and hints:
-            raise SMCFailedError(f"{err}. {hints[0]}") from None
-        raise
+        raise explain_failure(err, flat0, final, lp, ll) from None
     warn_if_improper(flat0, final, lp, ll)
     return result
+
+
+def explain_failure(err: SMCFailedError, flat0: ArrayLike, final: ArrayLike, lp: _FlatLogDensity,
+                    ll: _FlatLogDensity) -> SMCFailedError:
+    """``err``, with the improper-target diagnosis appended when :func:`warn_if_improper` fires."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        improper = warn_if_improper(flat0, final, lp, ll)
+    hints = [str(c.message) for c in caught if issubclass(c.category, ProbinfWarning)]
+    return SMCFailedError(f"{err}. {hints[0]}") if improper and hints else err
 
 
 def _package(state: TemperedState, trace: _Trace, num_steps: jax.Array, valid_: jax.Array, unravel: _Unravel,

@@ -39,7 +39,8 @@ from numpyro.infer.util import log_likelihood as _numpyro_log_likelihood
 from probinf._checks import as_key
 from probinf._checks import check_positive_int as _check_positive_int
 from probinf._compile_cache import LRUCache, Uncacheable, split_static, value_key
-from probinf._tempered_checks import _check_initial_densities, _check_schedule, _package
+from probinf._tempered_checks import _check_initial_densities, _check_schedule, _package, explain_failure
+from probinf.exceptions import SMCFailedError
 from probinf.mcmc import RandomWalk
 from probinf.numpyro_model import Density, Model, Params, inspect_model, split_log_density
 from probinf.progress import enabled as _progress_enabled
@@ -138,8 +139,15 @@ def smc(model: Model, *args: Any, key: ArrayLike | int, num_particles: int, kern
     with _progress_bar(progress_bar, num_chains=keys.shape[0] if batched else 1):
         state, trace, num_steps, valid, constrained, pointwise = compiled.run(run_keys, flat, dyn)
         jax.block_until_ready(valid)  # type: ignore[no-untyped-call]  # jax leaves it unannotated
-    res: SMCResult = _package(state, trace, num_steps, valid, compiled.unravel, batched,
-                   max_steps if options["schedule"] is None else None)
+    try:
+        res: SMCResult = _package(state, trace, num_steps, valid, compiled.unravel, batched,
+                                  max_steps if options["schedule"] is None else None)
+    except SMCFailedError as err:  # say so when the target looks improper, as tempered_smc does
+        lp, ll, _ = split_log_density(model, args, kwargs, latent)
+        unr = compiled.unravel
+        flat0, final = (flat[0], state.population.particles.position[0]) if batched else (
+            flat, state.population.particles.position)
+        raise explain_failure(err, flat0, final, lambda z: lp(unr(z)), lambda z: ll(unr(z))) from None
     return replace(
         res,
         particles=jax.tree_util.tree_map(np.asarray, constrained),

@@ -12,7 +12,8 @@ import pytest
 from scipy.special import betaln, gammaln
 
 import probinf
-from probinf.exceptions import ModelSpecificationError
+from probinf import smc
+from probinf.exceptions import ModelSpecificationError, SMCFailedError
 from probinf.numpyro_bridge import split_log_density
 
 A, B, N_TRIALS, Y = 2.0, 3.0, 20, 14
@@ -98,3 +99,24 @@ def test_bad_models_get_clear_errors(kind, exc, match):
 def test_nonpositive_num_particles(n):
     with pytest.raises(ValueError, match="num_particles"):
         probinf.smc(beta_binomial, N_TRIALS, y=Y, key=jax.random.key(0), num_particles=n)
+
+
+def _factor_model(power):
+    def model():
+        mu = numpyro.sample("mu", dist.Normal(0.0, 1.0))
+        numpyro.factor("f", mu**2 if power else -0.5 * mu**2 * 400.0)
+
+    return model
+
+
+@pytest.mark.parametrize("keys", [0, jax.random.split(jax.random.key(0), 2)], ids=["one run", "two runs"])
+def test_smc_failure_on_an_improper_target_says_improper(keys):
+    """A factor mu**2 under a N(0, 1) prior is unbounded: the failure names that, as tempered_smc's does."""
+    with pytest.raises(SMCFailedError, match="did not reach exponent 1.*looks improper"):
+        smc(_factor_model(True), key=keys, num_particles=16, num_mcmc_steps=2, max_steps=5, progress_bar=False)
+
+
+def test_smc_failure_on_a_proper_target_does_not_say_improper():
+    with pytest.raises(SMCFailedError, match="did not reach exponent 1") as info:
+        smc(_factor_model(False), key=0, num_particles=16, num_mcmc_steps=2, max_steps=1, progress_bar=False)
+    assert "improper" not in str(info.value)
