@@ -41,7 +41,12 @@ from probinf._checks import as_key, check_fraction, check_positive_int
 from probinf._xla_cpu import compiler_options
 from probinf.exceptions import DegenerateWeightsError, ProbinfWarning
 from probinf.filtering_prng import fast_move_key
-from probinf.filtering_steps import maybe_resample_carried, step_randomness, weight_summaries
+from probinf.filtering_steps import (
+    maybe_resample_carried,
+    reweight_with_summaries,
+    step_randomness,
+    weight_summaries,
+)
 from probinf.population import Population, ReweightInfo, reweight
 from probinf.resampling import RESAMPLING_METHODS
 from probinf.ssm import (
@@ -183,9 +188,8 @@ def particle_filter_core(
                 + transition_log_density(x, x_prev, t, theta)
                 - proposal.log_density(x, x_prev, y, t, theta)
             )
-        pop, rw = reweight(pop._replace(particles=x), log_g.astype(dtype))
+        pop, rw, mean, ess = reweight_with_summaries(pop._replace(particles=x), log_g.astype(dtype))
         first_bad = jnp.where(rw.valid | (first_bad < t_len), first_bad, t)
-        mean, ess = weight_summaries(pop.particles, pop.log_weights)
         out = dict(inc=rw.log_evidence_increment, mean=mean, ess=ess, resampled=resampled)
         if return_history:
             out.update(anc=anc, x=x, lw=pop.log_weights)

@@ -1,6 +1,8 @@
 """The particle filter's step blocks: resampling on a carried ESS, batched per-step randomness, weight summaries.
 
-Split from :mod:`probinf.filtering` so that module stays one concept.  ``ancestors``
+Split from :mod:`probinf.filtering` so that module stays one concept.  ``reweight_with_summaries``
+runs the reweighting and the weight summaries as one CPU kernel where it is built
+(:mod:`probinf.kernels.reweight_cpu`; :func:`probinf.reweight` is its reference).  ``ancestors``
 routes systematic resampling through the CPU kernel
 (:func:`probinf.kernels.resampling_cpu.systematic_ancestors`) with the pure-JAX
 :func:`probinf.resampling._systematic_u` as reference and fallback; both draw from the
@@ -16,10 +18,11 @@ import jax
 import jax.numpy as jnp
 
 from probinf.kernels.resampling_cpu import systematic_ancestors
-from probinf.population import Population, take_particles
+from probinf.kernels.reweight_cpu import reweight_summaries
+from probinf.population import Population, ReweightInfo, reweight, take_particles
 from probinf.resampling import RESAMPLING_METHODS, _systematic_u
 
-__all__ = ["ancestors", "maybe_resample_carried", "step_randomness", "weight_summaries"]
+__all__ = ["ancestors", "maybe_resample_carried", "reweight_with_summaries", "step_randomness", "weight_summaries"]
 
 
 def weight_summaries(particles: Any, log_weights: jax.Array) -> tuple[Any, jax.Array]:
@@ -27,6 +30,25 @@ def weight_summaries(particles: Any, log_weights: jax.Array) -> tuple[Any, jax.A
     w = jnp.exp(log_weights)
     means = jax.tree_util.tree_map(lambda x: jnp.tensordot(w, x, axes=(0, 0)), particles)
     return means, jnp.square(jnp.sum(w)) / jnp.sum(jnp.square(w))
+
+
+def reweight_with_summaries(pop: Population, log_increment: jax.Array) -> tuple[Population, ReweightInfo, Any,
+                                                                                 jax.Array]:
+    """:func:`probinf.reweight`, then the weighted means of the particles and the ESS: ``(pop, info, means, ess)``.
+
+    On a CPU with float32 weights the reweighting and the summaries are one kernel
+    (:mod:`probinf.kernels.reweight_cpu`, the same definition to float32 rounding); the
+    pure-JAX path composes :func:`probinf.reweight` and :func:`weight_summaries`.
+    """
+    def reference() -> tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array]:
+        new, info = reweight(pop, log_increment)
+        w = jnp.exp(new.log_weights)
+        return new.log_weights, w, info.log_evidence_increment, jnp.square(jnp.sum(w)) / jnp.sum(jnp.square(w)), \
+            info.valid
+
+    lw, w, lse, ess, valid = reweight_summaries(pop.log_weights, log_increment, reference)
+    means = jax.tree_util.tree_map(lambda x: jnp.tensordot(w, x, axes=(0, 0)), pop.particles)
+    return Population(pop.particles, lw, pop.log_evidence + lse), ReweightInfo(lse, ess, valid), means, ess
 
 
 def step_randomness(keys: jax.Array, method: str, dtype: Any) -> tuple[jax.Array, jax.Array]:

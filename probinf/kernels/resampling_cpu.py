@@ -23,13 +23,7 @@ path (:func:`systematic_ancestors` falls back by itself).
 
 from __future__ import annotations
 
-import ctypes
 import functools
-import hashlib
-import os
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,63 +31,19 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from probinf.kernels._cpu_build import build_and_register
+
 __all__ = ["available", "systematic_ancestors", "systematic_ancestors_kernel", "build_error"]
 
 _SRC = Path(__file__).with_name("resampling_cpu.cc")
 _TARGETS = {jnp.dtype(jnp.float32): "probinf_systematic_f32", jnp.dtype(jnp.float64): "probinf_systematic_f64"}
 _BUILD_ERROR: list[str] = []
-_REGISTERED: list[str] = []  # XLA keeps a target once registered: register each name once per process
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("PROBINF_KERNEL_CACHE", Path.home() / ".cache" / "probinf"))
-
-
-def _compile(cxx: str) -> Path:
-    import jaxlib
-
-    src = _SRC.read_bytes()
-    tag = hashlib.sha256(src + jaxlib.__version__.encode() + cxx.encode()).hexdigest()[:16]
-    out = _cache_dir() / f"resampling_cpu-{tag}.so"
-    if out.exists():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
-    os.close(fd)
-    cmd = [cxx, "-O3", "-std=c++17", "-shared", "-fPIC", "-w", f"-I{jax.ffi.include_dir()}", str(_SRC), "-o", tmp]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
-        os.replace(tmp, out)  # atomic: concurrent builders (test workers) never see a partial file
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return out
 
 
 @functools.cache
 def available() -> bool:
     """Whether the CPU kernel is built, loaded and registered with XLA (built on first call)."""
-    if os.environ.get("PROBINF_CPU_KERNELS", "1") == "0":
-        _BUILD_ERROR.append("disabled by PROBINF_CPU_KERNELS=0")
-        return False
-    cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
-    if not cxx:
-        _BUILD_ERROR.append("no C++ compiler found ($CXX, c++, g++, clang++)")
-        return False
-    try:
-        lib = ctypes.cdll.LoadLibrary(str(_compile(cxx)))
-        for name in _TARGETS.values():
-            if name in _REGISTERED:
-                continue
-            capsule = jax.ffi.pycapsule(getattr(lib, name))  # type: ignore[no-untyped-call]  # unannotated in jax
-            jax.ffi.register_ffi_target(name, capsule, platform="cpu")
-            _REGISTERED.append(name)
-    except (OSError, RuntimeError, subprocess.SubprocessError, AttributeError) as err:
-        _BUILD_ERROR.append(f"{type(err).__name__}: {err}")
-        return False
-    return True
+    return build_and_register(_SRC, list(_TARGETS.values()), _BUILD_ERROR)
 
 
 def build_error() -> str | None:

@@ -227,6 +227,23 @@ def _broken_reweight(population, log_increment):
 def test_negative_control_wrong_evidence_increment(monkeypatch, fresh_jit):
     """The filter's own reweighting with a wrong increment is rejected far beyond rounding."""
     monkeypatch.setattr(probinf.filtering, "reweight", _broken_reweight)
+    monkeypatch.setattr(probinf.filtering_steps, "reweight", _broken_reweight)
+    # the pure-JAX path (the CPU kernel, which does not call reweight, is checked below)
+    monkeypatch.setattr(probinf.filtering_steps, "reweight_summaries", lambda lw, g, reference: reference())
+    ez, ephi = enumerate_public_filter("systematic", 0.0)
+    err_z, _ = _errors(ez, ephi)
+    assert err_z > 1e-2
+
+
+def test_negative_control_wrong_increment_in_the_kernel_path(monkeypatch, fresh_jit):
+    """The same through the outputs of reweight_summaries, the block both paths go through."""
+    orig = probinf.filtering_steps.reweight_summaries
+
+    def broken(lw, g, reference):
+        lw2, w, lse, ess, valid = orig(lw, g, reference)
+        return lw2, w, lse + 0.05, ess, valid
+
+    monkeypatch.setattr(probinf.filtering_steps, "reweight_summaries", broken)
     ez, ephi = enumerate_public_filter("systematic", 0.0)
     err_z, _ = _errors(ez, ephi)
     assert err_z > 1e-2
