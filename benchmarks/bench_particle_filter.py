@@ -30,6 +30,20 @@ SV = dict(mu=-1.02, rho=0.9702, sigma=0.178)
 
 
 NOTES = """
+## 2026-12-05: the reweighting kernel, and equal resources
+
+- The reweighting and its weight summaries (log-evidence increment, normalized log-weights, the
+  weights for the filtering means, the ESS) are one C++ XLA-FFI call (`probinf/kernels/reweight_cpu.cc`,
+  three vectorized passes instead of about eight XLA passes, several of them split over the cores).
+  Same definition as `probinf.reweight` to float32 rounding (tested against it, and the public filter
+  with and without the kernel agrees when no resampling can amplify rounding).
+- SV at N = 1e4, five more runs of this script the same hour (medians of 9 each): on both cores,
+  right after the peers 4.55x-4.71x and back-to-back 7.08x-7.22x in three runs, but one run in four
+  stays in a slow state (back-to-back 4.21x, no gain from the second core); with the whole process
+  pinned to one core (`--cores 1`: probinf, its XLA threads and `particles` on the same single CPU,
+  the equal-resources comparison, since `particles` is single-threaded) 5.30x-5.31x with no
+  difference between the two columns, and LG 4.24x-4.32x (`particle_filter_1core.md`).
+
 ## 2026-12-05: 512-bit vectors, and the call right after other work
 
 - probinf's filter and tempered SMC now compile with `xla_cpu_prefer_vector_width=512` (a per-jit compiler
@@ -242,7 +256,13 @@ def main(argv=None):
     ap.add_argument("--no-peers", action="store_true", help="time probinf only (e.g. on a GPU)")
     ap.add_argument("--name", type=str, default="particle_filter")
     ap.add_argument("--out", type=str, default=None, help="results directory (default benchmarks/results)")
+    ap.add_argument("--cores", type=int, default=None,
+                    help="pin the whole process (probinf, its XLA threads and the peers) to this many CPUs")
     args = ap.parse_args(argv)
+    if args.cores:  # before JAX starts its thread pools, which inherit the affinity
+        import os
+
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.cores])
     sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
     if args.sizes:
         sizes = [int(float(s)) for s in args.sizes.split(",")]
@@ -270,7 +290,8 @@ def main(argv=None):
         f"{getattr(_p, '__version__', '?')} "
         "vs a vectorized NumPy filter, same machine, same run, the three timed in turn within every repeat. Median of "
         f"{args.repeats} runs after a warm-up; log-evidence error mean ± sd over {args.repeats + 1} runs. "
-        f"Load average at the start: {_load()}.",
+        f"Load average at the start: {_load()}. "
+        + (f"Whole process pinned to {args.cores} CPU(s)." if args.cores else "All CPUs of the machine available."),
         "",
         "The probinf column times each call right after the peers ran (as a one-off call in a script would run);",
         "the back-to-back column repeats that call at once (as in a loop over seeds or inside particle MCMC).",
@@ -289,7 +310,7 @@ def main(argv=None):
             f"{r['particles_err_sd']:.2f} | "
             f"{r['numpy_err_mean']:+.2f} ± {r['numpy_err_sd']:.2f} | {r['probinf_compile_s']:.1f} |"
         )
-    extra = {"quick": args.quick, "jax_backend": jax.default_backend(),
+    extra = {"quick": args.quick, "jax_backend": jax.default_backend(), "cores": args.cores,
              "devices": [str(d) for d in jax.devices()]}
     if args.out:
         from pathlib import Path
