@@ -29,7 +29,11 @@ def weight_summaries(particles: Any, log_weights: jax.Array) -> tuple[Any, jax.A
     """Weighted means and ESS ``(sum w)^2 / sum w^2`` from one ``exp`` of normalized ``log_weights``."""
     w = jnp.exp(log_weights)
     means = jax.tree_util.tree_map(lambda x: jnp.tensordot(w, x, axes=(0, 0)), particles)
-    return means, jnp.square(jnp.sum(w)) / jnp.sum(jnp.square(w))
+    return means, _ess_of(w)
+
+
+def _ess_of(w: jax.Array) -> jax.Array:
+    return jnp.square(jnp.sum(w)) / jnp.sum(jnp.square(w))
 
 
 def reweight_with_summaries(pop: Population, log_increment: jax.Array) -> tuple[Population, ReweightInfo, Any,
@@ -43,8 +47,7 @@ def reweight_with_summaries(pop: Population, log_increment: jax.Array) -> tuple[
     def reference() -> tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array]:
         new, info = reweight(pop, log_increment)
         w = jnp.exp(new.log_weights)
-        return new.log_weights, w, info.log_evidence_increment, jnp.square(jnp.sum(w)) / jnp.sum(jnp.square(w)), \
-            info.valid
+        return new.log_weights, w, info.log_evidence_increment, _ess_of(w), info.valid
 
     lw, w, lse, ess, valid = reweight_summaries(pop.log_weights, log_increment, reference)
     means = jax.tree_util.tree_map(lambda x: jnp.tensordot(w, x, axes=(0, 0)), pop.particles)
