@@ -37,12 +37,13 @@ NOTES = """
   three vectorized passes instead of about eight XLA passes, several of them split over the cores).
   Same definition as `probinf.reweight` to float32 rounding (tested against it, and the public filter
   with and without the kernel agrees when no resampling can amplify rounding).
-- SV at N = 1e4, five more runs of this script the same hour (medians of 9 each): on both cores,
-  right after the peers 4.55x-4.71x and back-to-back 7.08x-7.22x in three runs, but one run in four
-  stays in a slow state (back-to-back 4.21x, no gain from the second core); with the whole process
-  pinned to one core (`--cores 1`: probinf, its XLA threads and `particles` on the same single CPU,
-  the equal-resources comparison, since `particles` is single-threaded) 5.30x-5.31x with no
-  difference between the two columns, and LG 4.24x-4.32x (`particle_filter_1core.md`).
+- SV at N = 1e4, seven runs of this script on both cores the same hour (medians of 9 each; the last
+  is the table of `particle_filter.md`): right after the peers 4.55x-4.74x, back-to-back 7.07x-7.22x
+  in five runs, while two runs stayed in a slow state (back-to-back 4.21x, no gain from the second
+  core).  With the whole process pinned to one core (`--cores 1`: probinf, its XLA threads and
+  `particles` on the same single CPU, the equal-resources comparison, since `particles` is
+  single-threaded): 5.30x-5.33x over three runs, no difference between the two columns, and LG
+  4.24x-4.32x (the last is `particle_filter_1core.md`).
 
 ## 2026-12-05: 512-bit vectors, and the call right after other work
 
