@@ -7,13 +7,14 @@ import numpy as np
 __all__ = ["real_number"]
 
 
-def real_number(v, name: str) -> float:
+def real_number(v, name: str, expected: str = "a real number", error: type[Exception] = TypeError) -> float:
     """``v`` as a float: Python and NumPy reals, 0-d arrays of them.
 
     Text (``float("1")`` would parse it), bools and anything without a real value raise
-    ``TypeError`` naming the parameter.
+    ``error`` (``TypeError`` by default) saying "``name`` must be ``expected``".
     """
     if isinstance(v, (str, bytes, bool, np.bool_)) or not hasattr(v, "__float__") or np.ndim(v) != 0 \
             or np.asarray(v).dtype.kind not in "iuf":
-        raise TypeError(f"{name} must be a real number, got {v!r} ({type(v).__name__})")
+        got = f"the text {v!r}" if isinstance(v, (str, bytes)) else f"{v!r} ({type(v).__name__})"
+        raise error(f"{name} must be {expected}, got {got}")
     return float(v)

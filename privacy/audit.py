@@ -91,9 +91,7 @@ def _check_accountant_args(noise_multiplier, sample_rate, steps, delta):
     """Validate DP-SGD accounting inputs (before any opacus call); returns them as float, float, int, float."""
     vals = {}
     for name, v in (("noise_multiplier", noise_multiplier), ("sample_rate", sample_rate), ("delta", delta)):
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
-            raise PrivacyParameterError(f"{name} must be a real number, got {v!r} ({type(v).__name__})")
-        vals[name] = float(v)
+        vals[name] = real_number(v, name, error=PrivacyParameterError)
         if math.isnan(vals[name]):
             raise PrivacyParameterError(f"{name} must be a number, got NaN")
     if not (0.0 <= vals["noise_multiplier"] < math.inf):

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from privacy._numbers import real_number
 from privacy.exceptions import InvalidCountsError, PrivacyParameterError
 
 __all__ = ["AttackCounts", "empirical_epsilon"]
@@ -216,12 +217,7 @@ class AttackCounts:
 
 
 def _check_delta(delta) -> float:
-    if isinstance(delta, (str, bytes)):  # float("1e-5") would succeed: a number given as text is refused
-        raise PrivacyParameterError(f"delta must be a number in [0, 1), got the text {delta!r}; pass a float")
-    try:
-        d = float(delta)
-    except (TypeError, ValueError):
-        raise PrivacyParameterError(f"delta must be a number in [0, 1), got {delta!r}") from None
+    d = real_number(delta, "delta", "a number in [0, 1)", PrivacyParameterError)
     if not (0.0 <= d < 1.0) or not np.isfinite(d):
         raise PrivacyParameterError(f"delta must lie in [0, 1), got {delta!r}")
     return d

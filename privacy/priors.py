@@ -18,6 +18,7 @@ import numbers
 
 import numpy as np
 
+from privacy._numbers import real_number
 from privacy.exceptions import PrivacyParameterError
 
 __all__ = ["resolve_prior", "check_prior_parameter", "NAMED_PRIORS"]
@@ -28,12 +29,7 @@ NAMED_PRIORS = {"jeffreys": 0.5, "uniform": 1.0}
 
 def check_prior_parameter(v, what: str) -> float:
     """A prior pseudo-count or Beta parameter: a positive finite number (``PrivacyParameterError`` otherwise)."""
-    if isinstance(v, (str, bytes)):
-        raise PrivacyParameterError(f"prior parameter {what} must be a positive number, got the text {v!r}")
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise PrivacyParameterError(f"prior parameter {what} must be a positive number, got {v!r}") from None
+    f = real_number(v, f"prior parameter {what}", "a positive number", PrivacyParameterError)
     if not (f > 0 and np.isfinite(f)):
         raise PrivacyParameterError(f"prior parameter {what} must be positive and finite, got {v!r}")
     return f
